@@ -5,7 +5,8 @@
     python -m eval judge     --questions vicuna80 --answers answers/llama-gpt4.jsonl --reference answers/gpt4.jsonl \
                              --model gpt-4 --output reviews/llama-gpt4_vs_gpt4.jsonl
     python -m eval aggregate --questions vicuna80 --answers A.jsonl B.jsonl --reviews reviews.jsonl
-    python -m eval rouge     --input predictions.json [more.json ...]
+    python -m eval generate  --model outputs/llama-gpt4-7b --questions unnatural_core --sample 9000 --output unnatural.json
+    python -m eval rouge     --input unnatural.json [more.json ...]
     python -m eval best-of-n --policy outputs/llama-gpt4-7b --reward outputs/opt-1.3b-reward --questions vicuna80 --n 5 --output-dir bon/
 
 Benchmarks are named (vicuna80, user_oriented252, ...: downloaded once and verified, see gpt4llm/sources.py) or
@@ -16,6 +17,7 @@ import argparse
 import asyncio
 import json
 import logging
+import random
 import sys
 from pathlib import Path
 
@@ -38,6 +40,9 @@ FASTCHAT_REVIEWERS = ("fastchat_reviewers", "fastchat_review_prompts")  # regist
 def generate(args) -> None:
     items, schema = benchmark_items(benchmark(args.questions))
     items = items[: args.limit] if args.limit else items
+    if args.sample and args.sample < len(items):  # the paper scores a random 9K of Unnatural's 68K instances
+        chosen = set(random.Random(args.seed).sample(range(len(items)), args.sample))
+        items = [item for i, item in enumerate(items) if i in chosen]
     params = {"temperature": args.temperature, "top_p": args.top_p, "max_tokens": args.max_new_tokens}
     jobs = prompt_jobs(items, args.model, args.template, params)
     log = RunLog(Path(f"{args.output}.records.jsonl"))
@@ -209,7 +214,9 @@ def parser() -> argparse.ArgumentParser:
     gen.add_argument("--temperature", type=float, default=0.0, help="0 = greedy")
     gen.add_argument("--top-p", type=float, default=1.0)
     gen.add_argument("--concurrency", type=int, default=16)
-    gen.add_argument("--limit", type=int)
+    gen.add_argument("--limit", type=int, help="the first N prompts")
+    gen.add_argument("--sample", type=int, help="a random N prompts (e.g. 9000 of unnatural_core, as the paper)")
+    gen.add_argument("--seed", type=int, default=0, help="for --sample")
     gen.add_argument("--no-bf16", action="store_true", help="fp32 generation on CPU (bf16 autocast is the default)")
 
     jud = commands.add_parser("judge", help="pairwise reviews of two answer files by a judge model")

@@ -43,6 +43,9 @@ class Records:
         return len(self.rows)
 
 
+READABLE_SUFFIXES = (".json", ".jsonl", ".parquet")
+
+
 def load_records(source: str, *, split: str = "train", config: str | None = None) -> Records:
     """Read every record of a source; raise `DataError` if it is missing, unreadable or empty."""
     from .sources import SOURCES
@@ -51,15 +54,15 @@ def load_records(source: str, *, split: str = "train", config: str | None = None
         source = str(fetch_source(source.removeprefix("release:")))
     path = Path(source)
     if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.suffix in (".json", ".jsonl"))
+        files = sorted(p for p in path.iterdir() if p.suffix in READABLE_SUFFIXES)
         if not files:
-            raise DataError(f"{source}: directory has no .json or .jsonl files")
+            raise DataError(f"{source}: directory has no .json, .jsonl or .parquet files")
         records = Records(source, [], [])
         for file in files:
             part = _read_file(file)
             records.rows += part.rows
             records.locations += part.locations
-    elif path.suffix in (".json", ".jsonl") or path.exists():
+    elif path.suffix in READABLE_SUFFIXES or path.exists():
         records = _read_file(path)
     else:
         records = _read_hub(source, split=split, config=config)
@@ -81,6 +84,14 @@ def fetch_source(name: str) -> Path:
 def _read_file(path: Path) -> Records:
     if not path.is_file():
         raise DataError(f"{path}: no such file")
+    if path.suffix == ".parquet":  # how the Hub stores datasets, e.g. the registered Unnatural Instructions core
+        import pyarrow.parquet
+
+        try:
+            rows = pyarrow.parquet.read_table(path).to_pylist()
+        except Exception as e:  # pyarrow's errors for a damaged or foreign file have no common base
+            raise DataError(f"{path}: not a readable Parquet file ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+        return Records(str(path), rows, [f"{path}: row {i}" for i in range(len(rows))])
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as e:

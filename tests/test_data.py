@@ -104,6 +104,19 @@ def test_local_sources_json_jsonl_and_directory(tmp_path):
     assert len(load_records(str(tmp_path))) == 5
 
 
+def test_parquet_files_read_like_the_hub_stores_them(tmp_path):
+    import pyarrow
+    import pyarrow.parquet
+
+    rows = [{"instruction": "Name a colour.", "instances": [{"input": "", "output": "Blue"}]}, {"instruction": "Add.", "instances": []}]
+    pyarrow.parquet.write_table(pyarrow.Table.from_pylist(rows), tmp_path / "core.parquet")
+    records = load_records(str(tmp_path / "core.parquet"))
+    assert records.rows == rows and records.locations[1] == f"{tmp_path / 'core.parquet'}: row 1"
+    (tmp_path / "broken.parquet").write_bytes(b"PAR1 not really")
+    with pytest.raises(DataError, match=r"broken\.parquet: not a readable Parquet file"):
+        load_records(str(tmp_path / "broken.parquet"))
+
+
 def bad(tmp_path, content: str, name: str = "bad.json") -> str:
     (tmp_path / name).write_text(content)
     with pytest.raises(DataError) as error:

@@ -55,6 +55,28 @@ def test_endpoint_generation_and_labelled_benchmarks(tmp_path):
     assert "| unnatural |" in rouge.stdout
 
 
+def test_unnatural_core_parquet_and_a_seeded_sample(tmp_path):
+    import pyarrow
+    import pyarrow.parquet
+
+    # the registered unnatural_core is the Hub's Parquet file of the core set: {instruction, instances: [...]}
+    core = [json.loads(line) for line in (ROOT / "eval/data/demo_unnatural.jsonl").read_text().splitlines()]
+    for record in core:
+        for instance in record["instances"]:
+            instance.update(instruction_with_input=f"{record['instruction']}\n{instance['input']}", constraints="None.")
+    pyarrow.parquet.write_table(pyarrow.Table.from_pylist(core), tmp_path / "core.parquet")
+    all_labels = [instance["output"] for record in core for instance in record["instances"]]
+    samples = []
+    with FakeOpenAI() as server:
+        for seed, name in ((1, "a"), (1, "b"), (2, "c")):
+            eval_cli("generate", "--model", "teacher", "--base-url", server.url, "--questions", tmp_path / "core.parquet",
+                     "--sample", "5", "--seed", seed, "--output", tmp_path / f"{name}.json")  # fmt: skip
+            samples.append(json.loads((tmp_path / f"{name}.json").read_text()))
+    labels = [[r["label"] for r in sample] for sample in samples]
+    assert len(labels[0]) == 5 and labels[0] == labels[1] != labels[2]  # reproducible for a seed
+    assert all(all_labels.index(a) < all_labels.index(b) for a, b in zip(labels[0], labels[0][1:]))  # in file order
+
+
 def test_best_of_n_ranks_samples_by_reward_and_writes_n_groups(tmp_path, tiny_model_dir, tokenizer):
     import torch
     from transformers import LlamaConfig, LlamaForSequenceClassification
