@@ -27,6 +27,13 @@ def cache_dir() -> Path:
     return Path(os.environ.get("GPT4LLM_CACHE", Path.home() / ".cache" / "gpt4llm"))
 
 
+def inference_device() -> str:
+    """Where evaluation and scoring run: the first GPU when there is one (device_map puts the weights there)."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def is_embedded(name_or_path: str) -> bool:
     return name_or_path.startswith(EMBEDDED_PREFIX)
 

@@ -10,6 +10,8 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+from .models import inference_device
+
 
 class RewardModel:
     def __init__(self, model, tokenizer, *, batch_size: int = 8, max_length: int = 1024):
@@ -23,12 +25,13 @@ class RewardModel:
 
     @classmethod
     def from_pretrained(cls, path: str, *, dtype: str = "float32", **kwargs) -> "RewardModel":
+        placement = {"dtype": dtype, "device_map": inference_device()}
         if (Path(path) / "adapter_config.json").is_file():
             from peft import AutoPeftModelForSequenceClassification
 
-            model = AutoPeftModelForSequenceClassification.from_pretrained(path, num_labels=1, dtype=dtype)
+            model = AutoPeftModelForSequenceClassification.from_pretrained(path, num_labels=1, **placement)
         else:
-            model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1, dtype=dtype)
+            model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1, **placement)
         return cls(model, AutoTokenizer.from_pretrained(path), **kwargs)
 
     @torch.no_grad()
