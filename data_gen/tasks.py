@@ -7,7 +7,7 @@ left out of the dataset and counted in the run's summary.
 
 import re
 
-from gpt4llm.data import DataError, Records, text_field, alpaca_rows
+from gpt4llm.data import DataError, Records, alpaca_rows, text_field
 from gpt4llm.jobs import Job, job_id
 from gpt4llm.templates import (
     ANSWER_IN_CHINESE,

@@ -80,9 +80,10 @@ async def _run_and_close(jobs, teacher, log):
 
 
 def judge(args) -> None:
-    qs = judging.questions(benchmark(args.questions))
-    first = judging.answers(load_records(args.answers), qs)
-    second = judging.answers(load_records(args.reference), qs)
+    every_question = judging.questions(benchmark(args.questions))
+    qs = dict(list(every_question.items())[: args.limit]) if args.limit else every_question
+    first = judging.answers(load_records(args.answers), every_question, required=qs)
+    second = judging.answers(load_records(args.reference), every_question, required=qs)
     revs = judging.reviewers(benchmark(args.reviewers), benchmark(args.review_prompts))
     jobs = judging.review_jobs(
         qs, first, second, revs, args.model, both_orders=not args.single_order, extra_body=args.extra_body, max_tokens=args.max_tokens
@@ -142,7 +143,7 @@ def rouge(args) -> None:
 
 
 def report(args) -> None:
-    from .report import plot_output_lengths, plot_rouge, plot_totals, verb_noun_pairs, spacy_parses, write_report
+    from .report import plot_output_lengths, plot_rouge, plot_totals, spacy_parses, verb_noun_pairs, write_report
 
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -227,6 +228,7 @@ def parser() -> argparse.ArgumentParser:
     jud.add_argument("--base-url")
     jud.add_argument("--reviewers", default=FASTCHAT_REVIEWERS[0], help="reviewer.jsonl (name or file)")
     jud.add_argument("--review-prompts", default=FASTCHAT_REVIEWERS[1], help="prompt.jsonl (name or file)")
+    jud.add_argument("--limit", type=int, help="the first N questions (as generate --limit)")
     jud.add_argument("--single-order", action="store_true", help="FastChat's protocol: only the model's answer first")
     jud.add_argument("--concurrency", type=int, default=32, help="requests in flight (as data_gen)")
     jud.add_argument("--extra-body", type=json.loads, metavar="JSON", help="endpoint-specific fields, e.g. a llama.cpp grammar")

@@ -26,8 +26,9 @@ def questions(records: Records) -> dict:
     return out
 
 
-def answers(records: Records, question_ids) -> dict:
-    """question_id -> answer record, for one model's answer file; every question must be answered once."""
+def answers(records: Records, question_ids, *, required=None) -> dict:
+    """question_id -> answer record, for one model's answer file: each answer is to a question of the benchmark,
+    and every `required` question (default: all) is answered once. Only the required answers are returned."""
     out = {}
     for row, where in zip(records.rows, records.locations):
         qid = _id(row, "question_id", where)
@@ -37,10 +38,11 @@ def answers(records: Records, question_ids) -> dict:
         if qid in out:
             raise DataError(f"{where}: field 'question_id' {qid!r} is answered twice in this file")
         out[qid] = row
-    missing = sorted(set(question_ids) - set(out), key=str)
+    required = list(question_ids if required is None else required)
+    missing = sorted(set(required) - set(out), key=str)
     if missing:
         raise DataError(f"{records.source}: no answer to question_id {missing[:5]}{' ...' if len(missing) > 5 else ''}")
-    return out
+    return {qid: out[qid] for qid in required}
 
 
 def _id(row, field: str, where: str):

@@ -172,3 +172,15 @@ def test_bad_answer_files_are_clear_errors(tmp_path, case):
                       "--base-url", "http://127.0.0.1:9/v1", "--output", tmp_path / "r.jsonl",
                       "--reviewers", DATA / "reviewers.jsonl", "--review-prompts", DATA / "review_prompts.jsonl", check=False)  # fmt: skip
     assert result.returncode != 0 and result.stderr.strip().splitlines()[-1] == f"error: {expected}"
+
+
+def test_judging_the_first_questions_only_needs_their_answers(tmp_path):
+    from eval.judge import answers
+    from gpt4llm.data import DataError, load_records
+
+    every_question = {1: {}, 2: {}, 3: {}}
+    full = load_records(str(answers_file(tmp_path / "full.jsonl", "m", [3, 1, 2])))
+    assert list(answers(full, every_question, required=[1, 2])) == [1, 2]  # in the questions' order, 3 left out
+    partial = load_records(str(answers_file(tmp_path / "partial.jsonl", "m", [1])))
+    with pytest.raises(DataError, match=r"partial\.jsonl: no answer to question_id \[2\]"):
+        answers(partial, every_question, required=[1, 2])

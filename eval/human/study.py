@@ -11,7 +11,7 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from gpt4llm.data import DataError, Records, text_field, fetch_source, load_records
+from gpt4llm.data import DataError, Records, fetch_source, load_records, text_field
 
 from .. import judge as judging
 
