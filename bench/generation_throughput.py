@@ -32,7 +32,8 @@ def main():
     n = len(prompts)
     variants = {"one at a time, fp32 (FastChat's scripts)": LocalGenerator(model, template="alpaca", batch_size=1, bf16=False),
                 f"batch {n}, fp32": LocalGenerator(model, template="alpaca", batch_size=n, bf16=False),
-                f"batch {n}, bf16 (`eval generate`'s default)": LocalGenerator(model, template="alpaca", batch_size=n, bf16=True)}  # fmt: skip
+                f"batch {n}, bf16, plain weights": LocalGenerator(model, template="alpaca", batch_size=n, pack_weights=False),
+                f"batch {n}, bf16, weights packed for oneDNN (`eval generate`'s default)": LocalGenerator(model, template="alpaca", batch_size=n, bf16=True)}  # fmt: skip
     for generator in variants.values():
         generator.generate(prompts[: generator.batch_size], params)  # warm-up
     rounds = {name: [] for name in variants}

@@ -3,8 +3,8 @@ or any OpenAI-compatible endpoint through the shared teacher client.
 
 Prompts use the model's own template: `alpaca` (models trained by this repo's recipes) or `chat` (the
 tokenizer's chat template). Local generation runs on the GPU when there is one, in bf16 by default (on a CPU
-too: 1.7x fp32's speed here, see bench/generation_throughput.py), batched by prompt length with left padding,
-and every finished batch goes to the durable run log, so an interrupted run resumes.
+too, with its linear layers' weights packed once for oneDNN: bench/generation_throughput.py), batched by prompt
+length with left padding, and every finished batch goes to the durable run log, so an interrupted run resumes.
 """
 
 import time
@@ -30,10 +30,38 @@ def prompt_jobs(items: list[dict], model: str, template: str, params: dict) -> l
     return jobs
 
 
+class PackedLinear(torch.nn.Module):
+    """An inference-only nn.Linear whose weight oneDNN has laid out once for CPU matmuls in bf16.
+
+    Decoding multiplies a few rows by every weight matrix at each step; with a plain weight oneDNN reorders
+    the matrix on every call, which doubles the memory traffic that bounds the step (measured here: 166 vs
+    85 us for a 576x1536 layer at batch 8). This is the packing inductor's freezing pass does, without compiling;
+    outputs are bit-identical (tested)."""
+
+    def __init__(self, linear: torch.nn.Linear, batch_size: int):
+        super().__init__()
+        self.packed_weight = torch.ops.mkldnn._reorder_linear_weight(linear.weight.detach(), batch_size)
+        self.bias = None if linear.bias is None else linear.bias.detach()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.ops.mkldnn._linear_pointwise(x, self.packed_weight, self.bias, "none", [], "")
+
+
+def pack_linear_layers(model: torch.nn.Module, batch_size: int) -> int:
+    """Swap every bf16 nn.Linear of a CPU model for a PackedLinear; returns how many (0 without oneDNN bf16)."""
+    if not (torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()):
+        return 0
+    swaps = [(parent, name, child) for parent in model.modules() for name, child in parent.named_children()
+             if isinstance(child, torch.nn.Linear) and child.weight.dtype == torch.bfloat16 and child.weight.device.type == "cpu"]  # fmt: skip
+    for parent, name, child in swaps:
+        setattr(parent, name, PackedLinear(child, batch_size))
+    return len(swaps)
+
+
 class LocalGenerator:
     """transformers generation for a path or Hub id; a directory with adapter_config.json is a LoRA adapter."""
 
-    def __init__(self, model_path: str, *, template: str, batch_size: int = 8, bf16: bool = True):
+    def __init__(self, model_path: str, *, template: str, batch_size: int = 8, bf16: bool = True, pack_weights: bool = True):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         placement = {"dtype": torch.bfloat16 if bf16 else torch.float32, "device_map": inference_device()}
@@ -44,6 +72,8 @@ class LocalGenerator:
         else:
             model = AutoModelForCausalLM.from_pretrained(model_path, **placement)
         self.model = model.eval()
+        if pack_weights:
+            pack_linear_layers(self.model, batch_size)
         self.tokenizer = AutoTokenizer.from_pretrained(model_path)
         self.tokenizer.padding_side = "left"  # generation continues on the right
         if self.tokenizer.pad_token is None:
@@ -58,7 +88,7 @@ class LocalGenerator:
             return job.messages[-1]["content"]
         return self.tokenizer.apply_chat_template(job.messages, tokenize=False, add_generation_prompt=True)
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def run(self, jobs: list[Job], log: RunLog, *, num_return_sequences: int = 1, progress=None) -> None:
         """Generate every job not yet in the log; with num_return_sequences > 1 the log entry holds a list."""
         pending = sorted((j for j in jobs if j.id not in log.done), key=lambda j: -len(self.render(j)))
@@ -71,6 +101,7 @@ class LocalGenerator:
             if progress:
                 progress.update(len(batch))
 
+    @torch.inference_mode()
     def generate(self, prompts: list[str], params: dict, num_return_sequences: int = 1) -> list[str]:
         # the Alpaca prompt is plain text: the tokenizer adds its special tokens (BOS) as in training
         inputs = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=self.template == "alpaca")

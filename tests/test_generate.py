@@ -39,6 +39,40 @@ def test_local_generation_is_batched_resumable_and_in_fastchat_schema(tmp_path, 
     assert read_jsonl(output) == answers
 
 
+BF16_ONEDNN = pytest.mark.skipif(not __import__("torch").ops.mkldnn._is_mkldnn_bf16_supported(), reason="no oneDNN bf16 on this CPU")
+
+
+@BF16_ONEDNN
+def test_packed_linear_layers_compute_what_the_plain_ones_do():
+    import torch
+
+    from eval.generate import PackedLinear
+
+    for bias in (True, False):
+        linear = torch.nn.Linear(64, 96, bias=bias).to(torch.bfloat16)
+        packed = PackedLinear(linear, batch_size=8)
+        for shape in ((8, 64), (3, 5, 64), (1, 64)):
+            x = torch.randn(shape, dtype=torch.bfloat16)
+            assert torch.equal(packed(x), linear(x))
+
+
+@BF16_ONEDNN
+def test_generation_with_packed_weights_equals_plain_generation(tiny_model_dir):
+    import json
+
+    from eval.generate import LocalGenerator
+    from gpt4llm.templates import alpaca_prompt
+
+    prompts = [alpaca_prompt(json.loads(line)["text"]) for line in QUESTIONS.read_text().splitlines()[:6]]
+    packed = LocalGenerator(tiny_model_dir, template="alpaca", batch_size=3)
+    plain = LocalGenerator(tiny_model_dir, template="alpaca", batch_size=3, pack_weights=False)
+    assert any(type(m).__name__ == "PackedLinear" for m in packed.model.modules())
+    assert not any(type(m).__name__ == "PackedLinear" for m in plain.model.modules())
+    params = {"temperature": 0, "max_tokens": 12}
+    answers = packed.generate(prompts, params)
+    assert any(answers) and answers == plain.generate(prompts, params)
+
+
 def test_endpoint_generation_and_labelled_benchmarks(tmp_path):
     output = tmp_path / "unnatural.json"
     with FakeOpenAI() as server:
