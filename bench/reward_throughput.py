@@ -1,10 +1,9 @@
-"""Reward-model training speed on the CPU default: preference pairs per second of the CPU reward recipe (LoRA with
-the score head on the embedded SmolLM2-135M, bf16 autocast) on the demo comparison set, after warm-up.
+"""Reward-model training speed on the CPU default, side by side in one run: RewardTrainer (both sequences of every
+pair through the model) against GroupedRewardTrainer (each response of a prompt once for all its pairs), with the
+CPU reward recipe's LoRA + score head on the embedded SmolLM2-135M under bf16 autocast, on the demo comparisons.
+Both see 4 pairs a step (4 pairs, or 2 prompts of 2 pairs each); the rate is measured after warm-up steps.
 
-    python -m bench.reward_throughput [--steps 8] [--batch-size 4]      (make bench)
-
-Each pair costs two sequences (chosen and rejected) through the model; grouped scoring (K forward passes per
-prompt instead of two per pair) is not implemented, so there is no second variant to set beside it.
+    python -m bench.reward_throughput [--steps 8]      (make bench)
 """
 
 import argparse
@@ -18,7 +17,8 @@ from trl import RewardConfig, RewardTrainer
 
 from gpt4llm.data import load_records
 from gpt4llm.models import DEFAULT_MODEL, resolve_model
-from gpt4llm.preferences import preference_pairs, split_by_prompt
+from gpt4llm.preferences import preference_groups, preference_pairs, split_by_prompt
+from gpt4llm.reward import GroupedRewardTrainer
 
 ROOT = Path(__file__).resolve().parents[1]
 WARMUP_STEPS = 2
@@ -35,32 +35,43 @@ class StepClock(TrainerCallback):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=8)
-    parser.add_argument("--batch-size", type=int, default=4)
     args = parser.parse_args()
     pairs, _ = preference_pairs(load_records(str(ROOT / "data/demo/comparisons_smollm2_en.json")))
     train, _ = split_by_prompt(pairs, 0.0, seed=0)
+    groups = preference_groups(train)
+    pairs_per_prompt = len(train) / len(groups)
     model = resolve_model(DEFAULT_MODEL)
-    clock = StepClock()
-    trainer = RewardTrainer(
-        model=model,
-        args=RewardConfig(
-            output_dir="/tmp/reward-bench", max_steps=WARMUP_STEPS + args.steps, per_device_train_batch_size=args.batch_size,
-            learning_rate=2e-4, use_cpu=True, bf16=True, activation_checkpointing=False, max_length=768,
-            report_to="none", save_strategy="no", logging_strategy="no", disable_tqdm=True, seed=42,
-        ),  # fmt: skip
-        train_dataset=train.remove_columns("margin"),
-        processing_class=AutoTokenizer.from_pretrained(model),
-        peft_config=LoraConfig(task_type="SEQ_CLS", r=16, lora_alpha=32, target_modules="all-linear"),
-        callbacks=[clock],
-    )
-    trainer.train()
-    seconds = clock.step_ends[-1] - clock.step_ends[WARMUP_STEPS - 1]
-    rate = args.steps * args.batch_size / seconds
-    print(f"\n| reward training (CPU recipe) | pairs | seconds | pairs/s |\n|---|---|---|---|\n"
-          f"| LoRA SEQ_CLS, batch {args.batch_size}, bf16 autocast | {args.steps * args.batch_size} | {seconds:.1f} | {rate:.2f} |")
+    variants = [
+        ("RewardTrainer, 4 pairs a step", RewardTrainer, train.remove_columns("margin"), 4, 2 * len(train)),
+        (f"GroupedRewardTrainer, 2 prompts a step ({pairs_per_prompt:g} pairs each)", GroupedRewardTrainer, groups, 2,
+         sum(len(r) for r in groups["responses"])),
+    ]  # fmt: skip
+    rows = []
+    for name, trainer_class, dataset, batch_size, sequences in variants:
+        clock = StepClock()
+        trainer = trainer_class(
+            model=model,
+            args=RewardConfig(
+                output_dir="/tmp/reward-bench", max_steps=WARMUP_STEPS + args.steps, per_device_train_batch_size=batch_size,
+                learning_rate=2e-4, use_cpu=True, bf16=True, activation_checkpointing=False, max_length=768,
+                report_to="none", save_strategy="no", logging_strategy="no", disable_tqdm=True, seed=42,
+            ),  # fmt: skip
+            train_dataset=dataset,
+            processing_class=AutoTokenizer.from_pretrained(model),
+            peft_config=LoraConfig(task_type="SEQ_CLS", r=16, lora_alpha=32, target_modules="all-linear"),
+            callbacks=[clock],
+        )
+        trainer.train()
+        seconds = clock.step_ends[-1] - clock.step_ends[WARMUP_STEPS - 1]
+        rows.append((name, 4 * args.steps, seconds, sequences / len(train)))
+    baseline = rows[0][1] / rows[0][2]
+    print("\n| reward training (CPU recipe) | pairs | seconds | pairs/s | sequences per pair | speedup |\n|---|---|---|---|---|---|")
+    for name, n_pairs, seconds, per_pair in rows:
+        print(f"| {name} | {n_pairs} | {seconds:.1f} | {n_pairs / seconds:.2f} | {per_pair:.2f} | {n_pairs / seconds / baseline:.2f}x |")
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
-    (out / "reward_throughput.json").write_text(json.dumps({"pairs_per_s": rate, "seconds": seconds, "pairs": args.steps * args.batch_size}) + "\n")
+    results = [{"variant": n, "pairs": p, "seconds": s, "sequences_per_pair": q} for n, p, s, q in rows]
+    (out / "reward_throughput.json").write_text(json.dumps(results, indent=2) + "\n")
 
 
 if __name__ == "__main__":

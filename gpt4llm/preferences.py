@@ -106,6 +106,22 @@ def _describe(counts: Counter) -> str:
     return ", ".join(f"{count} {what}" for what, count in sorted(counts.items()) if count)
 
 
+def preference_groups(pairs: Dataset) -> Dataset:
+    """The same pairs with each prompt's responses listed once: `{prompt, responses, chosen_index, rejected_index,
+    margin}` per prompt, the pairs as indices into `responses` (for grouped reward training, which runs each
+    response through the model once instead of once per pair it is in)."""
+    groups: dict[str, dict] = {}
+    for pair in pairs:
+        group = groups.setdefault(pair["prompt"], {"prompt": pair["prompt"], "responses": [], "chosen_index": [],
+                                                   "rejected_index": [], "margin": []})  # fmt: skip
+        for side in ("chosen", "rejected"):
+            if pair[side] not in group["responses"]:
+                group["responses"].append(pair[side])
+            group[f"{side}_index"].append(group["responses"].index(pair[side]))
+        group["margin"].append(pair["margin"])
+    return Dataset.from_list(list(groups.values()))
+
+
 def split_by_prompt(pairs: list[dict], eval_fraction: float, seed: int) -> tuple[Dataset, Dataset | None]:
     """Train and held-out pairs; all pairs of a prompt fall on the same side, so nothing held out was seen."""
     groups = sorted({p["group"] for p in pairs})

@@ -5,10 +5,13 @@ the tokenizer's special tokens, the score read at the last non-padding token. Lo
 score head) load the same way as full ones.
 """
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from datasets import Dataset
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
+from trl import RewardTrainer
 
 from .models import inference_device
 
@@ -59,3 +62,72 @@ class RewardModel:
         chosen = self.score_texts([p["prompt"] + p["chosen"] for p in pairs])
         rejected = self.score_texts([p["prompt"] + p["rejected"] for p in pairs])
         return sum(c > r for c, r in zip(chosen, rejected)) / len(chosen)
+
+
+@dataclass
+class GroupCollator:
+    """Prompt groups (from `GroupedRewardTrainer`'s dataset) -> one right-padded batch of all their responses, and
+    each pair as indices into it."""
+
+    pad_token_id: int
+
+    def __call__(self, groups: list[dict]) -> dict:
+        sequences, chosen, rejected, margins = [], [], [], []
+        for group in groups:
+            offset = len(sequences)
+            sequences += group["input_ids"]
+            chosen += [offset + i for i in group["chosen_index"]]
+            rejected += [offset + i for i in group["rejected_index"]]
+            margins += group["margin"]
+        width = max(map(len, sequences))
+        return {
+            "input_ids": torch.tensor([ids + [self.pad_token_id] * (width - len(ids)) for ids in sequences]),
+            "attention_mask": torch.tensor([[1] * len(ids) + [0] * (width - len(ids)) for ids in sequences]),
+            "chosen_index": torch.tensor(chosen),
+            "rejected_index": torch.tensor(rejected),
+            "margin": torch.tensor(margins, dtype=torch.float),
+        }
+
+
+class GroupedRewardTrainer(RewardTrainer):
+    """RewardTrainer over prompt groups (`gpt4llm.preferences.preference_groups`): each of a prompt's K responses
+    goes through the model once and its C(K,2) pairs share those rewards, where RewardTrainer runs both sequences
+    of every pair (K-1 passes per response). A batch is `per_device_train_batch_size` prompts. The loss per pair is
+    RewardTrainer's, -log sigmoid(r_h - r_l), averaged over the batch's pairs; `use_margin` subtracts the margin and
+    `center_rewards_coefficient` adds the same penalty per pair."""
+
+    def __init__(self, *args, use_margin: bool = False, **kwargs):
+        self.use_margin = use_margin
+        kwargs.setdefault("data_collator", GroupCollator(kwargs["processing_class"].pad_token_id))
+        super().__init__(*args, **kwargs)
+
+    def _prepare_dataset(self, dataset: Dataset, processing_class, args, dataset_name: str) -> Dataset:
+        # the text RewardTrainer trains on: prompt + response + EOS; responses over max_length leave with their pairs
+        def tokenize(group):
+            eos = processing_class.eos_token
+            ids = [processing_class(text=group["prompt"] + r + ("" if r.endswith(eos) else eos))["input_ids"] for r in group["responses"]]
+            keep = [args.max_length is None or len(i) <= args.max_length for i in ids]
+            pairs = [(c, r, m) for c, r, m in zip(group["chosen_index"], group["rejected_index"], group["margin"]) if keep[c] and keep[r]]
+            return {"input_ids": ids, "chosen_index": [c for c, _, _ in pairs], "rejected_index": [r for _, r, _ in pairs],
+                    "margin": [m for _, _, m in pairs]}  # fmt: skip
+
+        dataset = dataset.map(tokenize, remove_columns=dataset.column_names, desc=f"Tokenizing {dataset_name} groups")
+        return dataset.filter(lambda group: len(group["chosen_index"]) > 0)
+
+    def _set_signature_columns_if_needed(self):
+        if self._signature_columns is None:
+            self._signature_columns = ["input_ids", "chosen_index", "rejected_index", "margin"]
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        outputs = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"], use_cache=False)
+        rewards = outputs.logits.squeeze(-1)
+        chosen, rejected = rewards[inputs["chosen_index"]], rewards[inputs["rejected_index"]]
+        difference = chosen - rejected
+        loss = -torch.nn.functional.logsigmoid(difference - inputs["margin"] if self.use_margin else difference).mean()
+        if self.args.center_rewards_coefficient is not None:
+            loss += self.args.center_rewards_coefficient * torch.mean((chosen + rejected) ** 2)
+        mode = "train" if model.training else "eval"
+        with torch.no_grad():
+            self._metrics[mode]["accuracy"].append(self.accelerator.gather_for_metrics((difference > 0).float().mean()).mean().item())
+            self._metrics[mode]["margin"].append(self.accelerator.gather_for_metrics(difference.mean()).mean().item())
+        return (loss, outputs) if return_outputs else loss

@@ -11,6 +11,8 @@
   inside the sigmoid with `use_margin`.
 - A share of the prompts (`eval_fraction`) is held out, all pairs of a prompt on one side; the pairwise
   accuracy on it is printed, written to output_dir/eval_results.json and put in the model card.
+- `grouped: true` runs each response of a prompt through the model once for all its pairs (GroupedRewardTrainer,
+  same loss per pair); a batch is then per_device_train_batch_size prompts instead of pairs.
 - LoRA reward models need `lora_task_type: SEQ_CLS`, which trains and saves the score head with the adapter.
 """
 
@@ -25,9 +27,9 @@ from trl import ModelConfig, RewardConfig, RewardTrainer, ScriptArguments, get_p
 from gpt4llm import recipes
 from gpt4llm.data import load_records
 from gpt4llm.models import resolve_model
-from gpt4llm.preferences import preference_pairs, split_by_prompt
+from gpt4llm.preferences import preference_groups, preference_pairs, split_by_prompt
 from gpt4llm.publish import hyperparameters
-from gpt4llm.reward import RewardModel
+from gpt4llm.reward import GroupedRewardTrainer, RewardModel
 
 logger = logging.getLogger("reward")
 
@@ -36,6 +38,7 @@ logger = logging.getLogger("reward")
 class RewardScriptArguments(ScriptArguments):
     eval_fraction: float = field(default=0.1, metadata={"help": "Share of prompts held out for pairwise accuracy."})
     use_margin: bool = field(default=False, metadata={"help": "Subtract the score difference inside the loss."})
+    grouped: bool = field(default=False, metadata={"help": "One pass per response for all its pairs; batches count prompts."})
 
 
 CONFIG_CLASSES = (RewardScriptArguments, RewardConfig, ModelConfig)
@@ -53,20 +56,24 @@ def main(script_args: RewardScriptArguments, training_args: RewardConfig, model_
     records = load_records(script_args.dataset_name, split=script_args.dataset_train_split, config=script_args.dataset_config)
     pairs, _ = preference_pairs(records)
     train_dataset, eval_dataset = split_by_prompt(pairs, script_args.eval_fraction, training_args.seed)
-    if not script_args.use_margin:
-        train_dataset = train_dataset.remove_columns("margin")
+    if script_args.grouped:
+        trainer_class, trainer_kwargs, train_rows = GroupedRewardTrainer, {"use_margin": script_args.use_margin}, preference_groups(train_dataset)
+    else:
+        trainer_class, trainer_kwargs = RewardTrainer, {}
+        train_rows = train_dataset if script_args.use_margin else train_dataset.remove_columns("margin")
 
     # Train, resuming from the newest checkpoint if an earlier run stopped
-    trainer = RewardTrainer(
+    trainer = trainer_class(
         model=model_path,
         args=training_args,
-        train_dataset=train_dataset,
+        train_dataset=train_rows,
         processing_class=tokenizer,
         peft_config=get_peft_config(model_args),
         quantization_config=get_quantization_config(model_args),
+        **trainer_kwargs,
     )
-    if len(trainer.train_dataset) < len(train_dataset):
-        logger.info("dropped %d pairs longer than max_length", len(train_dataset) - len(trainer.train_dataset))
+    if len(trainer.train_dataset) < len(train_rows):
+        logger.info("dropped %d training rows longer than max_length", len(train_rows) - len(trainer.train_dataset))
     result = trainer.train(resume_from_checkpoint=recipes.checkpoint_to_resume(training_args))
 
     # Save, then measure held-out pairwise accuracy with the saved model, exactly as users will load it
@@ -83,7 +90,7 @@ def main(script_args: RewardScriptArguments, training_args: RewardConfig, model_
             base_model=model_args.model_name_or_path,
             dataset=script_args.dataset_name,
             recipe=recipe,
-            trainer="RewardTrainer",
+            trainer=trainer_class.__name__,
             hyperparameters=hyperparameters(training_args, model_args, trainer.accelerator.num_processes),
             metrics=metrics,
             tags=["reward-model", "llama-gpt4"],

@@ -45,7 +45,7 @@ def test_reward_model_learns_a_separable_set_and_reloads(tmp_path, tiny_model_di
     from safetensors.torch import load_file
 
     out = tmp_path / "rm"
-    result = reward(tiny_model_dir, separable_comparisons(tmp_path / "cmp.json"), out)
+    result = reward(tiny_model_dir, separable_comparisons(tmp_path / "cmp.json"), out, "--grouped", "false", "--per_device_train_batch_size", "4")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "120 pairs" in result.stderr  # 40 prompts x C(3,2)
     metrics = json.loads((out / "eval_results.json").read_text())
@@ -62,6 +62,16 @@ def test_reward_model_learns_a_separable_set_and_reloads(tmp_path, tiny_model_di
     assert rewards == second.score(prompt, responses)  # nothing is initialised at random on load
     assert rewards[0] > rewards[1]
     assert first.score(prompt, responses[::-1]) == rewards[::-1]  # batching and sorting keep the order
+
+
+def test_grouped_reward_training_learns_the_same_set(tmp_path, tiny_model_dir):
+    out = tmp_path / "rm"
+    result = reward(tiny_model_dir, separable_comparisons(tmp_path / "cmp.json"), out, "--grouped", "true",
+                    "--per_device_train_batch_size", "2", "--gradient_accumulation_steps", "1")  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads((out / "eval_results.json").read_text())
+    assert metrics["eval_pairs"] == 30 and metrics["eval_pairwise_accuracy"] > 0.9
+    assert "GroupedRewardTrainer" in (out / "README.md").read_text()
 
 
 def test_lora_without_seq_cls_is_refused(tmp_path, tiny_model_dir):

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from gpt4llm.data import DataError, Records, load_records
-from gpt4llm.preferences import preference_pairs, prompt_from_user_input, split_by_prompt
+from gpt4llm.preferences import preference_groups, preference_pairs, prompt_from_user_input, split_by_prompt
 from gpt4llm.templates import alpaca_prompt, alpaca_user_input
 
 USER_INPUT = alpaca_user_input("Name a fruit.")
@@ -90,3 +90,44 @@ def test_no_usable_pairs_is_an_error(tmp_path):
     path.write_text(json.dumps([scored(("a", 5), ("b", 5))]))
     with pytest.raises(DataError, match=r"cmp.json: no usable preference pairs \(1 tied pair dropped"):
         preference_pairs(load_records(str(path)))
+
+
+def test_groups_list_each_response_once_with_the_pairs_as_indices():
+    other = alpaca_user_input("Name a colour.")
+    pairs, _ = preference_pairs(records(scored(("a", 9), ("b", 2), ("c", 5)), scored(("red", 8), ("", 3), ("blue", 1), user_input=other)))
+    train, _ = split_by_prompt(pairs, 0.0, seed=0)
+    groups = preference_groups(train).to_list()
+    assert [g["prompt"] for g in groups] == [alpaca_prompt("Name a fruit."), alpaca_prompt("Name a colour.")]
+    first = groups[0]
+    assert sorted(first["responses"]) == ["a", "b", "c"]
+    as_pairs = [(first["responses"][c], first["responses"][r], m) for c, r, m in zip(first["chosen_index"], first["rejected_index"], first["margin"])]
+    assert as_pairs == as_tuples(pairs[:3])  # the same pairs, in order, with their margins
+    assert groups[1]["responses"] == ["red", "blue"] and groups[1]["chosen_index"] == [0]
+
+
+def test_grouped_loss_equals_the_pairwise_loss(tiny_model_dir, tokenizer):
+    """Each response once per prompt gives RewardTrainer's loss over the same pairs, with and without margins,
+    reward centering included."""
+    import torch
+    from transformers import AutoModelForSequenceClassification
+    from trl import RewardConfig, RewardTrainer
+
+    from gpt4llm.reward import GroupedRewardTrainer
+
+    rows = [scored((f"answer {i} is long and good", 9), (f"bad {i}", 2), (f"so-so {i}", 5.5), user_input=alpaca_user_input(f"Q{i}?")) for i in range(3)]
+    pairs, _ = preference_pairs(records(*rows))
+    train, _ = split_by_prompt(pairs, 0.0, seed=0)
+    torch.manual_seed(0)
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_model_dir, num_labels=1).eval()
+    args = RewardConfig(output_dir="/tmp/unused", report_to="none", use_cpu=True, max_length=256, center_rewards_coefficient=0.01)
+    for use_margin in (False, True):
+        pairwise = RewardTrainer(model=model, args=args, processing_class=tokenizer,
+                                 train_dataset=train if use_margin else train.remove_columns("margin"))  # fmt: skip
+        grouped = GroupedRewardTrainer(model=model, args=args, processing_class=tokenizer, train_dataset=preference_groups(train), use_margin=use_margin)
+        pair_batch = pairwise.data_collator([pairwise.train_dataset[i] for i in range(len(pairwise.train_dataset))])
+        group_batch = grouped.data_collator([grouped.train_dataset[i] for i in range(len(grouped.train_dataset))])
+        assert len(pair_batch["input_ids"]) == 2 * 9 and len(group_batch["input_ids"]) == 9  # 18 sequences against 9
+        with torch.no_grad():
+            expected, got = pairwise.compute_loss(model, pair_batch), grouped.compute_loss(model, group_batch)
+        assert got.item() == pytest.approx(expected.item(), rel=1e-5)
+        assert abs(expected.item() - 0.6931) > 1e-3  # the rewards differ: not the log(2) of a constant head
