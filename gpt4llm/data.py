@@ -1,10 +1,9 @@
 """Instruction datasets: where they come from, which schemas they may have, and what SFT trains on.
 
-A source is a local `.json` (a list of records) or `.jsonl` file, a directory of such files, a registered
-public file (the paper's releases as `release:NAME`, benchmarks such as `vicuna80`; see `gpt4llm.sources`) or
-a Hub dataset id. Local files are parsed
-here rather than by `datasets`, so that a bad record is reported by file, row and field instead of as an
-Arrow type error.
+A source is a local `.json` (a list of records), `.jsonl` or `.parquet` file, a directory of such files, a
+registered public file (the paper's releases as `release:NAME`, benchmarks such as `vicuna80`; see
+`gpt4llm.sources`) or a Hub dataset id. Local files are parsed here rather than by `datasets`, so that a bad
+record is reported by file, row and field instead of as an Arrow type error.
 
 Schemas:
 - Alpaca: `instruction`, optional `input`, `output` (the released Alpaca-GPT4 en/zh data);
@@ -85,11 +84,12 @@ def _read_file(path: Path) -> Records:
     if not path.is_file():
         raise DataError(f"{path}: no such file")
     if path.suffix == ".parquet":  # how the Hub stores datasets, e.g. the registered Unnatural Instructions core
+        import pyarrow
         import pyarrow.parquet
 
         try:
             rows = pyarrow.parquet.read_table(path).to_pylist()
-        except Exception as e:  # pyarrow's errors for a damaged or foreign file have no common base
+        except (pyarrow.ArrowException, OSError) as e:
             raise DataError(f"{path}: not a readable Parquet file ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
         return Records(str(path), rows, [f"{path}: row {i}" for i in range(len(rows))])
     try:
