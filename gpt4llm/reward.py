@@ -12,6 +12,7 @@ import torch
 from datasets import Dataset
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 from trl import RewardTrainer
+from trl.trainer.utils import pad
 
 from .models import inference_device
 
@@ -79,10 +80,10 @@ class GroupCollator:
             chosen += [offset + i for i in group["chosen_index"]]
             rejected += [offset + i for i in group["rejected_index"]]
             margins += group["margin"]
-        width = max(map(len, sequences))
+        input_ids = [torch.tensor(ids) for ids in sequences]
         return {
-            "input_ids": torch.tensor([ids + [self.pad_token_id] * (width - len(ids)) for ids in sequences]),
-            "attention_mask": torch.tensor([[1] * len(ids) + [0] * (width - len(ids)) for ids in sequences]),
+            "input_ids": pad(input_ids, padding_value=self.pad_token_id),
+            "attention_mask": pad([torch.ones_like(ids) for ids in input_ids]),
             "chosen_index": torch.tensor(chosen),
             "rejected_index": torch.tensor(rejected),
             "margin": torch.tensor(margins, dtype=torch.float),
