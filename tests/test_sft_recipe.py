@@ -85,6 +85,14 @@ def test_lora_merges_into_a_model_that_loads(tmp_path, tiny_model_dir, tokenizer
     assert not torch.allclose(merged, base, atol=1e-4)
     assert (out / "merged" / "README.md").is_file()
 
+    # eval generate takes the adapter directory too, merging it on load into what the recipe merged
+    from eval.generate import LocalGenerator
+    from gpt4llm.templates import alpaca_prompt
+
+    prompts, params = [alpaca_prompt("Name a colour."), alpaca_prompt("Count to three.")], {"temperature": 0, "max_tokens": 12}
+    from_adapter = LocalGenerator(str(out), template="alpaca", bf16=False).generate(prompts, params)
+    assert any(from_adapter) and from_adapter == LocalGenerator(str(out / "merged"), template="alpaca", bf16=False).generate(prompts, params)
+
 
 def test_qlora_trains_in_4bit_and_saves_an_adapter_that_reloads(tmp_path, tiny_model_dir):
     from peft import PeftModel
