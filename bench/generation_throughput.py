@@ -30,10 +30,10 @@ def main():
     params = {"temperature": 0, "max_tokens": args.new_tokens}
     model = resolve_model(DEFAULT_MODEL)
     n = len(prompts)
-    variants = {"one at a time, fp32 (FastChat's scripts)": LocalGenerator(model, template="alpaca", batch_size=1, bf16=False),
-                f"batch {n}, fp32": LocalGenerator(model, template="alpaca", batch_size=n, bf16=False),
-                f"batch {n}, bf16, plain weights": LocalGenerator(model, template="alpaca", batch_size=n, pack_weights=False),
-                f"batch {n}, bf16, weights packed for oneDNN (`eval generate`'s default)": LocalGenerator(model, template="alpaca", batch_size=n, bf16=True)}  # fmt: skip
+    variants = {"one at a time, fp32 (FastChat's scripts)": LocalGenerator(model, template="alpaca", batch_size=1, precision="fp32"),
+                f"batch {n}, fp32": LocalGenerator(model, template="alpaca", batch_size=n, precision="fp32"),
+                f"batch {n}, bf16, plain weights": LocalGenerator(model, template="alpaca", batch_size=n, precision="bf16", pack_weights=False),
+                f"batch {n}, bf16, weights packed for oneDNN (`eval generate`'s default)": LocalGenerator(model, template="alpaca", batch_size=n, precision="bf16")}  # fmt: skip
     for generator in variants.values():
         generator.generate(prompts[: generator.batch_size], params)  # warm-up
     rounds = {name: [] for name in variants}

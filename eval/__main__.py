@@ -51,7 +51,7 @@ def generate(args) -> None:
         summary = asyncio.run(_run_and_close(jobs, teacher, log))
         logger.info("; ".join(summary.lines()))
     else:
-        generator = LocalGenerator(args.model, template=args.template, batch_size=args.batch_size, bf16=not args.no_bf16)
+        generator = LocalGenerator(args.model, template=args.template, batch_size=args.batch_size, precision=args.precision)
         with tqdm(total=len(jobs), desc=f"generate ({Path(args.model).name})") as bar:
             generator.run(jobs, log, progress=bar)
         if generator.seconds:
@@ -218,7 +218,8 @@ def parser() -> argparse.ArgumentParser:
     gen.add_argument("--limit", type=int, help="the first N prompts")
     gen.add_argument("--sample", type=int, help="a random N prompts (e.g. 9000 of unnatural_core, as the paper)")
     gen.add_argument("--seed", type=int, default=0, help="for --sample")
-    gen.add_argument("--no-bf16", action="store_true", help="generate in fp32 (bf16 is the default)")
+    gen.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto",
+                     help="weights in bf16 or fp32; auto: bf16 where the GPU or CPU computes it natively")
 
     jud = commands.add_parser("judge", help="pairwise reviews of two answer files by a judge model")
     jud.add_argument("--questions", required=True)

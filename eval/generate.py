@@ -2,11 +2,13 @@
 or any OpenAI-compatible endpoint through the shared teacher client.
 
 Prompts use the model's own template: `alpaca` (models trained by this repo's recipes) or `chat` (the
-tokenizer's chat template). Local generation runs on the GPU when there is one, in bf16 by default (on a CPU
-too, with its linear layers' weights packed once for oneDNN: bench/generation_throughput.py), batched by prompt
-length with left padding, and every finished batch goes to the durable run log, so an interrupted run resumes.
+tokenizer's chat template). Local generation runs on the GPU when there is one, in bf16 where the hardware computes
+it natively and fp32 elsewhere (gpt4llm.precision; on a CPU with native bf16 the linear layers' weights are also
+packed once for oneDNN: bench/generation_throughput.py), batched by prompt length with left padding, and every
+finished batch goes to the durable run log, so an interrupted run resumes.
 """
 
+import logging
 import time
 from pathlib import Path
 
@@ -14,7 +16,10 @@ import torch
 
 from gpt4llm.jobs import Job, RunLog, job_id
 from gpt4llm.models import inference_device
+from gpt4llm.precision import describe_choice, use_bf16
 from gpt4llm.templates import alpaca_prompt
+
+logger = logging.getLogger(__name__)
 
 
 def prompt_jobs(items: list[dict], model: str, template: str, params: dict) -> list[Job]:
@@ -61,10 +66,14 @@ def pack_linear_layers(model: torch.nn.Module, batch_size: int) -> int:
 class LocalGenerator:
     """transformers generation for a path or Hub id; a directory with adapter_config.json is a LoRA adapter."""
 
-    def __init__(self, model_path: str, *, template: str, batch_size: int = 8, bf16: bool = True, pack_weights: bool = True):
+    def __init__(self, model_path: str, *, template: str, batch_size: int = 8, precision: str = "auto", pack_weights: bool = True):
+        """`precision`: auto (bf16 where native), bf16 or fp32 weights."""
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        placement = {"dtype": torch.bfloat16 if bf16 else torch.float32, "device_map": inference_device()}
+        device = inference_device()
+        bf16 = use_bf16(precision, device)
+        logger.info("generation: %s", describe_choice(bf16, precision, device))
+        placement = {"dtype": torch.bfloat16 if bf16 else torch.float32, "device_map": device}
         if (Path(model_path) / "adapter_config.json").is_file():
             from peft import AutoPeftModelForCausalLM
 

@@ -1,8 +1,9 @@
 """Scoring with a trained reward model: `RewardModel.from_pretrained(path).score(prompt, responses)`.
 
 A response is scored exactly as RewardTrainer saw it during training: prompt + response + EOS, tokenized with
-the tokenizer's special tokens, the score read at the last non-padding token. LoRA reward models (adapter and
-score head) load the same way as full ones.
+the tokenizer's special tokens, the score read at the last token that is not the padding token the tokenizer was
+saved with (EOS for tokenizers that have none, as RewardTrainer pads). LoRA and QLoRA reward models (adapter and
+score head) load the same way as full ones, and a response gets the same score alone as beside longer ones.
 """
 
 from dataclasses import dataclass
@@ -15,6 +16,26 @@ from trl import RewardTrainer
 from trl.trainer.utils import pad
 
 from .models import inference_device
+from .precision import use_bf16
+
+
+def reward_text(prompt: str, response: str, eos_token: str) -> str:
+    """What a reward model reads: prompt + response + EOS (as RewardTrainer appends it)."""
+    text = prompt + response
+    return text if text.endswith(eos_token) else text + eos_token
+
+
+def pairs_within(pairs: Dataset, tokenizer, max_length: int | None) -> Dataset:
+    """The pairs RewardTrainer would train on: both texts within max_length tokens (it drops longer pairs rather
+    than truncating them), so that held-out pairs follow the rule training pairs followed."""
+    if max_length is None:
+        return pairs
+
+    def fits(pair) -> bool:
+        texts = [reward_text(pair["prompt"], pair[side], tokenizer.eos_token) for side in ("chosen", "rejected")]
+        return all(len(ids) <= max_length for ids in tokenizer(texts)["input_ids"])
+
+    return pairs.filter(fits)
 
 
 class RewardModel:
@@ -26,10 +47,20 @@ class RewardModel:
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.tokenizer.padding_side = "right"
+        # The classifier reads each sequence at its last token that is not the config's pad id. A LoRA model
+        # reloads its base's config, whose pad id need not be the one training padded with (the 2023 LLaMA
+        # conversions say 0, while training padded with EOS): every shorter sequence of a batch would then be
+        # scored at a padding position.
+        self.model.config.get_text_config().pad_token_id = self.tokenizer.pad_token_id
 
     @classmethod
-    def from_pretrained(cls, path: str, *, dtype: str = "float32", **kwargs) -> "RewardModel":
-        placement = {"dtype": dtype, "device_map": inference_device()}
+    def from_pretrained(cls, path: str, *, dtype: str | None = None, quantization_config=None, **kwargs) -> "RewardModel":
+        """`dtype` None: bf16 where the hardware computes it natively, else fp32 (gpt4llm.precision); a QLoRA
+        model is loaded with its `quantization_config` again."""
+        device = inference_device()
+        if dtype is None:
+            dtype = "bfloat16" if use_bf16("auto", device) else "float32"
+        placement = {"dtype": dtype, "device_map": device, "quantization_config": quantization_config}
         if (Path(path) / "adapter_config.json").is_file():
             from peft import AutoPeftModelForSequenceClassification
 
@@ -45,8 +76,7 @@ class RewardModel:
 
     @torch.no_grad()
     def score_texts(self, texts: list[str]) -> list[float]:
-        eos = self.tokenizer.eos_token
-        texts = [text if text.endswith(eos) else text + eos for text in texts]
+        texts = [reward_text(text, "", self.tokenizer.eos_token) for text in texts]
         device = next(self.model.parameters()).device
         rewards: list[float] = []
         # longest first: batches of similar length waste little on padding
@@ -68,9 +98,10 @@ class RewardModel:
 @dataclass
 class GroupCollator:
     """Prompt groups (from `GroupedRewardTrainer`'s dataset) -> one right-padded batch of all their responses, and
-    each pair as indices into it."""
+    each pair as indices into it. Pads with the tokenizer's pad token as it is when batches are made, i.e. after
+    RewardTrainer has given a tokenizer without one (LLaMA's) its EOS."""
 
-    pad_token_id: int
+    tokenizer: object
 
     def __call__(self, groups: list[dict]) -> dict:
         sequences, chosen, rejected, margins = [], [], [], []
@@ -82,7 +113,7 @@ class GroupCollator:
             margins += group["margin"]
         input_ids = [torch.tensor(ids) for ids in sequences]
         return {
-            "input_ids": pad(input_ids, padding_value=self.pad_token_id),
+            "input_ids": pad(input_ids, padding_value=self.tokenizer.pad_token_id),
             "attention_mask": pad([torch.ones_like(ids) for ids in input_ids]),
             "chosen_index": torch.tensor(chosen),
             "rejected_index": torch.tensor(rejected),
@@ -99,14 +130,14 @@ class GroupedRewardTrainer(RewardTrainer):
 
     def __init__(self, *args, use_margin: bool = False, **kwargs):
         self.use_margin = use_margin
-        kwargs.setdefault("data_collator", GroupCollator(kwargs["processing_class"].pad_token_id))
+        kwargs.setdefault("data_collator", GroupCollator(kwargs["processing_class"]))
         super().__init__(*args, **kwargs)
 
     def _prepare_dataset(self, dataset: Dataset, processing_class, args, dataset_name: str) -> Dataset:
         # the text RewardTrainer trains on: prompt + response + EOS; responses over max_length leave with their pairs
         def tokenize(group):
-            eos = processing_class.eos_token
-            ids = [processing_class(text=group["prompt"] + r + ("" if r.endswith(eos) else eos))["input_ids"] for r in group["responses"]]
+            texts = [reward_text(group["prompt"], response, processing_class.eos_token) for response in group["responses"]]
+            ids = processing_class(texts)["input_ids"]
             keep = [args.max_length is None or len(i) <= args.max_length for i in ids]
             pairs = [(c, r, m) for c, r, m in zip(group["chosen_index"], group["rejected_index"], group["margin"]) if keep[c] and keep[r]]
             return {"input_ids": ids, "chosen_index": [c for c, _, _ in pairs], "rejected_index": [r for _, r, _ in pairs],

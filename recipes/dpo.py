@@ -15,7 +15,7 @@ tune the policy directly), over TRL's DPOTrainer.
 from dataclasses import dataclass, field
 
 from transformers import AutoTokenizer
-from trl import DPOConfig, DPOTrainer, ModelConfig, ScriptArguments, get_peft_config, get_quantization_config
+from trl import DPOConfig, DPOTrainer, ModelConfig, get_peft_config, get_quantization_config
 
 from gpt4llm import recipes
 from gpt4llm.data import load_records
@@ -25,7 +25,7 @@ from gpt4llm.publish import hyperparameters, merge_adapter
 
 
 @dataclass
-class DPOScriptArguments(ScriptArguments):
+class DPOScriptArguments(recipes.RecipeArguments):
     eval_fraction: float = field(default=0.1, metadata={"help": "Share of prompts held out for evaluation."})
     merge_adapters: bool = field(default=False, metadata={"help": "Also save LoRA merged into the base model."})
 
@@ -37,7 +37,7 @@ def main(script_args: DPOScriptArguments, training_args: DPOConfig, model_args: 
     # Model and tokenizer
     model_path = resolve_model(model_args.model_name_or_path)
     tokenizer = AutoTokenizer.from_pretrained(model_path, revision=model_args.model_revision)
-    recipes.set_model_init_kwargs(training_args, model_args)
+    recipes.prepare(script_args, training_args, model_args, recipe)
 
     # Data: the reward model's pairs, split by prompt
     records = load_records(script_args.dataset_name, split=script_args.dataset_train_split, config=script_args.dataset_config)

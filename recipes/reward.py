@@ -22,20 +22,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from transformers import AutoTokenizer
-from trl import ModelConfig, RewardConfig, RewardTrainer, ScriptArguments, get_peft_config, get_quantization_config
+from trl import ModelConfig, RewardConfig, RewardTrainer, get_peft_config, get_quantization_config
 
 from gpt4llm import recipes
 from gpt4llm.data import load_records
 from gpt4llm.models import resolve_model
 from gpt4llm.preferences import preference_groups, preference_pairs, split_by_prompt
 from gpt4llm.publish import hyperparameters
-from gpt4llm.reward import GroupedRewardTrainer, RewardModel
+from gpt4llm.reward import GroupedRewardTrainer, RewardModel, pairs_within
 
 logger = logging.getLogger("reward")
 
 
 @dataclass
-class RewardScriptArguments(ScriptArguments):
+class RewardScriptArguments(recipes.RecipeArguments):
     eval_fraction: float = field(default=0.1, metadata={"help": "Share of prompts held out for pairwise accuracy."})
     use_margin: bool = field(default=False, metadata={"help": "Subtract the score difference inside the loss."})
     grouped: bool = field(default=False, metadata={"help": "One pass per response for all its pairs; batches count prompts."})
@@ -50,7 +50,7 @@ def main(script_args: RewardScriptArguments, training_args: RewardConfig, model_
         raise recipes.RecipeError("a LoRA reward model needs lora_task_type: SEQ_CLS, or its score head is never trained")
     model_path = resolve_model(model_args.model_name_or_path)
     tokenizer = AutoTokenizer.from_pretrained(model_path, revision=model_args.model_revision)
-    recipes.set_model_init_kwargs(training_args, model_args)
+    recipes.prepare(script_args, training_args, model_args, recipe)
 
     # Data: pairs from scored responses, split by prompt
     records = load_records(script_args.dataset_name, split=script_args.dataset_train_split, config=script_args.dataset_config)
@@ -76,28 +76,36 @@ def main(script_args: RewardScriptArguments, training_args: RewardConfig, model_
         logger.info("dropped %d training rows longer than max_length", len(train_rows) - len(trainer.train_dataset))
     result = trainer.train(resume_from_checkpoint=recipes.checkpoint_to_resume(training_args))
 
-    # Save, then measure held-out pairwise accuracy with the saved model, exactly as users will load it
+    # Save; then, with the training copy released, measure held-out pairwise accuracy with the saved model, loaded
+    # as users load it (same dtype and quantization): a second 7B copy beside the first would not fit one GPU
     recipes.save(trainer, training_args.output_dir)
-    if trainer.accelerator.is_main_process:
+    is_main, world_size = trainer.accelerator.is_main_process, trainer.accelerator.num_processes
+    recipes.finish(trainer)
+    recipes.release(trainer)
+    if is_main:
         tokenizer.save_pretrained(training_args.output_dir)
         metrics = {"train_loss": result.training_loss, "global_step": result.global_step, "train_pairs": len(train_dataset)}
-        if eval_dataset is not None:
-            scorer = RewardModel.from_pretrained(training_args.output_dir, max_length=training_args.max_length or 1024)
-            metrics |= {"eval_pairs": len(eval_dataset), "eval_pairwise_accuracy": scorer.pairwise_accuracy(eval_dataset)}
-            logger.info("held-out pairwise accuracy %.4f on %d pairs", metrics["eval_pairwise_accuracy"], len(eval_dataset))
+        held_out = pairs_within(eval_dataset, tokenizer, training_args.max_length) if eval_dataset is not None else []
+        if len(held_out):
+            scorer = RewardModel.from_pretrained(
+                training_args.output_dir, dtype=model_args.dtype, quantization_config=get_quantization_config(model_args),
+                max_length=training_args.max_length or 1024,
+            )  # fmt: skip
+            metrics |= {"eval_pairs": len(held_out), "eval_pairwise_accuracy": scorer.pairwise_accuracy(held_out)}
+            logger.info("held-out pairwise accuracy %.4f on %d pairs (%d longer than max_length left out, as in training)",
+                        metrics["eval_pairwise_accuracy"], len(held_out), len(eval_dataset) - len(held_out))  # fmt: skip
         Path(training_args.output_dir, "eval_results.json").write_text(json.dumps(metrics, indent=2) + "\n")
         card = dict(
             base_model=model_args.model_name_or_path,
             dataset=script_args.dataset_name,
             recipe=recipe,
             trainer=trainer_class.__name__,
-            hyperparameters=hyperparameters(training_args, model_args, trainer.accelerator.num_processes),
+            hyperparameters=hyperparameters(training_args, model_args, world_size),
             metrics=metrics,
             tags=["reward-model", "llama-gpt4"],
         )
         message = f"Reward model with {recipe or 'recipes/reward.py'}"
         recipes.publish([training_args.output_dir], card=card, training_args=training_args, message=message)
-    recipes.finish(trainer)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ import logging
 from dataclasses import dataclass, field
 
 from transformers import AutoTokenizer
-from trl import ModelConfig, ScriptArguments, SFTConfig, SFTTrainer, get_peft_config, get_quantization_config
+from trl import ModelConfig, SFTConfig, SFTTrainer, get_peft_config, get_quantization_config
 
 from gpt4llm import recipes
 from gpt4llm.data import load_records, to_sft_dataset
@@ -32,7 +32,7 @@ logger = logging.getLogger("sft")
 
 
 @dataclass
-class SFTScriptArguments(ScriptArguments):
+class SFTScriptArguments(recipes.RecipeArguments):
     dataset_limit: int | None = field(default=None, metadata={"help": "Train on the first N records only."})
     eval_dataset_name: str | None = field(default=None, metadata={"help": "Held-out data, same forms as dataset_name."})
     merge_adapters: bool = field(default=False, metadata={"help": "Also save LoRA merged into the base model."})
@@ -47,7 +47,7 @@ def main(script_args: SFTScriptArguments, training_args: SFTConfig, model_args: 
     tokenizer = AutoTokenizer.from_pretrained(
         model_path, revision=model_args.model_revision, trust_remote_code=training_args.trust_remote_code
     )
-    recipes.set_model_init_kwargs(training_args, model_args)
+    recipes.prepare(script_args, training_args, model_args, recipe)
 
     # Data
     records = load_records(script_args.dataset_name, split=script_args.dataset_train_split, config=script_args.dataset_config)

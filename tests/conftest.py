@@ -80,3 +80,19 @@ def run_recipe(script: str, *args: str, accelerate_config: str | None = None, en
     command = [*launcher, str(ROOT / script), *args]
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false", **(env or {})}
     return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def llama_dir(tmp_path_factory) -> str:
+    """A LLaMA stand-in (tests/stand_ins.py): pad-less tokenizer with BOS, config pad_token_id 0, no chat template."""
+    from stand_ins import llama_tokenizer, save_llama
+
+    return save_llama(tmp_path_factory.mktemp("llama-stand-in"), llama_tokenizer())
+
+
+@pytest.fixture(scope="session")
+def opt_dir(tmp_path_factory) -> str:
+    """An OPT stand-in (tests/stand_ins.py): `</s>` prepended as BOS, `<pad>` id 1."""
+    from stand_ins import opt_tokenizer, save_opt
+
+    return save_opt(tmp_path_factory.mktemp("opt-stand-in"), opt_tokenizer())

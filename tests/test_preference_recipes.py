@@ -35,7 +35,7 @@ def reward(tiny_model_dir, data, out, *overrides):
     return run_recipe(
         "recipes/reward.py",
         *("--config", CPU_RECIPE, "--model_name_or_path", tiny_model_dir, "--dataset_name", str(data)),
-        *("--output_dir", str(out), "--bf16", "false", "--learning_rate", "1e-2", "--num_train_epochs", "4"),
+        *("--output_dir", str(out), "--cpu_precision", "fp32", "--learning_rate", "1e-2", "--num_train_epochs", "4"),
         *("--eval_fraction", "0.25", "--logging_steps", "1"),
         *overrides,
     )
@@ -74,6 +74,33 @@ def test_grouped_reward_training_learns_the_same_set(tmp_path, tiny_model_dir):
     assert "GroupedRewardTrainer" in (out / "README.md").read_text()
 
 
+@pytest.mark.parametrize("grouped", ["true", "false"], ids=["grouped", "pairwise"])
+def test_reward_training_runs_with_a_tokenizer_without_pad_token(tmp_path, llama_dir, grouped):
+    """LLaMA's tokenizer has no pad token: RewardTrainer pads with EOS, and so must the grouped batches."""
+    out = tmp_path / "rm"
+    result = reward(llama_dir, separable_comparisons(tmp_path / "cmp.json", 12), out, "--grouped", grouped, "--max_steps", "2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads((out / "eval_results.json").read_text())["eval_pairs"] == 9
+
+
+@pytest.mark.parametrize("use_peft", ["true", "false"], ids=["lora", "full"])
+def test_a_saved_reward_model_scores_a_response_alone_as_beside_a_longer_one(tmp_path, llama_dir, use_peft):
+    """The LLaMA stand-in's config says pad_token_id 0 while training pads with EOS; the saved model must read
+    each response at its own last token, whatever it is batched with."""
+    out = tmp_path / "rm"
+    result = reward(llama_dir, separable_comparisons(tmp_path / "cmp.json", 12), out, "--use_peft", use_peft, "--max_steps", "3",
+                    "--grouped", "false", "--per_device_train_batch_size", "4")
+    assert result.returncode == 0, result.stderr[-3000:]
+    scorer = RewardModel.from_pretrained(str(out), dtype="float32")
+    prompt, short, long = alpaca_prompt("Tell me something about kites."), "no.", "A long and helpful answer. " * 12
+    alone = scorer.score(prompt, [short])[0]
+    beside_longer = scorer.score(prompt, [long, short])[1]
+    assert beside_longer == pytest.approx(alone, abs=1e-4)
+    # the check can fail: read at a padding position (the base config's pad id 0), the same response scores otherwise
+    scorer.model.config.pad_token_id = 0
+    assert scorer.score(prompt, [long, short])[1] != pytest.approx(alone, abs=1e-4)
+
+
 def test_lora_without_seq_cls_is_refused(tmp_path, tiny_model_dir):
     result = reward(tiny_model_dir, separable_comparisons(tmp_path / "cmp.json", 4), tmp_path / "rm", "--lora_task_type", "CAUSAL_LM")
     assert result.returncode != 0 and "needs lora_task_type: SEQ_CLS" in result.stderr
@@ -99,7 +126,7 @@ def test_dpo_trains_and_its_saved_model_reloads(tmp_path, tiny_model_dir, tokeni
         "recipes/dpo.py",
         *("--config", str(ROOT / "recipes/configs/dpo/smollm2-135m_lora_cpu.yaml"), "--model_name_or_path", tiny_model_dir),
         *("--dataset_name", str(separable_comparisons(tmp_path / "cmp.json", 8)), "--output_dir", str(out)),
-        *("--bf16", "false", "--max_steps", "3", "--learning_rate", "1e-3", "--eval_fraction", "0.25"),
+        *("--cpu_precision", "fp32", "--max_steps", "3", "--learning_rate", "1e-3", "--eval_fraction", "0.25"),
     )
     assert result.returncode == 0, result.stderr[-3000:]
     card = (out / "README.md").read_text()

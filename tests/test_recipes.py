@@ -64,18 +64,11 @@ def test_paper_recipe_is_the_papers_schedule(language):
     assert script_args.dataset_name == f"release:alpaca_gpt4_{language}"
     assert model_args.use_peft is False and model_args.load_in_4bit is False
     assert args.learning_rate == 2e-5 and args.num_train_epochs == 3
+    assert script_args.global_batch_size == 128  # and tests/test_every_recipe.py checks every launcher gives it
     assert args.per_device_train_batch_size * args.gradient_accumulation_steps * launcher["num_processes"] == 128
     assert args.max_length == 512 and args.lr_scheduler_type == "cosine"
     assert args.warmup_steps == 0.03 and args.weight_decay == 0.0 and args.bf16
     assert args.completion_only_loss and not args.packing
-
-
-@pytest.mark.parametrize("config", [c for c in CONFIGS if "sft/llama-7b" in c.as_posix()], ids=lambda c: c.name)
-def test_llama_recipes_keep_the_papers_global_batch_of_128(config):
-    _, args, _ = parse(config)
-    launcher = config.read_text().splitlines()[0].split("ACCELERATE=")[1].split()[0]
-    processes = yaml.safe_load((ROOT / launcher).read_text())["num_processes"]
-    assert args.per_device_train_batch_size * args.gradient_accumulation_steps * processes == 128
 
 
 @pytest.mark.parametrize("config", [c for c in CONFIGS if c.parent.name == "reward" and "use_peft: true" in c.read_text()], ids=lambda c: c.name)
