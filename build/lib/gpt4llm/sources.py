@@ -1,0 +1,120 @@
+"""Public files the recipes and evaluations read, downloaded on the user's machine and pinned by checksum.
+
+`fetch(name)` downloads once into the cache, verifies the pin, and renames into place, so a cached file is
+always a complete, verified one. Datasets name these as `release:NAME`.
+"""
+
+import hashlib
+import os
+import tempfile
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from .models import cache_dir
+
+GPT4LLM_COMMIT = "80cda626ea305004be42426671c66efebbf22144"
+_GPT4LLM_RAW = f"https://raw.githubusercontent.com/Instruction-Tuning-with-GPT-4/GPT-4-LLM/{GPT4LLM_COMMIT}/data"
+# the last FastChat commit with the original Vicuna evaluation tables (the pins below are of their content)
+_FASTCHAT_TABLE = "https://raw.githubusercontent.com/lm-sys/FastChat/080a703c7e77215a9a7530d421acedb05fe7ed23/fastchat/eval/table"
+
+
+@dataclass(frozen=True)
+class Source:
+    url: str
+    description: str
+    git_blob_sha1: str | None = None  # what `git hash-object FILE` prints: the pin a repository records
+    sha256: str | None = None
+
+    def verify(self, data: bytes) -> None:
+        if self.git_blob_sha1 and (digest := git_blob_sha1(data)) != self.git_blob_sha1:
+            raise ValueError(f"{self.url}: git blob {digest} does not match the pinned {self.git_blob_sha1}")
+        if self.sha256 and (digest := hashlib.sha256(data).hexdigest()) != self.sha256:
+            raise ValueError(f"{self.url}: sha256 {digest} does not match the pinned {self.sha256}")
+
+
+SOURCES = {
+    "alpaca_gpt4_en": Source(
+        f"{_GPT4LLM_RAW}/alpaca_gpt4_data.json",
+        "52K GPT-4 answers to the Alpaca instructions (English), CC BY-NC 4.0",
+        git_blob_sha1="25508714b7879a1e5a6764ba7f979a980f549f1a",
+    ),
+    "alpaca_gpt4_zh": Source(
+        f"{_GPT4LLM_RAW}/alpaca_gpt4_data_zh.json",
+        "52K GPT-4 answers to the translated Alpaca instructions (Chinese), CC BY-NC 4.0",
+        git_blob_sha1="af092742e9bc3b83fa6feb13203b793aafc9dffc",
+    ),
+    "comparison_v2": Source(
+        f"{_GPT4LLM_RAW}/comparison_data_v2.json",
+        "GPT-4's 1-10 ratings of responses from GPT-4, GPT-3.5 and OPT-IML, CC BY-NC 4.0",
+        git_blob_sha1="decb04ca4c911d821a67364dfe058c4d383f241e",
+    ),
+    "unnatural_gpt4": Source(
+        f"{_GPT4LLM_RAW}/unnatural_instruction_gpt4_data.json",
+        "GPT-4 answers to 68K Unnatural Instructions with the ground-truth label, CC BY-NC 4.0",
+        git_blob_sha1="b2ff691552defddbbe5ca4a1be792c26f852d917",
+    ),
+    # Evaluation benchmarks: FastChat's Vicuna-80 protocol (questions, GPT-4 reviewer prompts, ChatGPT's and Bard's
+    # answers as references) and self-instruct's User-Oriented-252.
+    "vicuna80": Source(
+        f"{_FASTCHAT_TABLE}/question.jsonl",
+        "The 80 Vicuna questions {question_id, text, category}, Apache-2.0",
+        sha256="590c39157bc561eadd7f03cad4be18c2b597f93029780af65f86718f39eafa87",
+    ),
+    "fastchat_reviewers": Source(
+        "https://raw.githubusercontent.com/lm-sys/FastChat/cb66efa8d38ffc1c97ae9b4f2104a542648e790b/fastchat/eval/table/reviewer.jsonl",
+        "FastChat's GPT-4 reviewers (general, coding, math), Apache-2.0",
+        sha256="f9bbe8afca441761cbbe5ed3298101e63e8e2d42a2f1dea0ce2c5c991b8d5893",
+    ),
+    "fastchat_review_prompts": Source(
+        f"{_FASTCHAT_TABLE}/prompt.jsonl",
+        "FastChat's reviewer prompts, Apache-2.0",
+        sha256="475f1ff9e2872fe0ffd43db38fd5c3277f46fe6b2d62fcd2f968a0c9e59391a3",
+    ),
+    "vicuna80_answers_chatgpt": Source(
+        f"{_FASTCHAT_TABLE}/answer/answer_gpt35.jsonl",
+        "ChatGPT's answers to Vicuna-80 (FastChat), Apache-2.0",
+        sha256="c6545739b0738eba5f9348e77f680031aec076a72ecba71b3014e7b1b0dfe099",
+    ),
+    "vicuna80_answers_bard": Source(
+        f"{_FASTCHAT_TABLE}/answer/answer_bard.jsonl",
+        "Bard's answers to Vicuna-80 (FastChat), Apache-2.0",
+        sha256="3b807061959b50b2c7cc2d278c02ce4a1608c6afe366d22613ba90be6c9a3f3f",
+    ),
+    # The Unnatural Instructions core set as the Hub stores it (the authors' GitHub copy is a zip); the pin is the
+    # file's Git LFS sha256, and 28,584,196 bytes. The paper scores ROUGE-L on 9K of its instances.
+    "unnatural_core": Source(
+        "https://huggingface.co/datasets/mrm8488/unnatural-instructions-core/resolve/afc0887e8432b8f422f5a86b641fb5a89c972be9/data/train-00000-of-00001-67e9a728f5042377.parquet",
+        "Unnatural Instructions core: 66,010 instructions, 68,478 {input, output} instances, MIT",
+        sha256="84c0a36014a889ad653109197901ef58d6928199971cd00c6253d40197542693",
+    ),
+    "user_oriented252": Source(
+        "https://raw.githubusercontent.com/yizhongw/self-instruct/bcc81cd86765a7c11224809ffda727de289a6454/human_eval/user_oriented_instructions.jsonl",
+        "The 252 User-Oriented instructions {id, motivation_app, instruction, instances}, Apache-2.0",
+        sha256="81d60a117db495cecedecd9193504fd07c5b5a42f6699ef6b0f9da10fc22f42e",
+    ),
+}
+
+
+def git_blob_sha1(data: bytes) -> str:
+    """The id git gives a file's content (`git hash-object`)."""
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def fetch(name: str) -> Path:
+    """The verified local copy of a registered source, downloaded on first use."""
+    if name not in SOURCES:
+        raise ValueError(f"unknown source {name!r}; known: {sorted(SOURCES)}")
+    source = SOURCES[name]
+    target = cache_dir() / "sources" / f"{name}{Path(source.url).suffix}"
+    if target.is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with urllib.request.urlopen(source.url, timeout=60) as response:
+        data = response.read()
+    source.verify(data)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}-", dir=target.parent)
+    with os.fdopen(fd, "wb") as file:
+        file.write(data)
+    os.replace(tmp, target)
+    return target
