@@ -15,8 +15,10 @@ from .models import cache_dir
 
 GPT4LLM_COMMIT = "80cda626ea305004be42426671c66efebbf22144"
 _GPT4LLM_RAW = f"https://raw.githubusercontent.com/Instruction-Tuning-with-GPT-4/GPT-4-LLM/{GPT4LLM_COMMIT}/data"
-# the last FastChat commit with the original Vicuna evaluation tables (the pins below are of their content)
-_FASTCHAT_TABLE = "https://raw.githubusercontent.com/lm-sys/FastChat/080a703c7e77215a9a7530d421acedb05fe7ed23/fastchat/eval/table"
+# The last main-line FastChat commit with the original Vicuna evaluation tables (the next one, a0ba8c97, deprecates
+# them); the pins below are of the files' content at that commit.
+FASTCHAT_COMMIT = "69d085eadab8e9fcf831a97e17e132658c3d2272"
+_FASTCHAT_TABLE = f"https://raw.githubusercontent.com/lm-sys/FastChat/{FASTCHAT_COMMIT}/fastchat/eval/table"
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,7 @@ SOURCES = {
         sha256="590c39157bc561eadd7f03cad4be18c2b597f93029780af65f86718f39eafa87",
     ),
     "fastchat_reviewers": Source(
-        "https://raw.githubusercontent.com/lm-sys/FastChat/cb66efa8d38ffc1c97ae9b4f2104a542648e790b/fastchat/eval/table/reviewer.jsonl",
+        f"{_FASTCHAT_TABLE}/reviewer.jsonl",
         "FastChat's GPT-4 reviewers (general, coding, math), Apache-2.0",
         sha256="f9bbe8afca441761cbbe5ed3298101e63e8e2d42a2f1dea0ce2c5c991b8d5893",
     ),
