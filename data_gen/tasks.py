@@ -7,6 +7,7 @@ left out of the dataset and counted in the run's summary.
 
 import re
 
+from gpt4llm.benchmarks import read_benchmark
 from gpt4llm.data import DataError, Records, alpaca_rows, text_field
 from gpt4llm.jobs import Job, job_id
 from gpt4llm.templates import (
@@ -174,24 +175,14 @@ def response_groups(rows: list[dict], sources: dict[str, Records]) -> list[dict]
 
 
 def unnatural_rows(records: Records) -> list[dict]:
-    """Unnatural Instructions core records ({instruction, instances: [{input, output}]}) as one row per instance,
-    with the ground truth as `label`. Flat {instruction, input, output} records are taken as they are."""
+    """Unnatural Instructions records as one row per instance with the ground truth as `label`, read by the
+    benchmark reader: the core set ({instruction, instances: [{input, output}]}), the released GPT-4 file
+    ({instruction, input, output, label}: its label, not GPT-4's output) or flat Alpaca records."""
     rows = []
-    for record, where in zip(records.rows, records.locations):
-        if not isinstance(record, dict) or not isinstance(record.get("instruction"), str):
-            raise DataError(f"{where}: field 'instruction' must be a string")
-        instances = record.get("instances", [record])
-        if not isinstance(instances, list):
-            raise DataError(f"{where}: field 'instances' must be a list")
-        for i, instance in enumerate(instances):
-            field = f"instances[{i}]" if "instances" in record else ""
-            label = instance.get("output", instance.get("label")) if isinstance(instance, dict) else None
-            text = instance.get("input", "") if isinstance(instance, dict) else None
-            if not isinstance(text, str):
-                raise DataError(f"{where}: field '{field}.input' must be a string".replace("'.", "'"))
-            if not isinstance(label, str):
-                raise DataError(f"{where}: field '{field}.output' must be a string".replace("'.", "'"))
-            rows.append({"instruction": record["instruction"], "input": text, "label": label})
+    for item in read_benchmark(records).items:
+        if item.reference is None:
+            raise DataError(f"{item.where}: no ground truth: field 'output' (or 'label') is missing")
+        rows.append({"instruction": item.instruction, "input": item.input, "label": item.reference})
     return rows
 
 

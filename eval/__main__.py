@@ -5,8 +5,9 @@
     python -m eval judge     --questions vicuna80 --answers answers/llama-gpt4.jsonl --reference answers/gpt4.jsonl \
                              --model gpt-4 --output reviews/llama-gpt4_vs_gpt4.jsonl
     python -m eval aggregate --questions vicuna80 --answers A.jsonl B.jsonl --reviews reviews.jsonl
-    python -m eval generate  --model outputs/llama-gpt4-7b --questions unnatural_core --sample 9000 --output unnatural.json
-    python -m eval rouge     --input unnatural.json [more.json ...]
+    python -m eval generate  --model outputs/llama-gpt4-7b --questions release:unnatural_gpt4 --sample 9000 --output llama-gpt4.jsonl
+    python -m eval generate  --predictions --model-id gpt-4 --questions release:unnatural_gpt4 --sample 9000 --output gpt4.jsonl
+    python -m eval rouge     --input llama-gpt4.jsonl gpt4.jsonl
     python -m eval best-of-n --policy outputs/llama-gpt4-7b --reward outputs/opt-1.3b-reward --questions vicuna80 --n 5 --output-dir bon/
 
 Benchmarks are named (vicuna80, user_oriented252, ...: downloaded once and verified, see gpt4llm/sources.py) or
@@ -17,20 +18,19 @@ import argparse
 import asyncio
 import json
 import logging
-import random
 import sys
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from gpt4llm.data import DataError, load_records
+from gpt4llm.benchmarks import answer_record, model_id, read_answers, read_benchmark, record_id, select, write_rows
+from gpt4llm.data import DataError, alpaca_rows, load_records, text_field
 from gpt4llm.jobs import RunLog, run_jobs, write_json_atomic
 from gpt4llm.teacher import Teacher, TeacherConfig, TeacherError
 
 from . import judge as judging
-from .benchmarks import benchmark, benchmark_items
 from .generate import LocalGenerator, prompt_jobs
-from .report import judge_table, rouge_table
+from .report import judge_table, rouge_table, write_report
 from .rouge import rouge_l
 
 logger = logging.getLogger("eval")
@@ -38,11 +38,12 @@ FASTCHAT_REVIEWERS = ("fastchat_reviewers", "fastchat_review_prompts")  # regist
 
 
 def generate(args) -> None:
-    items, schema = benchmark_items(benchmark(args.questions))
-    items = items[: args.limit] if args.limit else items
-    if args.sample and args.sample < len(items):  # the paper scores a random 9K of Unnatural's 68K instances
-        chosen = set(random.Random(args.seed).sample(range(len(items)), args.sample))
-        items = [item for i, item in enumerate(items) if i in chosen]
+    bench = read_benchmark(load_records(args.questions))
+    items = select(bench.items, limit=args.limit, sample=args.sample, seed=args.seed)
+    if args.predictions:  # the answers the benchmark ships (GPT-4's, in the released Unnatural file): no model runs
+        return _write_predictions(args, bench, items)
+    if not args.model:
+        raise DataError("generate needs --model (or --predictions to write the answers the benchmark carries)")
     params = {"temperature": args.temperature, "top_p": args.top_p, "max_tokens": args.max_new_tokens}
     jobs = prompt_jobs(items, args.model, args.template, params)
     log = RunLog(Path(f"{args.output}.records.jsonl"))
@@ -57,19 +58,22 @@ def generate(args) -> None:
         if generator.seconds:
             logger.info("%d new tokens in %.1fs: %.1f tokens/s", generator.new_tokens, generator.seconds, generator.new_tokens / generator.seconds)
     model_id = args.model_id or Path(args.model).name
-    rows = []
-    for item, job in zip(items, jobs):
-        if job.id not in log.done:
-            continue
-        text = log.done[job.id]["text"]
-        if schema == "fastchat":
-            rows.append({"answer_id": f"{model_id}-{item['key']}", "question_id": item["key"], "model_id": model_id,
-                         "text": text, "metadata": {"template": args.template, **params}})  # fmt: skip
-        else:
-            rows.append({**item["row"], "output": text})
-    _write(args.output, rows)
+    metadata = {"template": args.template, **params}
+    rows = [answer_record(item, model_id, log.done[job.id]["text"], metadata) for item, job in zip(items, jobs) if job.id in log.done]
+    write_rows(args.output, rows)
     log.close()
     logger.info("wrote %d answers to %s", len(rows), args.output)
+
+
+def _write_predictions(args, bench, items) -> None:
+    if not args.model_id:
+        raise DataError("--predictions needs --model-id: the name of the model whose answers the benchmark carries (e.g. gpt-4)")
+    without = [item for item in items if item.prediction is None]
+    if without:
+        raise DataError(f"{without[0].where}: field 'output' is missing: --predictions needs a model's output beside each label")
+    rows = [answer_record(item, args.model_id, item.prediction, {"source": bench.source}) for item in items]
+    write_rows(args.output, rows)
+    logger.info("wrote the %d answers of %s that %s carries to %s", len(rows), args.model_id, bench.source, args.output)
 
 
 async def _run_and_close(jobs, teacher, log):
@@ -80,47 +84,61 @@ async def _run_and_close(jobs, teacher, log):
 
 
 def judge(args) -> None:
-    every_question = judging.questions(benchmark(args.questions))
-    qs = dict(list(every_question.items())[: args.limit]) if args.limit else every_question
-    first = judging.answers(load_records(args.answers), every_question, required=qs)
-    second = judging.answers(load_records(args.reference), every_question, required=qs)
-    revs = judging.reviewers(benchmark(args.reviewers), benchmark(args.review_prompts))
+    bench = read_benchmark(load_records(args.questions))
+    items = bench.items[: args.limit] if args.limit else bench.items
+    answers, reference = (read_answers(load_records(path), bench.keys(), required=[i.key for i in items]) for path in (args.answers, args.reference))
+    revs = judging.reviewers(load_records(args.reviewers), load_records(args.review_prompts))
     jobs = judging.review_jobs(
-        qs, first, second, revs, args.model, both_orders=not args.single_order, extra_body=args.extra_body, max_tokens=args.max_tokens
+        items, answers, reference, revs, args.model, both_orders=not args.single_order, extra_body=args.extra_body, max_tokens=args.max_tokens
     )
     log = RunLog(Path(f"{args.output}.records.jsonl"))
     teacher = Teacher(TeacherConfig(model=args.model, base_url=args.base_url, concurrency=args.concurrency))
     summary = asyncio.run(_run_and_close(jobs, teacher, log))
     logger.info("; ".join(summary.lines()))
     reviews = judging.review_records(jobs, log.done, args.model)
-    _write(args.output, reviews)
+    write_rows(args.output, reviews)
     log.close()
-    _print_judgement(reviews, [first, second], qs, args.output)
+    by_id = {a["answer_id"]: a for a in (*answers.values(), *reference.values())}
+    _print_judgement(reviews, by_id, bench, [model_id(reference, args.reference)], args.output)
 
 
 def aggregate(args) -> None:
-    qs = judging.questions(benchmark(args.questions))
-    answer_sets = [judging.answers(load_records(path), qs) for path in args.answers]
+    bench = read_benchmark(load_records(args.questions))
+    by_id = {}
+    for path in args.answers:
+        for answer in read_answers(load_records(path), bench.keys()).values():
+            by_id[answer["answer_id"]] = answer
     reviews = []
     for path in args.reviews:
         records = load_records(path)
         for row, where in zip(records.rows, records.locations):
-            for field in ("question_id", "answer1_id", "answer2_id", "text"):
-                if field not in row:
-                    raise DataError(f"{where}: field '{field}' is missing")
-            reviews.append({**row, "score": judging.parse_review(row["text"])})
-    _print_judgement(reviews, answer_sets, qs, args.output)
+            text_field(row, "text", where)
+            for name in ("answer1_id", "answer2_id"):
+                answer = by_id.get(record_id(row, name, where))
+                if answer is None:
+                    raise DataError(f"{where}: field '{name}' {row[name]!r} is in none of the answer files {args.answers}")
+                if answer["question_id"] != record_id(row, "question_id", where):
+                    raise DataError(f"{where}: field '{name}' {row[name]!r} answers question {answer['question_id']!r}, not {row['question_id']!r}")
+            reviews.append(row)
+    _print_judgement(reviews, by_id, bench, args.reference, args.output, resamples=args.bootstrap, seed=args.seed)
 
 
-def _print_judgement(reviews, answer_sets, qs, output) -> None:
-    model_of = {a["answer_id"]: a["model_id"] for answers in answer_sets for a in answers.values()}
-    unknown = {r["answer1_id"] for r in reviews} - set(model_of)
-    if unknown:
-        raise DataError(f"reviews name answer ids that no answer file has: {sorted(unknown)[:3]}")
-    by_pair: dict[tuple, list] = {}
+def _print_judgement(reviews, answers, bench, references, output, **bootstrap) -> None:
+    """Totals per model pair; each pair's reference is the one of its models in `references`, or else the model
+    of its first review's Assistant 1 (FastChat's order)."""
+    by_pair: dict[frozenset, list] = {}
     for review in reviews:
-        by_pair.setdefault(frozenset((model_of[review["answer1_id"]], model_of[review["answer2_id"]])), []).append(review)
-    results = [judging.aggregate(group, model_of, {q: v["category"] for q, v in qs.items()}) for group in by_pair.values()]
+        pair = (answers[review["answer1_id"]]["model_id"], answers[review["answer2_id"]]["model_id"])
+        if pair[0] == pair[1]:
+            raise DataError(f"review {review.get('review_id')}: compares {pair[0]} with itself; give each answer file its own model_id")
+        by_pair.setdefault(frozenset(pair), []).append(review)
+    results = []
+    for pair, group in by_pair.items():
+        named = sorted(pair & set(references or ()))
+        if references and len(named) != 1:
+            raise DataError(f"reviews of {' vs '.join(sorted(pair))}: --reference must name exactly one of the two, got {named or references}")
+        reference = named[0] if named else answers[group[0]["answer1_id"]]["model_id"]
+        results.append(judging.aggregate(group, answers, {i.key: i.category for i in bench.items}, reference, **bootstrap))
     for result in results:
         print("\n".join(judge_table(result)) + "\n")
     if output:
@@ -130,20 +148,37 @@ def _print_judgement(reviews, answer_sets, qs, output) -> None:
 def rouge(args) -> None:
     results = {}
     for path in args.input:
-        records = load_records(path)
-        rows = [r for r in records.rows if isinstance(r, dict)]
-        for row, where in zip(records.rows, records.locations):
-            for field in ("output", "label"):
-                if not isinstance(row.get(field) if isinstance(row, dict) else None, str):
-                    raise DataError(f"{where}: field '{field}' must be a string")
-        results[Path(path).stem] = rouge_l(rows)
+        name, pairs = _predictions(load_records(path))
+        if name in results:
+            raise DataError(f"{path}: model {name!r} is in two inputs; give each its own --model-id")
+        results[name] = rouge_l(pairs)
     print("\n".join(rouge_table(results)))
     if args.output:
         write_json_atomic(Path(args.output), results)
 
 
+def _predictions(records) -> tuple[str, list[dict]]:
+    """(model, [{output, label}]) from FastChat answers with their `reference` (what `generate` writes), or from
+    a benchmark whose records carry a prediction beside the label (the released GPT-4 Unnatural file)."""
+    first = records.rows[0]
+    if isinstance(first, dict) and "answer_id" in first:
+        answers = {where: row for row, where in zip(records.rows, records.locations)}
+        for where, row in answers.items():
+            text_field(row, "text", where)
+            if not isinstance(row.get("reference"), str):
+                raise DataError(f"{where}: field 'reference' must be a string: rouge scores answers that `eval generate` "
+                                "wrote for a benchmark with references or labels")  # fmt: skip
+        return model_id(answers, records.source), [{"output": a["text"], "label": a["reference"]} for a in answers.values()]
+    bench = read_benchmark(records)
+    for item in bench.items:
+        if item.prediction is None or item.reference is None:
+            raise DataError(f"{item.where}: field '{'output' if item.prediction is None else 'label'}' is missing: rouge needs "
+                            "answers from `eval generate`, or records with an output beside their label")  # fmt: skip
+    return Path(records.source).stem, [{"output": item.prediction, "label": item.reference} for item in bench.items]
+
+
 def report(args) -> None:
-    from .report import plot_output_lengths, plot_rouge, plot_totals, spacy_parses, verb_noun_pairs, write_report
+    from . import report as figures
 
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -152,12 +187,13 @@ def report(args) -> None:
         results = [result for path in args.judge for result in json.loads(Path(path).read_text())]
         for result in results:
             sections.append((f"{result['models'][0]} vs {result['models'][1]} (judged)", judge_table(result)))
-        plot_totals(results, out / "judge_totals.png", "total scores (relative to the reference)")
-        sections.append(("Figure: total scores", ["![](judge_totals.png)"]))
+        figures.plot_totals(results, out / "judge_totals.png")
+        figures.plot_length_bias(results, out / "length_bias.png")
+        sections.append(("Figure: total scores", ["![](judge_totals.png)", "", "![](length_bias.png)"]))
     if args.rouge:
         results = {name: result for path in args.rouge for name, result in json.loads(Path(path).read_text()).items()}
         sections.append(("ROUGE-L by reference length (count)", rouge_table(results)))
-        plot_rouge(results, out / "rouge_buckets.png")
+        figures.plot_rouge(results, out / "rouge_buckets.png")
         sections.append(("Figure: ROUGE-L by reference length", ["![](rouge_buckets.png)"]))
     for path in args.human:
         from .human.results import human_table, plot_pies
@@ -167,16 +203,19 @@ def report(args) -> None:
         plot_pies(result, out / name)
         sections.append((f"{result['models'][0]} vs {result['models'][1]} (human, HHH)", human_table(result) + ["", f"![]({name})"]))
     if args.datasets:
-        datasets = {Path(p).stem: [{"instruction": r["instruction"], "output": r["output"]} for r in load_records(p).rows] for p in args.datasets}
-        plot_output_lengths(datasets, out / "output_lengths.png")
-        lines = ["![](output_lengths.png)"]
-        for name, rows in datasets.items():
-            parses = spacy_parses([r["instruction"] for r in rows])
-            if parses is None:
-                lines.append(f"\n{name}: verb-noun pairs need spaCy's en_core_web_sm (not installed).")
-                continue
-            top = verb_noun_pairs(parses).most_common(10)
-            lines.append(f"\n{name}: most frequent root verb / direct object: " + ", ".join(f"{v} {o} ({n})" for (v, o), n in top))
+        outputs = {Path(p).stem: [r["output"] for r in alpaca_rows(load_records(p))] for p in args.datasets}
+        figures.plot_output_lengths(outputs, out / "output_lengths.png")
+        lines = ["![](output_lengths.png)", ""]
+        parse = figures.spacy_parser()
+        if parse is None:
+            hint = f"Root verb / direct object pairs need spaCy and its English pipeline: {figures.SPACY_HINT}"
+            logger.warning(hint)
+            lines.append(hint)
+        else:
+            counts = {name: figures.verb_object_counts(texts, parse) for name, texts in outputs.items()}
+            figures.plot_verb_objects(counts, out / "verb_objects.png")
+            lines += ["Root verb / direct object of each output's first sentence, the top 25:", "",
+                      *figures.verb_object_table(counts), "", "![](verb_objects.png)"]  # fmt: skip
         sections.append(("Data statistics (Figure 1)", lines))
     write_report(out / "report.md", sections)
     logger.info("wrote %s", out / "report.md")
@@ -188,23 +227,12 @@ def best_of_n(args) -> None:
     rerank(args)
 
 
-def _write(path: str, rows: list[dict]) -> None:
-    path = Path(path)
-    if path.suffix == ".jsonl":
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
-        tmp.replace(path)
-    else:
-        write_json_atomic(path, rows)
-
-
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="python -m eval", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = root.add_subparsers(dest="command", required=True)
 
     gen = commands.add_parser("generate", help="a model's answers to a benchmark")
-    gen.add_argument("--model", required=True, help="local path or Hub id (LoRA adapters too); with --base-url, the endpoint's model")
+    gen.add_argument("--model", help="local path or Hub id (LoRA adapters too); with --base-url, the endpoint's model")
     gen.add_argument("--questions", required=True, help="benchmark name or file")
     gen.add_argument("--output", required=True)
     gen.add_argument("--base-url", help="an OpenAI-compatible endpoint instead of a local model")
@@ -220,6 +248,8 @@ def parser() -> argparse.ArgumentParser:
     gen.add_argument("--seed", type=int, default=0, help="for --sample")
     gen.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto",
                      help="weights in bf16 or fp32; auto: bf16 where the GPU or CPU computes it natively")
+    gen.add_argument("--predictions", action="store_true",
+                     help="no model: write the answers the benchmark carries (the `output` beside each label), as --model-id")
 
     jud = commands.add_parser("judge", help="pairwise reviews of two answer files by a judge model")
     jud.add_argument("--questions", required=True)
@@ -230,7 +260,7 @@ def parser() -> argparse.ArgumentParser:
     jud.add_argument("--reviewers", default=FASTCHAT_REVIEWERS[0], help="reviewer.jsonl (name or file)")
     jud.add_argument("--review-prompts", default=FASTCHAT_REVIEWERS[1], help="prompt.jsonl (name or file)")
     jud.add_argument("--limit", type=int, help="the first N questions (as generate --limit)")
-    jud.add_argument("--single-order", action="store_true", help="FastChat's protocol: only the model's answer first")
+    jud.add_argument("--single-order", action="store_true", help="FastChat's protocol: the reference as Assistant 1 only")
     jud.add_argument("--concurrency", type=int, default=32, help="requests in flight (as data_gen)")
     jud.add_argument("--extra-body", type=json.loads, metavar="JSON", help="endpoint-specific fields, e.g. a llama.cpp grammar")
     jud.add_argument("--max-tokens", type=int, help="cap the reviews' length (default: the reviewer's, 1024)")
@@ -240,10 +270,15 @@ def parser() -> argparse.ArgumentParser:
     agg.add_argument("--questions", required=True)
     agg.add_argument("--answers", nargs="+", required=True, help="the answer files the reviews refer to")
     agg.add_argument("--reviews", nargs="+", required=True)
+    agg.add_argument("--reference", nargs="+", metavar="MODEL_ID",
+                     help="the reference model of each pair (ratios are model / reference); default: each pair's Assistant 1")
+    agg.add_argument("--bootstrap", type=int, default=1000, help="resamples of the questions for the 95%% intervals")
+    agg.add_argument("--seed", type=int, default=0, help="of the bootstrap")
     agg.add_argument("--output", help="also write OUTPUT.summary.json")
 
     rou = commands.add_parser("rouge", help="ROUGE-L by reference length of predictions with labels")
-    rou.add_argument("--input", nargs="+", required=True, help="records with `output` and `label` (e.g. from generate)")
+    rou.add_argument("--input", nargs="+", required=True,
+                     help="answers from generate (with their reference), or records with an output beside their label")
     rou.add_argument("--output", help="results as JSON")
 
     rep = commands.add_parser("report", help="Markdown report and figures from judge, rouge and dataset files")

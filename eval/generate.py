@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 
+from gpt4llm.benchmarks import Item
 from gpt4llm.jobs import Job, RunLog, job_id
 from gpt4llm.models import inference_device
 from gpt4llm.precision import describe_choice, use_bf16
@@ -22,16 +23,13 @@ from gpt4llm.templates import alpaca_prompt
 logger = logging.getLogger(__name__)
 
 
-def prompt_jobs(items: list[dict], model: str, template: str, params: dict) -> list[Job]:
-    """`items` are {key, instruction, input}; one job per item, its messages in the model's template."""
+def prompt_jobs(items: list[Item], model: str, template: str, params: dict) -> list[Job]:
+    """One job per benchmark item, its messages in the model's template."""
     jobs = []
     for item in items:
-        if template == "alpaca":
-            messages = [{"role": "user", "content": alpaca_prompt(item["instruction"], item["input"])}]
-        else:
-            content = f"{item['instruction']}\n\n{item['input']}" if item["input"].strip() else item["instruction"]
-            messages = [{"role": "user", "content": content}]
-        jobs.append(Job(job_id("generate", model, template, params, messages), messages, params, meta={"key": item["key"]}))
+        content = alpaca_prompt(item.instruction, item.input) if template == "alpaca" else item.prompt
+        messages = [{"role": "user", "content": content}]
+        jobs.append(Job(job_id("generate", model, template, params, messages), messages, params, meta={"key": item.key}))
     return jobs
 
 

@@ -1,55 +1,28 @@
-"""Teacher-as-judge on Vicuna-80, FastChat's protocol made sound: pairwise reviews routed by category, both
-answer orders, a parser that reads every review shape, and totals that count what could not be read.
+"""Teacher-as-judge, FastChat's protocol made sound: pairwise reviews routed by category, both answer orders, a
+parser that reads every review shape, and totals with bootstrap intervals and the judge's position and length
+biases.
 
-FastChat's files are read and written as they are: questions `{question_id, text, category}`, answers
-`{answer_id, question_id, model_id, text, metadata}`, reviewers `{reviewer_id, prompt_id, metadata, category}`,
+FastChat's files are read and written as they are: reviewers `{reviewer_id, prompt_id, metadata, category}`,
 prompts `{prompt_id, system_prompt, prompt_template, defaults}`, reviews `{review_id, question_id, answer1_id,
-answer2_id, reviewer_id, text, score: [s1, s2], metadata}` (score null when unparsed, never -1).
+answer2_id, reviewer_id, text, score: [s1, s2], metadata}` (score null when unparsed, never -1); questions and
+answers are read by gpt4llm.benchmarks. FastChat's single order puts the reference as Assistant 1 and the
+evaluated model as Assistant 2 (every one of its published Vicuna reviews does); both orders are the default here.
 """
 
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 
+import numpy as np
+
+from gpt4llm.benchmarks import Item, record_id
 from gpt4llm.data import DataError, Records, text_field
 from gpt4llm.jobs import Job, job_id
 
-# ---------------------------------------------------------------- FastChat files
+from .rouge import length_in_tokens
+from .stats import pairwise_intervals
 
-
-def questions(records: Records) -> dict:
-    """question_id -> {text, category}."""
-    out = {}
-    for row, where in zip(records.rows, records.locations):
-        qid = _id(row, "question_id", where)
-        out[qid] = {"text": text_field(row, "text", where), "category": text_field(row, "category", where, required=False) or "general"}
-    return out
-
-
-def answers(records: Records, question_ids, *, required=None) -> dict:
-    """question_id -> answer record, for one model's answer file: each answer is to a question of the benchmark,
-    and every `required` question (default: all) is answered once. Only the required answers are returned."""
-    out = {}
-    for row, where in zip(records.rows, records.locations):
-        qid = _id(row, "question_id", where)
-        text_field(row, "text", where)
-        if qid not in question_ids:
-            raise DataError(f"{where}: field 'question_id' {qid!r} is not a question of the benchmark")
-        if qid in out:
-            raise DataError(f"{where}: field 'question_id' {qid!r} is answered twice in this file")
-        out[qid] = row
-    required = list(question_ids if required is None else required)
-    missing = sorted(set(required) - set(out), key=str)
-    if missing:
-        raise DataError(f"{records.source}: no answer to question_id {missing[:5]}{' ...' if len(missing) > 5 else ''}")
-    return {qid: out[qid] for qid in required}
-
-
-def _id(row, field: str, where: str):
-    value = row.get(field) if isinstance(row, dict) else None
-    if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise DataError(f"{where}: field '{field}' must be an integer or a string")
-    return value
+# ---------------------------------------------------------------- FastChat reviewers
 
 
 @dataclass
@@ -66,12 +39,12 @@ def reviewers(reviewer_records: Records, prompt_records: Records) -> dict[str, R
     """category -> Reviewer (FastChat's general, coding and math reviewers and their prompts)."""
     prompts = {}
     for row, where in zip(prompt_records.rows, prompt_records.locations):
-        prompts[_id(row, "prompt_id", where)] = (
+        prompts[record_id(row, "prompt_id", where)] = (
             text_field(row, "system_prompt", where), text_field(row, "prompt_template", where), row.get("defaults") or {}
         )  # fmt: skip
     out = {}
     for row, where in zip(reviewer_records.rows, reviewer_records.locations):
-        prompt_id = _id(row, "prompt_id", where)
+        prompt_id = record_id(row, "prompt_id", where)
         if prompt_id not in prompts:
             raise DataError(f"{where}: field 'prompt_id' {prompt_id!r} is not in {prompt_records.source}")
         system, template, defaults = prompts[prompt_id]
@@ -93,23 +66,24 @@ PAIR_FIRST_GRAMMAR = 'root ::= score " " score "\\n" [^\\x00]*\nscore ::= [1-9] 
 
 
 def review_jobs(
-    qs: dict, first: dict, second: dict, revs: dict[str, Reviewer], judge: str, both_orders: bool, extra_body=None,
-    max_tokens: int | None = None,
+    items: list[Item], answers: dict, reference: dict, revs: dict[str, Reviewer], judge: str, both_orders: bool,
+    extra_body=None, max_tokens: int | None = None,
 ) -> list[Job]:
-    """One request per question and answer order: (first, second), and (second, first) when both_orders."""
+    """One request per item and answer order: the reference as Assistant 1 and the model's answer as Assistant 2
+    (FastChat's order), then the other way round when both_orders."""
     jobs = []
-    for qid, question in qs.items():
-        reviewer = revs.get(question["category"], revs["general"])
-        orders = [(first[qid], second[qid])] + ([(second[qid], first[qid])] if both_orders else [])
+    for item in items:
+        reviewer = revs.get(item.category, revs["general"])
+        orders = [(reference[item.key], answers[item.key])] + ([(answers[item.key], reference[item.key])] if both_orders else [])
         for answer_1, answer_2 in orders:
             prompt = reviewer.prompt_template.format(
-                question=question["text"], answer_1=answer_1["text"], answer_2=answer_2["text"], **reviewer.defaults
+                question=item.prompt, answer_1=answer_1["text"], answer_2=answer_2["text"], **reviewer.defaults
             )
             params = {"temperature": reviewer.temperature, "max_tokens": max_tokens or reviewer.max_tokens}
             if extra_body:
                 params["extra_body"] = extra_body
             messages = [{"role": "system", "content": reviewer.system_prompt}, {"role": "user", "content": prompt}]
-            meta = {"question_id": qid, "answer1_id": answer_1["answer_id"], "answer2_id": answer_2["answer_id"],
+            meta = {"question_id": item.key, "answer1_id": answer_1["answer_id"], "answer2_id": answer_2["answer_id"],
                     "reviewer_id": reviewer.reviewer_id}  # fmt: skip
             jobs.append(Job(job_id("review", judge, params, messages), messages, params, meta=meta))
     return jobs
@@ -146,39 +120,109 @@ def parse_review(text: str) -> list[float] | None:
     return scores if all(0 <= s <= 10 for s in scores) else None
 
 
-def aggregate(reviews: list[dict], model_of: dict, categories: dict) -> dict:
-    """Totals per model over the questions both orders agree were reviewed.
+def review_score(review: dict) -> tuple[list[float] | None, bool]:
+    """The two scores a review gives and whether its stored score disagrees with its text. The stored `score` is
+    used when it is a valid pair (FastChat corrected some by hand, and its failed reviews store [-1, -1]), the
+    text's scores otherwise."""
+    stored, text = review.get("score"), review.get("text")
+    parsed = parse_review(text) if isinstance(text, str) else None
+    if isinstance(stored, (list, tuple)) and len(stored) == 2 and all(_is_score(s) for s in stored):
+        stored = [float(s) for s in stored]
+        return stored, parsed is not None and parsed != stored
+    return parsed, False
 
-    `model_of` maps answer_id -> model_id and `categories` question_id -> category. For each question and model,
-    the score is the mean over the reviews that parsed (both orders when judged both ways). Returns {models,
-    totals, by_category, questions, unparsed, first_order_totals} where first_order_totals uses only the reviews
-    whose first answer belongs to the first model (FastChat's single-order protocol)."""
-    per_question = defaultdict(lambda: defaultdict(list))
-    first_order = defaultdict(lambda: defaultdict(list))
-    unparsed = 0
-    models: list[str] = []
+
+def _is_score(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 10
+
+
+def aggregate(reviews: list[dict], answers: dict, categories: dict, reference: str, *, resamples: int = 1000, seed: int = 0) -> dict:
+    """Totals of a model against a reference over the questions the reviews cover, with bootstrap intervals.
+
+    `reviews` are one model pair's, `answers` maps answer_id -> answer record (model_id, text) and `categories`
+    question_id -> category. A question's score for each model is the mean over its readable reviews (both
+    orders, when judged both ways); unreadable reviews are counted, never scored. Returns {models: [model,
+    reference], reference, questions, reviews, unparsed, score_text_disagreements, totals, ratio, by_category,
+    single_order_totals (reviews with the reference as Assistant 1, FastChat's protocol), outcomes, win_rate,
+    loss_rate, intervals, position (both orders judged: flip rate, first-position win rate), length (the longer
+    answer's win rate), per_question}."""
+    pair = {answers[reviews[0]["answer1_id"]]["model_id"], answers[reviews[0]["answer2_id"]]["model_id"]}
+    model = next(m for m in pair if m != reference)
+    scores: dict = defaultdict(lambda: {"reference_first": [], "model_first": []})  # question -> order -> [(m, r)]
+    lengths: dict = {}
+    unparsed = disagreements = first_wins = readable = 0
     for review in reviews:
-        pair = (model_of[review["answer1_id"]], model_of[review["answer2_id"]])
-        if not models:
-            models = list(pair)
-        if review["score"] is None:
+        first, second = answers[review["answer1_id"]], answers[review["answer2_id"]]
+        score, disagrees = review_score(review)
+        disagreements += disagrees
+        if score is None:
             unparsed += 1
             continue
-        for model, score in zip(pair, review["score"]):
-            per_question[review["question_id"]][model].append(score)
-            if pair[0] == models[0]:
-                first_order[review["question_id"]][model].append(score)
+        readable += 1
+        first_wins += score[0] > score[1]
+        by_model = {first["model_id"]: (score[0], first), second["model_id"]: (score[1], second)}
+        order = "reference_first" if first["model_id"] == reference else "model_first"
+        scores[review["question_id"]][order].append((by_model[model][0], by_model[reference][0]))
+        lengths[review["question_id"]] = (length_in_tokens(by_model[model][1]["text"]), length_in_tokens(by_model[reference][1]["text"]))
 
-    def totals(scores: dict, keep=lambda qid: True) -> dict:
-        return {m: sum(sum(s[m]) / len(s[m]) for q, s in scores.items() if keep(q) and s[m]) for m in models}
+    def mean(pairs) -> tuple[float, float]:
+        return sum(p[0] for p in pairs) / len(pairs), sum(p[1] for p in pairs) / len(pairs)
 
-    complete = {q: s for q, s in per_question.items() if all(s[m] for m in models)}
-    by_category = {c: totals(complete, lambda q, c=c: categories.get(q) == c) for c in sorted(set(categories.values()))}
+    per_question = []
+    for qid, orders in scores.items():
+        m, r = mean(orders["reference_first"] + orders["model_first"])
+        per_question.append({"question_id": qid, "category": categories.get(qid, "general"), "model_score": m,
+                             "reference_score": r, "model_length": lengths[qid][0], "reference_length": lengths[qid][1]})  # fmt: skip
+    m_scores = [q["model_score"] for q in per_question]
+    r_scores = [q["reference_score"] for q in per_question]
+    totals = {model: sum(m_scores), reference: sum(r_scores)}
+    by_category = {}
+    for category in sorted({q["category"] for q in per_question}):
+        chosen = [q for q in per_question if q["category"] == category]
+        by_category[category] = {model: sum(q["model_score"] for q in chosen), reference: sum(q["reference_score"] for q in chosen)}
+    single = [mean(o["reference_first"]) for o in scores.values() if o["reference_first"]]
+    outcomes = Counter("win" if m > r else "loss" if m < r else "tie" for m, r in zip(m_scores, r_scores))
+    n = len(per_question)
     return {
-        "models": models,
-        "questions": len(complete),
+        "models": [model, reference],
+        "reference": reference,
+        "questions": n,
+        "reviews": len(reviews),
         "unparsed": unparsed,
-        "totals": totals(complete),
-        "by_category": {c: t for c, t in by_category.items() if any(t.values())},
-        "first_order_totals": totals({q: s for q, s in first_order.items() if all(s[m] for m in models)}),
+        "score_text_disagreements": disagreements,
+        "totals": totals,
+        "ratio": totals[model] / totals[reference] if totals[reference] else None,
+        "by_category": by_category,
+        "single_order_totals": {model: sum(s[0] for s in single), reference: sum(s[1] for s in single)},
+        "single_order_questions": len(single),
+        "outcomes": {k: outcomes[k] for k in ("win", "tie", "loss")},
+        "win_rate": outcomes["win"] / n if n else None,
+        "loss_rate": outcomes["loss"] / n if n else None,
+        "intervals": pairwise_intervals(m_scores, r_scores, resamples=resamples, seed=seed),
+        "bootstrap": {"resamples": resamples, "seed": seed, "level": 0.95},
+        "position": _position_bias(scores, first_wins, readable),
+        "length": _length_bias(per_question),
+        "per_question": per_question,
     }
+
+
+def _position_bias(scores: dict, first_wins: int, readable: int) -> dict | None:
+    """With both orders judged: the share of questions whose winner changes with the order, and of reviews whose
+    Assistant 1 scores higher (0.5 for a judge without position bias that never ties)."""
+    both = [o for o in scores.values() if o["reference_first"] and o["model_first"]]
+    if not both:
+        return None
+    flips = sum(_verdict(o["reference_first"]) != _verdict(o["model_first"]) for o in both)
+    return {"questions": len(both), "flip_rate": flips / len(both), "first_position_win_rate": first_wins / readable}
+
+
+def _verdict(pairs: list[tuple[float, float]]) -> int:
+    """1 if the model wins on these (model, reference) scores, -1 if the reference does, 0 for a tie."""
+    return int(np.sign(sum(m - r for m, r in pairs)))
+
+
+def _length_bias(per_question: list[dict]) -> dict:
+    """How often the longer answer wins, over the questions with a winner and answers of different lengths."""
+    decided = [q for q in per_question if q["model_score"] != q["reference_score"] and q["model_length"] != q["reference_length"]]
+    longer_wins = sum((q["model_score"] > q["reference_score"]) == (q["model_length"] > q["reference_length"]) for q in decided)
+    return {"questions": len(decided), "longer_answer_win_rate": longer_wins / len(decided) if decided else None}

@@ -1,29 +1,155 @@
-"""The evaluation report: Markdown tables and PNG figures like the paper's Figures 4-6, and the data statistics
-of its Figure 1 for any Alpaca-schema dataset."""
+"""The evaluation report: Markdown tables and PNG figures like the paper's Figures 4-6, the judge's length bias,
+and the data statistics of its Figure 1 for any Alpaca-schema dataset."""
 
 from collections import Counter
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
+
+from .rouge import length_in_tokens  # noqa: E402
+
+SPACY_MODEL = "en_core_web_sm"  # the paper's notebook loads en_core_web_md; both give the dependency parse used here
+SPACY_HINT = f"pip install spacy && python -m spacy download {SPACY_MODEL}"
+
+# ---------------------------------------------------------------- judged totals (Figures 4 and 5)
+
+
+def _interval(result: dict, name: str, scale: float = 1.0, fmt: str = "{:.1f}") -> str:
+    bounds = (result.get("intervals") or {}).get(name)
+    return f" [{fmt.format(bounds[0] * scale)}, {fmt.format(bounds[1] * scale)}]" if bounds else ""
 
 
 def judge_table(result: dict) -> list[str]:
-    """Totals of two models over the questions, the first relative to the second (the paper's percentages)."""
-    a, b = result["models"]
-    totals, single = result["totals"], result["first_order_totals"]
-    relative = lambda t: f"{100 * t[a] / t[b]:.1f}%" if t.get(b) else "n/a"  # noqa: E731
+    """Totals of a model and its reference, the model's relative score (model / reference, the paper's
+    percentages) with 95% bootstrap intervals over questions, per category, and the judge's biases."""
+    model, reference = result["models"]
+    totals, single = result["totals"], result["single_order_totals"]
+
+    def relative(t: dict, name: str | None = None) -> str:
+        if not t.get(reference):
+            return "n/a"
+        return f"{100 * t[model] / t[reference]:.1f}%" + (_interval(result, name, 100, "{:.1f}%") if name else "")
+
+    both = result["position"] is not None
+    orders = "both orders averaged" if both else f"{reference if result['single_order_questions'] else model} as Assistant 1"
     lines = [
-        f"| | {a} | {b} | {a} / {b} |",
+        f"| | {model} | {reference} | {model} / {reference} |",
         "|---|---|---|---|",
-        f"| total, all judged orders averaged | {totals[a]:.1f} | {totals[b]:.1f} | {relative(totals)} |",
-        f"| total, {a} shown first only (FastChat) | {single.get(a, 0):.1f} | {single.get(b, 0):.1f} | {relative(single)} |",
+        (
+            f"| total, {orders} | {totals[model]:.1f}{_interval(result, 'model_total')} | "
+            f"{totals[reference]:.1f}{_interval(result, 'reference_total')} | {relative(totals, 'ratio')} |"
+        ),
     ]
-    lines += [f"| {category} | {t[a]:.1f} | {t[b]:.1f} | {relative(t)} |" for category, t in result["by_category"].items()]
-    lines += ["", f"{result['questions']} questions; {result['unparsed']} reviews could not be read and are not counted."]
+    if both:
+        lines.append(f"| total, {reference} as Assistant 1 only (FastChat's order) | {single[model]:.1f} | {single[reference]:.1f} | {relative(single)} |")
+    lines += [f"| {category} | {t[model]:.1f} | {t[reference]:.1f} | {relative(t)} |" for category, t in result["by_category"].items()]
+    n, outcomes = result["questions"], result["outcomes"]
+    lines.append("")
+    if n:
+        lines.append(
+            f"{model} wins {outcomes['win']}, ties {outcomes['tie']} and loses {outcomes['loss']} of {n} questions: "
+            f"win rate {100 * result['win_rate']:.1f}%{_interval(result, 'win_rate', 100, '{:.1f}%')}, "
+            f"loss rate {100 * result['loss_rate']:.1f}%{_interval(result, 'loss_rate', 100, '{:.1f}%')}."
+        )
+    if both:
+        position = result["position"]
+        lines.append(
+            f"Position bias: the winner changes with the answer order on {100 * position['flip_rate']:.1f}% of the "
+            f"{position['questions']} questions judged both ways; Assistant 1 scores higher in "
+            f"{100 * position['first_position_win_rate']:.1f}% of the reviews."
+        )
+    if result["length"]["longer_answer_win_rate"] is not None:
+        lines.append(f"Length: the longer answer wins {100 * result['length']['longer_answer_win_rate']:.1f}% of the "
+                     f"{result['length']['questions']} questions with a winner and answers of different lengths.")  # fmt: skip
+    lines.append(
+        f"{n} questions, {result['reviews']} reviews; {result['unparsed']} could not be read and are not counted; "
+        f"{result['score_text_disagreements']} stored scores disagree with their review's text (the stored ones are used). "
+        f"Intervals: {100 * result['bootstrap']['level']:.0f}% bootstrap over questions ({result['bootstrap']['resamples']} resamples)."
+    )
     return lines
+
+
+def short_names(models: Iterable[str]) -> dict[str, str]:
+    """FastChat's `name:version` ids without their version, unless two different models would then look alike."""
+    models = list(dict.fromkeys(models))
+    short = {m: m.split(":")[0] for m in models}
+    clashes = {s for s in short.values() if list(short.values()).count(s) > 1}
+    return {m: m if short[m] in clashes else short[m] for m in models}
+
+
+def plot_totals(results: list[dict], path: Path, title: str = "GPT-4-judged total scores") -> None:
+    """Figure 4 style: a horizontal bar per comparison, the model's total relative to its reference's (with its
+    95% interval), "model : reference" totals beside it, and a colour (and legend entry) per reference."""
+    names = short_names(m for r in results for m in r["models"])
+    references = list(dict.fromkeys(r["reference"] for r in results))
+    colors = {ref: plt.get_cmap("tab10")(i % 10) for i, ref in enumerate(references)}
+    rows = sorted(results, key=lambda r: references.index(r["reference"]))  # grouped by reference, stable
+    fig, ax = plt.subplots(figsize=(7.5, 1.5 + 0.36 * len(rows)), layout="constrained")
+    right = 100.0
+    for y, result in enumerate(rows):
+        model, reference = result["models"]
+        ratio = 100 * result["ratio"] if result["ratio"] is not None else 0.0
+        bounds = (result.get("intervals") or {}).get("ratio")
+        xerr = [[ratio - 100 * bounds[0]], [100 * bounds[1] - ratio]] if bounds else None
+        ax.barh(y, ratio, height=0.7, color=colors[reference], alpha=0.85)
+        if xerr:
+            ax.errorbar(ratio, y, xerr=xerr, color="black", capsize=2, linewidth=0.8)
+        end = max(ratio, 100 * bounds[1] if bounds else ratio)
+        totals = result["totals"]
+        ax.text(end + 1.5, y, f"{ratio:.0f}%   {totals[model]:g} : {totals[reference]:g}", va="center", fontsize=8)
+        right = max(right, end)
+    ax.set_yticks(range(len(rows)), [names[r["models"][0]] for r in rows], fontsize=8)
+    ax.invert_yaxis()  # the first comparison on top
+    ax.set_ylim(len(rows) - 0.5, -0.5)
+    ax.axvline(100, color="gray", linestyle="--", linewidth=0.8)
+    ax.set_xlim(0, right * 1.32)  # room for the labels right of the longest bar
+    ax.xaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(decimals=0))
+    ax.xaxis.grid(True, linestyle="--", alpha=0.3)
+    ax.set_xlabel("model total / reference total (95% bootstrap interval); beside each bar: model : reference", fontsize=8)
+    ax.set_title(title, fontsize=10)
+    handles = [Patch(color=colors[ref], alpha=0.85, label=f"vs {names[ref]}") for ref in references]
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(4, len(handles)), fontsize=7, frameon=False)
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+
+
+def plot_length_bias(results: list[dict], path: Path) -> None:
+    """The judge's length bias, a panel per comparison: the model's win rate (ties count half) against how much
+    longer its answer is than the reference's, over bins of questions of equal size (at most 5)."""
+    names = short_names(m for r in results for m in r["models"])
+    results = [r for r in results if r.get("per_question")]
+    cols = min(4, max(1, len(results)))
+    rows = -(-max(1, len(results)) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(2.9 * cols, 0.6 + 2.3 * rows), squeeze=False, sharey=True, layout="constrained")
+    for ax, result in zip(axes.flat, results):
+        questions = result["per_question"]
+        diff = np.array([q["model_length"] - q["reference_length"] for q in questions], dtype=float)
+        outcome = np.array([1.0 if q["model_score"] > q["reference_score"] else 0.5 if q["model_score"] == q["reference_score"] else 0.0
+                            for q in questions])  # fmt: skip
+        bins = np.array_split(np.argsort(diff, kind="stable"), min(5, max(1, len(questions) // 8)))
+        ax.plot([np.median(diff[b]) for b in bins], [outcome[b].mean() for b in bins], marker="o")
+        ax.axhline(0.5, color="gray", linestyle="--", linewidth=0.8)
+        ax.axvline(0, color="gray", linestyle=":", linewidth=0.8)
+        ax.set_title(f"{names[result['models'][0]]}\nvs {names[result['reference']]}", fontsize=7)
+        ax.text(0.03, 0.04, f"{len(questions) // len(bins)}+ questions a point", transform=ax.transAxes, fontsize=6, color="gray")
+        ax.tick_params(labelsize=7)
+        ax.set_ylim(-0.05, 1.05)
+    for ax in list(axes.flat)[len(results):]:
+        ax.axis("off")
+    fig.supxlabel("answer length, model minus reference (tokens; median of each bin)", fontsize=8)
+    fig.supylabel("model win rate (ties half)", fontsize=8)
+    fig.suptitle("Length bias: the model's win rate by how much longer its answer is", fontsize=9)
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+
+
+# ---------------------------------------------------------------- ROUGE-L (Figure 6)
 
 
 def rouge_table(results: dict[str, dict]) -> list[str]:
@@ -32,80 +158,130 @@ def rouge_table(results: dict[str, dict]) -> list[str]:
     lines = ["| model | overall | " + " | ".join(f"{b} words" for b in buckets) + " |", "|---" * (len(buckets) + 2) + "|"]
     for model, result in results.items():
         cells = [f"{v['rouge_l']:.3f} ({v['count']})" if v["rouge_l"] is not None else f"- ({v['count']})" for v in result["buckets"].values()]
-        lines.append(f"| {model} | {result['overall']:.3f} ({result['count']}) | " + " | ".join(cells) + " |")
+        overall = f"{result['overall']:.3f}" if result["overall"] is not None else "-"
+        lines.append(f"| {model} | {overall} ({result['count']}) | " + " | ".join(cells) + " |")
     return lines
 
 
-def plot_totals(results: list[dict], path: Path, title: str) -> None:
-    """Figure 4/5 style: each comparison's two totals side by side, with the relative score."""
-    fig, ax = plt.subplots(figsize=(1.6 + 1.4 * len(results), 3.6))
-    for i, result in enumerate(results):
-        a, b = result["models"]
-        ta, tb = result["totals"][a], result["totals"][b]
-        ax.bar([i - 0.18], [ta], width=0.36, color="tab:blue")
-        ax.bar([i + 0.18], [tb], width=0.36, color="tab:gray")
-        ax.text(i, max(ta, tb) * 1.02, f"{100 * ta / tb:.0f}%" if tb else "", ha="center", fontsize=9)
-    ax.set_xticks(range(len(results)), [f"{r['models'][0]}\nvs {r['models'][1]}" for r in results], fontsize=8)
-    ax.set_ylabel("total score")
-    ax.set_title(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
 def plot_rouge(results: dict[str, dict], path: Path) -> None:
-    """Figure 6 style: ROUGE-L per reference-length bucket, one bar per model."""
+    """Figure 6 style: ROUGE-L per reference-length bucket, one bar per model; a bucket without examples has no
+    bar (and says so), rather than a bar at 0."""
     buckets = list(next(iter(results.values()))["buckets"])
-    fig, ax = plt.subplots(figsize=(6, 3.6))
+    fig, ax = plt.subplots(figsize=(6.5, 3.6))
     width = 0.8 / len(results)
+    colors = [plt.get_cmap("tab10")(i % 10) for i in range(len(results))]
     for i, (model, result) in enumerate(results.items()):
-        values = [result["buckets"][b]["rouge_l"] or 0 for b in buckets]
-        ax.bar([x + i * width for x in range(len(buckets))], values, width=width, label=model)
+        color = colors[i]
+        for x, name in enumerate(buckets):
+            position, value = x + i * width, result["buckets"][name]["rouge_l"]
+            if value is None:
+                ax.text(position, 0.005, "no data", rotation=90, ha="center", va="bottom", fontsize=6, color="gray")
+            else:
+                ax.bar(position, value, width=width, color=color)
     ax.set_xticks([x + width * (len(results) - 1) / 2 for x in range(len(buckets))], [f"{b} words" for b in buckets])
+    ax.set_xlabel("reference (ground truth) length")
     ax.set_ylabel("ROUGE-L")
-    ax.legend(fontsize=8)
+    ax.legend(handles=[Patch(color=c, label=m) for c, m in zip(colors, results)], fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=130)
     plt.close(fig)
 
 
-def plot_output_lengths(datasets: dict[str, list[dict]], path: Path) -> None:
-    """Figure 1 style: output lengths (words) of two or more Alpaca-schema datasets side by side."""
-    fig, ax = plt.subplots(figsize=(6, 3.6))
-    lengths = {name: [len(r["output"].split()) for r in rows] for name, rows in datasets.items()}
-    top = max(max(v) for v in lengths.values())
-    ax.hist(list(lengths.values()), bins=30, range=(0, top), label=[f"{n} (mean {sum(v) / len(v):.0f})" for n, v in lengths.items()])
-    ax.set_xlabel("output length (words)")
+# ---------------------------------------------------------------- data statistics (Figure 1)
+
+
+def plot_output_lengths(outputs: dict[str, list[str]], path: Path) -> None:
+    """Figure 1 style: output lengths (tokens, CJK characters counted one by one) of datasets side by side,
+    log-scaled counts as in the paper."""
+    lengths = {name: [length_in_tokens(text) for text in texts] for name, texts in outputs.items()}
+    top = max(max(v) for v in lengths.values() if v) or 1
+    fig, ax = plt.subplots(figsize=(7, 2.6))
+    bins = np.linspace(0, top, min(100, top + 1))
+    for name, values in lengths.items():
+        ax.hist(values, bins=bins, alpha=0.5, label=f"{name} (mean {np.mean(values):.0f})")
+    ax.set_yscale("log")
+    ax.yaxis.grid(True, linestyle="--", alpha=0.5)
+    ax.set_xlabel("output length (tokens; a CJK character is one)")
     ax.set_ylabel("records")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=130)
     plt.close(fig)
 
 
-def verb_noun_pairs(parses) -> Counter:
-    """The most frequent root verb / direct object pairs (Figure 1), from dependency parses: each parse is a
-    list of tokens with `lemma`, `pos`, `dep` and `head` (the index of the head token)."""
-    pairs: Counter = Counter()
-    for tokens in parses:
-        for i, token in enumerate(tokens):
-            if token["dep"] == "ROOT" and token["pos"] == "VERB":
-                objects = [t for t in tokens if t["dep"] == "dobj" and t["head"] == i]
-                if objects:
-                    pairs[(token["lemma"].lower(), objects[0]["lemma"].lower())] += 1
-    return pairs
+def root_verb_object(tokens: list[dict]) -> tuple[str, str] | None:
+    """The paper's pair for one sentence's dependency parse (each token: lemma, pos, dep, head = the index of its
+    head, the root's own): from the root down the first children to the first verb, that verb's lemma and its
+    first noun direct object's; None when the verb has none, or no verb is reached."""
+    index = next((i for i, t in enumerate(tokens) if t["dep"] == "ROOT"), None)
+    while index is not None:
+        children = [j for j, t in enumerate(tokens) if t["head"] == index and j != index]
+        if tokens[index]["pos"] == "VERB":
+            obj = next((j for j in children if tokens[j]["dep"] == "dobj" and tokens[j]["pos"] == "NOUN"), None)
+            return (tokens[index]["lemma"], tokens[obj]["lemma"]) if obj is not None else None
+        index = children[0] if children else None
+    return None
 
 
-def spacy_parses(texts: list[str]):
-    """Parses of the instructions' first sentences with spaCy's English pipeline, or None when none is installed."""
+def verb_object_counts(outputs: Iterable[str], parse: Callable[[list[str]], Iterable[list[dict]]]) -> Counter:
+    """Root verb / direct object pairs of the first sentence of each distinct output (the paper parses each
+    output once), counted."""
+    texts = list(dict.fromkeys(outputs))
+    return Counter(pair for tokens in parse(texts) if (pair := root_verb_object(tokens)) is not None)
+
+
+def spacy_parser(model: str = SPACY_MODEL):
+    """texts -> the first sentence of each as tokens for `root_verb_object`, with spaCy's English pipeline; None
+    when spaCy or the pipeline is not installed."""
     try:
         import spacy
 
-        nlp = spacy.load("en_core_web_sm", disable=["ner"])
+        nlp = spacy.load(model, disable=["ner"])
     except (ImportError, OSError):
         return None
-    for doc in nlp.pipe(texts, batch_size=256):
-        yield [{"lemma": t.lemma_, "pos": t.pos_, "dep": t.dep_, "head": t.head.i} for t in doc]
+
+    def parse(texts: list[str]):
+        for doc in nlp.pipe(texts, batch_size=256):
+            sentence = next(iter(doc.sents), None)
+            if sentence is None:
+                yield []
+                continue
+            yield [{"lemma": t.lemma_, "pos": t.pos_, "dep": t.dep_, "head": t.head.i - sentence.start} for t in sentence]
+
+    return parse
+
+
+def verb_object_table(counts: dict[str, Counter], top: int = 25) -> list[str]:
+    """The top pairs of each dataset side by side (rank, "verb noun (count)"), and each one's number of pairs."""
+    names = list(counts)
+    ranked = {name: counts[name].most_common(top) for name in names}
+    lines = ["| rank | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+    for rank in range(max((len(r) for r in ranked.values()), default=0)):
+        cells = []
+        for name in names:
+            (verb, obj), n = ranked[name][rank] if rank < len(ranked[name]) else (("", ""), None)
+            cells.append(f"{verb} {obj} ({n})" if n else "")
+        lines.append(f"| {rank + 1} | " + " | ".join(cells) + " |")
+    lines += ["", "Unique verb-noun pairs: " + ", ".join(f"{name} {len(counts[name])}" for name in names) + "."]
+    return lines
+
+
+def plot_verb_objects(counts: dict[str, Counter], path: Path, top: int = 25) -> None:
+    """Figure 1 style: each dataset's most frequent root verb / direct object pairs, side by side."""
+    rows = max(1, max(min(top, len(counter)) for counter in counts.values()))
+    fig, axes = plt.subplots(1, len(counts), figsize=(3.6 * len(counts), 1.2 + 0.2 * rows), squeeze=False, layout="constrained")
+    for i, (ax, (name, counter)) in enumerate(zip(axes[0], counts.items())):
+        ranked = counter.most_common(top)
+        ax.barh(range(len(ranked)), [n for _, n in ranked], color=plt.get_cmap("tab10")(i % 10))
+        ax.set_yticks(range(len(ranked)), [f"{v} {o}" for (v, o), _ in ranked], fontsize=7)
+        ax.set_ylim(rows - 0.5, -0.5)
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        ax.set_title(f"{name} ({len(counter)} pairs)", fontsize=9)
+        ax.set_xlabel("frequency", fontsize=8)
+        ax.xaxis.grid(True, linestyle="--", alpha=0.3)
+    fig.suptitle(f"top {top} root verb / direct object pairs of the outputs' first sentences", fontsize=9)
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
 
 
 def write_report(path: Path, sections: list[tuple[str, list[str]]]) -> None:

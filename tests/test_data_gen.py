@@ -277,7 +277,7 @@ def test_translated_questions_keep_ids_and_categories_and_feed_the_judge(tmp_pat
     translated = json.loads(output.read_text())
     assert [(q["question_id"], q["category"]) for q in translated] == [(1, "generic"), (2, "math")]
     assert translated[0]["text"].startswith("Answer: ")  # the fake server's "translation"
-    from eval.judge import questions as read_questions
+    from gpt4llm.benchmarks import read_benchmark
     from gpt4llm.data import load_records
 
-    assert set(read_questions(load_records(str(output)))) == {1, 2}
+    assert read_benchmark(load_records(str(output))).keys() == [1, 2]

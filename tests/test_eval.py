@@ -10,7 +10,7 @@ from conftest import ROOT
 from fake_openai import FakeOpenAI
 from rouge_score import rouge_scorer
 
-from eval.judge import aggregate, parse_review
+from eval.judge import aggregate, parse_review, review_score
 from eval.rouge import MultilingualTokenizer, bucket, rouge_l
 
 DATA = ROOT / "eval" / "data"
@@ -36,23 +36,71 @@ def test_review_parser_reads_every_shape(text, scores):
     assert parse_review(text) == scores
 
 
-def review(qid, first, second, score):
-    return {"question_id": qid, "answer1_id": f"{first}-{qid}", "answer2_id": f"{second}-{qid}", "score": score}
+def review(qid, first, second, score, text=None):
+    return {"question_id": qid, "answer1_id": f"{first}-{qid}", "answer2_id": f"{second}-{qid}", "score": score} | (
+        {"text": text} if text is not None else {}
+    )
+
+
+def answers_by_id(lengths: dict) -> dict:
+    """answer_id -> answer for models 'ours' and 'ref' on questions 1-3; `lengths[model]` words per answer."""
+    return {f"{m}-{q}": {"answer_id": f"{m}-{q}", "question_id": q, "model_id": m, "text": "word " * lengths[m]}
+            for m in ("ours", "ref") for q in (1, 2, 3)}  # fmt: skip
 
 
 def test_aggregation_averages_orders_and_counts_unparsed():
-    model_of = {f"{m}-{q}": m for m in ("ours", "ref") for q in (1, 2, 3)}
     categories = {1: "math", 2: "writing", 3: "writing"}
     reviews = [
-        review(1, "ours", "ref", [8, 6]), review(1, "ref", "ours", [7, 5]),  # ours 6.5, ref 6.5
-        review(2, "ours", "ref", [9, 9]), review(2, "ref", "ours", [10, 6]),  # ours 7.5, ref 9.5
-        review(3, "ours", "ref", None), review(3, "ref", "ours", [4, 2]),     # one order unread: that one counts
+        review(1, "ref", "ours", [8, 6]), review(1, "ours", "ref", [7, 5]),  # ours 6.5, ref 6.5; each order's first wins
+        review(2, "ref", "ours", [9, 9]), review(2, "ours", "ref", [6, 10]),  # ours 7.5, ref 9.5; a tie, then ref
+        review(3, "ref", "ours", None), review(3, "ours", "ref", [2, 4]),     # one order unread: that one counts
     ]  # fmt: skip
-    result = aggregate(reviews, model_of, categories)
+    result = aggregate(reviews, answers_by_id({"ours": 30, "ref": 20}), categories, "ref")
     assert result["models"] == ["ours", "ref"] and result["questions"] == 3 and result["unparsed"] == 1
-    assert result["totals"] == {"ours": 6.5 + 7.5 + 2, "ref": 6.5 + 9.5 + 4}
+    assert result["totals"] == {"ours": 6.5 + 7.5 + 2, "ref": 6.5 + 9.5 + 4} and result["ratio"] == pytest.approx(16 / 20)
     assert result["by_category"] == {"math": {"ours": 6.5, "ref": 6.5}, "writing": {"ours": 9.5, "ref": 13.5}}
-    assert result["first_order_totals"] == {"ours": 17, "ref": 15}  # questions 1 and 2, ours shown first
+    assert result["single_order_totals"] == {"ours": 15, "ref": 17}  # questions 1 and 2, the reference as Assistant 1
+    assert result["outcomes"] == {"win": 0, "tie": 1, "loss": 2} and result["loss_rate"] == pytest.approx(2 / 3)
+    # both orders on questions 1 and 2: q1 flips (ref, then ours), q2 goes from a tie to ref; 2 of 5 reviews: first higher
+    assert result["position"] == {"questions": 2, "flip_rate": 1.0, "first_position_win_rate": pytest.approx(2 / 5)}
+    assert result["length"] == {"questions": 2, "longer_answer_win_rate": 0.0}  # ours is longer and lost both
+    assert [q["model_length"] for q in result["per_question"]] == [30, 30, 30]
+
+
+def test_stored_scores_are_used_where_valid_and_disagreements_counted():
+    reviews = [
+        review(1, "ref", "ours", [8, 4], "4 8\nThe second is better."),  # corrected by hand: the stored score stands
+        review(2, "ref", "ours", [-1, -1], "7 9\nReasons."),  # FastChat's mark of a failed parse: the text is read
+        review(3, "ref", "ours", [5, 5], "5 5\nEqual."),
+    ]
+    result = aggregate(reviews, answers_by_id({"ours": 1, "ref": 1}), {}, "ref")
+    assert result["totals"] == {"ours": 4 + 9 + 5, "ref": 8 + 7 + 5} and result["score_text_disagreements"] == 1
+    assert review_score(review(1, "ref", "ours", [True, 3], "6 3")) == ([6.0, 3.0], False)  # not a pair of numbers
+
+
+def test_bootstrap_intervals_are_seeded_and_cover_the_true_mean_at_the_nominal_rate():
+    import numpy as np
+
+    from eval.stats import bootstrap, pairwise_intervals
+
+    model, reference = [8, 7, 9, 5, 6, 8, 7, 3], [7, 7, 8, 6, 6, 9, 8, 5]
+    first = pairwise_intervals(model, reference, seed=1)
+    assert first == pairwise_intervals(model, reference, seed=1) != pairwise_intervals(model, reference, seed=2)
+    assert first["model_total"][0] <= sum(model) <= first["model_total"][1]
+    assert first["ratio"][0] <= sum(model) / sum(reference) <= first["ratio"][1] and 0 <= first["win_rate"][0] <= 3 / 8
+
+    # 400 synthetic benchmarks of 80 questions, scores 1-10 with known probabilities: how often does the 95%
+    # interval of the total contain the true expected total?
+    values, weights = np.arange(1, 11), np.array([1, 1, 2, 3, 4, 6, 8, 8, 5, 2], dtype=float)
+    weights /= weights.sum()
+    true_total = 80 * float(values @ weights)
+    rng = np.random.default_rng(0)
+    covered = 0
+    for trial in range(400):
+        scores = rng.choice(values, size=80, p=weights)
+        (low, high) = bootstrap({"s": scores}, {"total": lambda s: s["s"].sum(axis=1)}, seed=trial)["total"]
+        covered += low <= true_total <= high
+    assert 0.92 <= covered / 400 <= 0.98, covered / 400  # binomial sd at 95% over 400 trials: 1.1 points
 
 
 def test_tokenizer_matches_rouge_score_on_english_and_keeps_chinese():
@@ -97,7 +145,9 @@ def answers_file(path, model, questions, prefix="Answer"):
     return path
 
 
-def test_both_orders_cancel_a_judge_that_always_prefers_the_first_answer(tmp_path):
+def test_fastchat_order_favours_a_first_position_judge_and_both_orders_cancel_it(tmp_path):
+    """The fake judge always scores Assistant 1 9 and Assistant 2 3. FastChat's single order shows the reference
+    first, so the reference wins; both orders give an exact tie, and the winner flips on every question."""
     questions = DATA / "demo_questions.jsonl"
     ids = [json.loads(line)["question_id"] for line in questions.read_text().splitlines()]
     ours, ref = answers_file(tmp_path / "ours.jsonl", "ours", ids), answers_file(tmp_path / "ref.jsonl", "ref", ids)
@@ -106,23 +156,91 @@ def test_both_orders_cancel_a_judge_that_always_prefers_the_first_answer(tmp_pat
     with FakeOpenAI() as server:
         both = eval_cli("judge", *common, "--base-url", server.url, "--output", tmp_path / "both.jsonl")
         single = eval_cli("judge", *common, "--base-url", server.url, "--output", tmp_path / "single.jsonl", "--single-order")
-    (result,) = json.loads((tmp_path / "both.jsonl.summary.json").read_text())
-    assert result["totals"] == {"ours": 60.0, "ref": 60.0}  # (9 + 3) / 2 on each of 10 questions: a tie
-    assert result["first_order_totals"] == {"ours": 90.0, "ref": 30.0}  # what FastChat's protocol would report
-    assert "| total, all judged orders averaged | 60.0 | 60.0 | 100.0% |" in both.stdout
     (single_result,) = json.loads((tmp_path / "single.jsonl.summary.json").read_text())
-    assert single_result["totals"] == {"ours": 90.0, "ref": 30.0} and "300.0%" in single.stdout
+    assert single_result["models"] == ["ours", "ref"] and single_result["totals"] == {"ours": 30.0, "ref": 90.0}
+    assert single_result["outcomes"] == {"win": 0, "tie": 0, "loss": 10} and single_result["position"] is None
+    assert "| total, ref as Assistant 1 | 30.0 [30.0, 30.0] | 90.0 [90.0, 90.0] | 33.3% [33.3%, 33.3%] |" in single.stdout
+    single_reviews = [json.loads(line) for line in (tmp_path / "single.jsonl").read_text().splitlines()]
+    assert all(r["answer1_id"].startswith("ref-") and r["answer2_id"].startswith("ours-") for r in single_reviews)
+
+    (result,) = json.loads((tmp_path / "both.jsonl.summary.json").read_text())
+    assert result["totals"] == {"ours": 60.0, "ref": 60.0} and result["ratio"] == 1.0  # (9 + 3) / 2 on each of 10
+    assert result["outcomes"] == {"win": 0, "tie": 10, "loss": 0}
+    assert result["position"] == {"questions": 10, "flip_rate": 1.0, "first_position_win_rate": 1.0}
+    assert result["single_order_totals"] == {"ours": 30.0, "ref": 90.0}  # what FastChat's protocol would report
+    assert "| total, both orders averaged | 60.0 [60.0, 60.0] | 60.0 [60.0, 60.0] | 100.0% [100.0%, 100.0%] |" in both.stdout
+    assert "the winner changes with the answer order on 100.0% of the 10 questions" in both.stdout
     reviews = [json.loads(line) for line in (tmp_path / "both.jsonl").read_text().splitlines()]
     assert len(reviews) == 20 and {r["reviewer_id"] for r in reviews} == {"gpt4llm-general", "gpt4llm-coding", "gpt4llm-math"}
     assert set(reviews[0]) == {"review_id", "question_id", "answer1_id", "answer2_id", "reviewer_id", "text", "score", "metadata"}
 
     # aggregate reads the same files back, as it reads FastChat's own reviews
     again = eval_cli("aggregate", "--questions", questions, "--answers", ours, ref, "--reviews", tmp_path / "both.jsonl")
-    assert "| total, all judged orders averaged | 60.0 | 60.0 | 100.0% |" in again.stdout
+    assert "| total, both orders averaged | 60.0 [60.0, 60.0] | 60.0 [60.0, 60.0] | 100.0% [100.0%, 100.0%] |" in again.stdout
 
-    report = eval_cli("report", "--judge", tmp_path / "both.jsonl.summary.json", "--output-dir", tmp_path / "report")
-    assert "judge_totals.png" in (tmp_path / "report" / "report.md").read_text()
-    assert (tmp_path / "report" / "judge_totals.png").stat().st_size > 1000 and report.returncode == 0
+    report = eval_cli("report", "--judge", tmp_path / "both.jsonl.summary.json", tmp_path / "single.jsonl.summary.json",
+                      "--output-dir", tmp_path / "report")  # fmt: skip
+    assert "judge_totals.png" in (tmp_path / "report" / "report.md").read_text() and report.returncode == 0
+    for figure in ("judge_totals.png", "length_bias.png"):
+        assert (tmp_path / "report" / figure).read_bytes()[:4] == b"\x89PNG"
+
+
+def write_jsonl(path, rows):
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return path
+
+
+def review_files(tmp_path, questions=(1, 2, 3)):
+    """Questions 1-3, answers of 'ours' and 'ref', and reviews in FastChat's order (reference first) whose stored
+    scores were set by hand: on question 2 the stored pair disagrees with the review's first line."""
+    qs = write_jsonl(tmp_path / "q.jsonl", [{"question_id": q, "text": f"Question {q}?", "category": "generic"} for q in (1, 2, 3)])
+    ours, ref = answers_file(tmp_path / "ours.jsonl", "ours", (1, 2, 3)), answers_file(tmp_path / "ref.jsonl", "ref", (1, 2, 3))
+    stored = {1: ([8, 6], "8 6\nThe first is better."), 2: ([7, 9], "9 7\nAnswer 1 is better."), 3: ([5, 5], "5 5\nEqual.")}
+    reviews = write_jsonl(tmp_path / "reviews.jsonl", [
+        {"review_id": f"r{q}", "question_id": q, "answer1_id": f"ref-{q}", "answer2_id": f"ours-{q}", "reviewer_id": 1,
+         "text": stored[q][1], "score": stored[q][0], "metadata": {}} for q in questions
+    ])  # fmt: skip
+    return qs, ours, ref, reviews
+
+
+def test_aggregate_follows_stored_scores_and_reports_disagreements(tmp_path, capsys):
+    from eval.__main__ import main
+
+    qs, ours, ref, reviews = review_files(tmp_path)
+    main(["aggregate", "--questions", str(qs), "--answers", str(ours), str(ref), "--reviews", str(reviews), "--output", str(tmp_path / "agg")])
+    out = capsys.readouterr().out
+    (result,) = json.loads((tmp_path / "agg.summary.json").read_text())
+    assert result["models"] == ["ours", "ref"]  # the reference is Assistant 1, as in FastChat's files
+    assert result["totals"] == {"ours": 6 + 9 + 5, "ref": 8 + 7 + 5} and result["score_text_disagreements"] == 1
+    assert "1 stored scores disagree with their review's text (the stored ones are used)" in out
+
+    main(["aggregate", "--questions", str(qs), "--answers", str(ours), str(ref), "--reviews", str(reviews), "--reference", "ours",
+          "--output", str(tmp_path / "flipped")])  # fmt: skip
+    (flipped,) = json.loads((tmp_path / "flipped.summary.json").read_text())
+    assert flipped["models"] == ["ref", "ours"] and flipped["ratio"] == pytest.approx(20 / 20)
+    with pytest.raises(SystemExit, match=r"^error: reviews of ours vs ref: --reference must name exactly one of the two"):
+        main(["aggregate", "--questions", str(qs), "--answers", str(ours), str(ref), "--reviews", str(reviews), "--reference", "gpt-4"])
+
+
+def test_aggregate_totals_the_questions_the_reviews_cover(tmp_path, capsys):
+    """A judge --limit 2 run: reviews of two of the three questions, and answer files that answer only those."""
+    from eval.__main__ import main
+
+    qs, _, _, reviews = review_files(tmp_path, questions=(1, 2))
+    ours, ref = answers_file(tmp_path / "ours2.jsonl", "ours", (1, 2)), answers_file(tmp_path / "ref2.jsonl", "ref", (1, 2))
+    main(["aggregate", "--questions", str(qs), "--answers", str(ours), str(ref), "--reviews", str(reviews), "--output", str(tmp_path / "agg")])
+    (result,) = json.loads((tmp_path / "agg.summary.json").read_text())
+    assert result["questions"] == 2 and result["totals"] == {"ours": 15, "ref": 15}
+    assert "2 questions, 2 reviews" in capsys.readouterr().out
+
+
+def test_aggregate_without_an_answer_file_is_a_one_line_error(tmp_path):
+    qs, ours, _, reviews = review_files(tmp_path)
+    result = eval_cli("aggregate", "--questions", qs, "--answers", ours, "--reviews", reviews, check=False)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: {reviews}: line 1: field 'answer1_id' 'ref-1' is in none of the answer files ['{ours}']"
+    )
 
 
 def test_rouge_command_and_report(tmp_path):
@@ -135,19 +253,6 @@ def test_rouge_command_and_report(tmp_path):
     eval_cli("report", "--rouge", tmp_path / "rouge.json", "--datasets", datasets, "--output-dir", tmp_path / "r")
     text = (tmp_path / "r" / "report.md").read_text()
     assert "ROUGE-L by reference length" in text and (tmp_path / "r" / "output_lengths.png").is_file()
-
-
-def test_verb_noun_pairs_from_hand_built_parses():
-    from eval.report import verb_noun_pairs
-
-    def parse(*tokens):
-        return [{"lemma": lemma, "pos": pos, "dep": dep, "head": head} for lemma, pos, dep, head in tokens]
-
-    write_poem = parse(("write", "VERB", "ROOT", 0), ("a", "DET", "det", 2), ("poem", "NOUN", "dobj", 0))
-    give_tips = parse(("give", "VERB", "ROOT", 0), ("three", "NUM", "nummod", 2), ("tip", "NOUN", "dobj", 0))
-    no_object = parse(("explain", "VERB", "ROOT", 0), ("why", "ADV", "advmod", 0))
-    not_verb = parse(("poem", "NOUN", "ROOT", 0), ("story", "NOUN", "dobj", 0))
-    assert verb_noun_pairs([write_poem, give_tips, write_poem, no_object, not_verb]) == {("write", "poem"): 2, ("give", "tip"): 1}
 
 
 @pytest.mark.parametrize("case", ["unknown-question", "missing-answer", "empty-file", "duplicate"])
@@ -175,7 +280,7 @@ def test_bad_answer_files_are_clear_errors(tmp_path, case):
 
 
 def test_judging_the_first_questions_only_needs_their_answers(tmp_path):
-    from eval.judge import answers
+    from gpt4llm.benchmarks import read_answers as answers
     from gpt4llm.data import DataError, load_records
 
     every_question = {1: {}, 2: {}, 3: {}}

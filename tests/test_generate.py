@@ -79,14 +79,16 @@ def test_endpoint_generation_and_labelled_benchmarks(tmp_path):
         eval_cli("generate", "--model", "teacher", "--base-url", server.url, "--questions", ROOT / "eval/data/demo_unnatural.jsonl",
                  "--output", output)  # fmt: skip
         prompt = server.requests[0]["messages"][0]["content"]
-    records = json.loads(output.read_text())
-    assert len(records) == 12 and records[0] == {
-        "instruction": "Answer with the capital city of the given country.", "input": "France",
-        "label": "Paris", "output": "Answer: Answer with the capital city of the given country.",
+    answers = json.loads(output.read_text())
+    assert len(answers) == 12 and answers[0] == {
+        "answer_id": "teacher-0-0", "question_id": "0-0", "model_id": "teacher",
+        "text": "Answer: Answer with the capital city of the given country.", "reference": "Paris",
+        "metadata": {"template": "alpaca", "temperature": 0.0, "top_p": 1.0, "max_tokens": 512},
     }  # fmt: skip
+    assert [a["question_id"] for a in answers[:4]] == ["0-0", "0-1", "0-2", "1-0"]  # record, then instance
     assert prompt.endswith("### Response:")
     rouge = eval_cli("rouge", "--input", output)
-    assert "| unnatural |" in rouge.stdout
+    assert "| teacher |" in rouge.stdout
 
 
 def test_unnatural_core_parquet_and_a_seeded_sample(tmp_path):
@@ -106,7 +108,7 @@ def test_unnatural_core_parquet_and_a_seeded_sample(tmp_path):
             eval_cli("generate", "--model", "teacher", "--base-url", server.url, "--questions", tmp_path / "core.parquet",
                      "--sample", "5", "--seed", seed, "--output", tmp_path / f"{name}.json")  # fmt: skip
             samples.append(json.loads((tmp_path / f"{name}.json").read_text()))
-    labels = [[r["label"] for r in sample] for sample in samples]
+    labels = [[r["reference"] for r in sample] for sample in samples]
     assert len(labels[0]) == 5 and labels[0] == labels[1] != labels[2]  # reproducible for a seed
     assert all(all_labels.index(a) < all_labels.index(b) for a, b in zip(labels[0], labels[0][1:]))  # in file order
 
@@ -137,3 +139,26 @@ def test_best_of_n_ranks_samples_by_reward_and_writes_n_groups(tmp_path, tiny_mo
         assert r1["metadata"]["reward"] >= r2["metadata"]["reward"] >= r3["metadata"]["reward"]
         rescored = scorer.score(alpaca_prompt(questions[r1["question_id"]]), [r1["text"], r2["text"], r3["text"]])
         assert rescored == pytest.approx([r1["metadata"]["reward"], r2["metadata"]["reward"], r3["metadata"]["reward"]], abs=1e-4)
+
+
+def test_best_of_one_is_the_greedy_answer_and_fewer_is_refused(tmp_path, tiny_model_dir, tokenizer):
+    import torch
+    from transformers import LlamaConfig, LlamaForSequenceClassification
+
+    reward_dir = tmp_path / "reward"
+    config = LlamaConfig.from_pretrained(tiny_model_dir, num_labels=1, pad_token_id=tokenizer.pad_token_id)
+    torch.manual_seed(1)
+    LlamaForSequenceClassification(config).save_pretrained(reward_dir)
+    tokenizer.save_pretrained(reward_dir)
+    common = ("--questions", QUESTIONS, "--limit", "3", "--max-new-tokens", "6", "--batch-size", "4")
+    eval_cli("best-of-n", "--policy", tiny_model_dir, "--reward", reward_dir, "--n", "1", "--temperature", "0",
+             "--model-id", "tiny", "--output-dir", tmp_path / "bon", *common)  # fmt: skip
+    eval_cli("generate", "--model", tiny_model_dir, "--model-id", "tiny", "--output", tmp_path / "greedy.jsonl", *common)
+    best = read_jsonl(tmp_path / "bon" / "R1.jsonl")
+    assert sorted(p.name for p in (tmp_path / "bon").glob("R*.jsonl")) == ["R1.jsonl"]
+    assert [b["text"] for b in best] == [g["text"] for g in read_jsonl(tmp_path / "greedy.jsonl")] and best[0]["model_id"] == "tiny-R1"
+    refused = subprocess.run([sys.executable, "-m", "eval", "best-of-n", "--policy", tiny_model_dir, "--reward", str(reward_dir),
+                              "--n", "0", "--output-dir", str(tmp_path / "none"), "--questions", str(QUESTIONS)],
+                             cwd=ROOT, capture_output=True, text=True)  # fmt: skip
+    assert refused.returncode == 1
+    assert refused.stderr.strip().splitlines()[-1] == "error: --n 0: best-of-n needs at least one sample per question"

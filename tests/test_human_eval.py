@@ -25,7 +25,7 @@ from starlette.testclient import TestClient
 
 from eval.human.__main__ import main as human_main
 from eval.human.app import create_app
-from eval.human.results import fleiss_kappa, human_table, summarize
+from eval.human.results import fleiss_kappa, human_table, judge_agreement, summarize
 from eval.human.store import Conflict, Store, open_study
 from eval.human.study import CRITERIA, derandomised, load_study_items, presentation_order, winner
 from gpt4llm.data import DataError
@@ -356,6 +356,68 @@ def test_a_killed_server_loses_no_acknowledged_judgment(tmp_path):
             ("ann", "1"),
             ("ann", "2"),
         ]
+
+
+@pytest.mark.slow
+def test_generated_user_oriented_answers_feed_a_study(tmp_path):
+    """`eval generate` on a User-Oriented file (written here in self-instruct's schema, one record with two
+    instances), for two models, then `eval.human serve` on its output: the page shows those answers."""
+    from fake_openai import FakeOpenAI
+    from test_eval import eval_cli
+
+    questions = write_jsonl(tmp_path / "user_oriented.jsonl", [
+        {"id": "user_oriented_task_0", "motivation_app": "Notes", "instruction": "Turn the note into a to-do list.",
+         "instances": [{"input": "milk, eggs", "output": "- milk\n- eggs"}]},
+        {"id": "user_oriented_task_1", "motivation_app": "Mail", "instruction": "Write a one-line reply.",
+         "instances": [{"input": "Lunch on Friday?", "output": "Yes, see you then."}, {"input": "Call me.", "output": "Will do."}]},
+    ])  # fmt: skip
+    with FakeOpenAI() as teacher:
+        for model in ("model-a", "model-b"):
+            eval_cli("generate", "--model", model, "--base-url", teacher.url, "--template", "chat", "--model-id", model,
+                     "--questions", questions, "--output", tmp_path / f"{model}.jsonl")  # fmt: skip
+    answers_a = [json.loads(line) for line in (tmp_path / "model-a.jsonl").read_text().splitlines()]
+    assert [a["question_id"] for a in answers_a] == ["user_oriented_task_0", "user_oriented_task_1-0", "user_oriented_task_1-1"]
+    assert answers_a[1]["reference"] == "Yes, see you then."
+
+    files = (questions, str(tmp_path / "model-a.jsonl"), str(tmp_path / "model-b.jsonl"))
+    with server(files, tmp_path / "study") as (_, base):
+        study_id = Store(tmp_path / "study").meta()["study_id"]
+        with urllib.request.urlopen(f"{base}/study/{study_id}/annotator/ann", timeout=10) as response:
+            page = response.read().decode()
+    assert "Item 1 of 3" in page and "Turn the note into a to-do list." in page and "milk, eggs" in page
+    assert page.count(answers_a[0]["text"]) == 2  # both models' answers (the fake teacher gives them the same text)
+
+
+def test_judge_human_agreement_with_and_without_ties(tmp_path):
+    # The judge (model-a vs model-b as "model" vs "reference"): item 1 A wins, item 2 B wins, item 3 a tie.
+    judge = {"models": ["model-a", "model-b"], "per_question": [
+        {"question_id": 1, "model_score": 8, "reference_score": 6},
+        {"question_id": 2, "model_score": 5, "reference_score": 9},
+        {"question_id": 3, "model_score": 7, "reference_score": 7},
+    ]}  # fmt: skip
+    # Humans (helpfulness): item 1 A, A, B; item 2 B, tie; item 3 tie; item 4 has no judge verdict.
+    votes = [("ann", "1", "A"), ("bob", "1", "A"), ("chen", "1", "B"), ("ann", "2", "B"), ("bob", "2", "tie"),
+             ("ann", "3", "tie"), ("ann", "4", "A")]  # fmt: skip
+    judgments = [judgment(who, item, vote) for who, item, vote in votes]
+    result = judge_agreement(judgments, judge, "model-a", "model-b")
+    # with ties: 6 pairs (item 4 left out); agree: A=A twice, B=B once, tie=tie once -> 4 of 6
+    # without ties: pairs where neither says tie: (A, A), (A, A), (A, B), (B, B) -> 3 of 4
+    assert result["with_ties"] == {"agree": 4, "total": 6, "rate": pytest.approx(4 / 6)}
+    assert result["without_ties"] == {"agree": 3, "total": 4, "rate": 0.75} and result["items"] == 3
+    swapped = {**judge, "models": ["model-b", "model-a"]}  # the same verdicts seen from the other model
+    assert judge_agreement(judgments, swapped, "model-b", "model-a") == result
+    with pytest.raises(DataError, match="the judge's summary compares model-a with model-b, the study x with y"):
+        judge_agreement(judgments, judge, "x", "y")
+
+    store, _, _ = open_study(tmp_path / "study", *study_files(tmp_path, n=3), seed=1)
+    store.record("ann", "1", False, choices("1", "1", "1"))  # model-a shown first and chosen: agrees with the judge
+    store.record("ann", "2", True, choices("1", "1", "1"))  # model-b shown first and chosen: agrees too
+    (tmp_path / "reviews.summary.json").write_text(json.dumps([judge]))
+    human_main(["results", "--study", str(tmp_path / "study"), "--judge", str(tmp_path / "reviews.summary.json")])
+    saved = json.loads((tmp_path / "study" / "human_eval.json").read_text())["judge_agreement"]
+    assert saved["with_ties"] == {"agree": 2, "total": 2, "rate": 1.0} and saved["criterion"] == "helpfulness"
+    assert "Judge-human agreement on helpfulness over 2 items (MT-bench's): 100.0% (2 of 2) with ties" in "\n".join(human_table(
+        json.loads((tmp_path / "study" / "human_eval.json").read_text())))
 
 
 # ---------------------------------------------------------------- a real browser

@@ -9,6 +9,8 @@ A judgment here is `{annotator, item_id, helpfulness, honesty, harmlessness}` wi
 from collections import Counter, defaultdict
 from pathlib import Path
 
+from gpt4llm.data import DataError
+
 from .study import CRITERIA, WINNERS
 
 OUTCOMES = {"A": "win", "tie": "tie", "B": "loss"}  # from model A's side
@@ -57,6 +59,30 @@ def summarize(judgments: list[dict], model_a: str, model_b: str) -> dict:
     }
 
 
+def judge_agreement(judgments: list[dict], judge: dict, model_a: str, model_b: str, criterion: str = "helpfulness") -> dict:
+    """Agreement of a judge with the annotators on the same pairs, as MT-bench reports it: every (judge verdict,
+    human judgment) pair of an item counts once; with ties, a tie is a third outcome that agrees only with a tie;
+    without ties, the pairs where either says tie are left out. `judge` is a judge/aggregate summary of the
+    study's two models (model A and B in any order); its verdict on an item is the side with the higher mean
+    score."""
+    model, reference = judge["models"]
+    if {model, reference} != {model_a, model_b}:
+        raise DataError(f"the judge's summary compares {model} with {reference}, the study {model_a} with {model_b}")
+    verdicts = {}
+    for q in judge["per_question"]:
+        winner = model if q["model_score"] > q["reference_score"] else reference if q["model_score"] < q["reference_score"] else None
+        verdicts[str(q["question_id"])] = "tie" if winner is None else "A" if winner == model_a else "B"
+    votes = [(verdicts[j["item_id"]], j[criterion]) for j in judgments if j["item_id"] in verdicts]
+    decisive = [(v, h) for v, h in votes if "tie" not in (v, h)]
+
+    def rate(pairs: list) -> dict:
+        agree = sum(v == h for v, h in pairs)
+        return {"agree": agree, "total": len(pairs), "rate": agree / len(pairs) if pairs else None}
+
+    return {"criterion": criterion, "items": len({j["item_id"] for j in judgments if j["item_id"] in verdicts}),
+            "with_ties": rate(votes), "without_ties": rate(decisive)}  # fmt: skip
+
+
 def human_table(result: dict) -> list[str]:
     """Markdown lines: win/tie/loss of model A against model B per criterion, with counts and Fleiss' kappa."""
     a, b = result["models"]
@@ -77,6 +103,13 @@ def human_table(result: dict) -> list[str]:
         "",
         f"{result['items']} items judged by {result['annotators']} annotator(s); kappa over items judged by two or more.",
     ]
+    if agreement := result.get("judge_agreement"):
+        cells = [f"{100 * r['rate']:.1f}% ({r['agree']} of {r['total']})" if r["rate"] is not None else "n/a"
+                 for r in (agreement["with_ties"], agreement["without_ties"])]  # fmt: skip
+        lines.append(
+            f"Judge-human agreement on {agreement['criterion']} over {agreement['items']} items (MT-bench's): "
+            f"{cells[0]} with ties, {cells[1]} without."
+        )
     return lines
 
 

@@ -1,9 +1,10 @@
 """What a human study compares: the items (an instruction, its input, model A's and model B's answers), the
 order each annotator sees the two answers in, and how a displayed choice maps back to a model.
 
-Questions are FastChat questions `{question_id, text, category}` or User-Oriented records `{id, instruction,
-instances: [{input, output}]}` (an item per instance: id `ID`, or `ID-i` for the i-th of several). Answers are
-FastChat answer files `{answer_id, question_id, model_id, text, metadata}`, one answer per item.
+Questions are any benchmark gpt4llm.benchmarks reads, keyed as it keys them: FastChat questions `{question_id,
+text, category}`, User-Oriented records `{id, instruction, instances: [{input, output}]}` (an item per instance:
+id `ID`, or `ID-i` for the i-th of several), ... Answers are FastChat answer files `{answer_id, question_id,
+model_id, text, metadata}`, one answer per item: what `eval generate` writes for that benchmark.
 """
 
 import hashlib
@@ -11,9 +12,8 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from gpt4llm.data import DataError, Records, fetch_source, load_records, text_field
-
-from .. import judge as judging
+from gpt4llm.benchmarks import model_id, read_answers, read_benchmark
+from gpt4llm.data import DataError, Records, fetch_source, load_records
 
 CRITERIA = ("helpfulness", "honesty", "harmlessness")  # the paper's HHH criteria (Askell et al.)
 WINNERS = ("A", "B", "tie")  # what a choice on the page ('1', '2' or 'tie') means once the display order is undone
@@ -41,45 +41,16 @@ def file_sha256(path: Path) -> str:
 
 def load_items(questions: Records, answers_a: Records, answers_b: Records) -> tuple[list[Item], str, str]:
     """The items in question-file order, and the model ids of the two answer files."""
-    prompts = _prompts(questions)
-    first, second = judging.answers(answers_a, prompts), judging.answers(answers_b, prompts)
-    model_a, model_b = _model_id(answers_a), _model_id(answers_b)
+    bench = read_benchmark(questions)
+    keys = bench.keys()
+    first, second = read_answers(answers_a, keys, required=keys), read_answers(answers_b, keys, required=keys)
+    model_a, model_b = model_id(first, answers_a.source), model_id(second, answers_b.source)
     if model_a == model_b:
         raise DataError(
-            f"{answers_b.source}: field 'model_id' is {model_b!r} in both answer files; results name models by it"
+            f"{answers_b.source}: field 'model_id' is {model_a!r} in both answer files; results name models by it"
         )
-    items = [
-        Item(str(key), instruction, input_, first[key]["text"], second[key]["text"])
-        for key, (instruction, input_) in prompts.items()
-    ]
-    if len({item.item_id for item in items}) < len(items):
-        raise DataError(f"{questions.source}: question ids collide once written as text (e.g. 1 and '1')")
+    items = [Item(str(i.key), i.instruction, i.input, first[i.key]["text"], second[i.key]["text"]) for i in bench.items]
     return items, model_a, model_b
-
-
-def _prompts(records: Records) -> dict:
-    """question id (as in the answer files) -> (instruction, input)."""
-    if isinstance(records.rows[0], dict) and "question_id" in records.rows[0]:
-        return {key: (q["text"], "") for key, q in judging.questions(records).items()}
-    prompts = {}
-    for row, where in zip(records.rows, records.locations):
-        record_id, instruction = text_field(row, "id", where), text_field(row, "instruction", where)
-        instances = row.get("instances") or [{}]
-        if not isinstance(instances, list) or not all(isinstance(i, dict) for i in instances):
-            raise DataError(f"{where}: field 'instances' must be a list of {{input, output}} objects")
-        for i, instance in enumerate(instances):
-            key = record_id if len(instances) == 1 else f"{record_id}-{i}"
-            if key in prompts:
-                raise DataError(f"{where}: field 'id' {key!r} appears twice")
-            prompts[key] = (instruction, text_field(instance, "input", f"{where}: instances[{i}]", required=False))
-    return prompts
-
-
-def _model_id(records: Records) -> str:
-    ids = {text_field(row, "model_id", where) for row, where in zip(records.rows, records.locations)}
-    if len(ids) != 1:
-        raise DataError(f"{records.source}: field 'model_id' must name one model, found {sorted(ids)[:3]}")
-    return ids.pop()
 
 
 def load_study_items(questions: str, answers_a: str, answers_b: str) -> tuple[list[Item], str, str]:

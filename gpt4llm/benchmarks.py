@@ -1,0 +1,213 @@
+"""Benchmarks, in every shape the paper's evaluation and data generation read, as one list of items keyed by record.
+
+`read_benchmark(records)` tells the shape from the first record's fields and reads every record as that shape
+(a record that lacks its fields is a one-line error naming the file, the row and the field):
+
+| shape | fields | item key | reference | prediction |
+|---|---|---|---|---|
+| `fastchat` (Vicuna-80, its translations) | question_id, text, category | question_id | - | - |
+| `user_oriented` (self-instruct's 252) | id, instruction, instances: [{input, output}] | id, or id-i for the i-th of several instances | the instance's output | - |
+| `unnatural_core` | instruction, instances: [{input, output}] | row, or row-i | the instance's output (ground truth) | - |
+| `labelled` (the released GPT-4 Unnatural file) | instruction, input, output, label | row | label (ground truth) | output (GPT-4's answer) |
+| `alpaca` | instruction, input (optional), output (optional), id (optional) | id, or row | output | - |
+
+`label` is the reference wherever it exists; the `output` beside a label is a model's prediction (GPT-4's, in the
+release), which `eval generate --predictions` writes as that model's answers. Rows are counted from 0 in file
+order, so two runs on the same file key the same item alike.
+
+Every stage takes these items: `eval generate` and `best-of-n` pose them and write FastChat answers keyed by the
+item key (`answer_record`, with the reference beside the answer where there is one), which `eval judge`,
+`eval rouge` and `eval.human serve` read back by the same key (`read_answers`); data_gen's `unnatural` task reads
+its rows here too. A new shape is one more `Shape` in SHAPES: MT-bench's `{question_id, category, turns,
+reference}` would be a reader of its own placed before `fastchat` (and a `turns` field on Item).
+"""
+
+import json
+import random
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .data import DataError, Records, text_field
+from .jobs import write_json_atomic
+
+
+@dataclass(frozen=True)
+class Item:
+    key: int | str  # FastChat's question_id as it is (an int in its files); record ids and rows as text
+    instruction: str
+    input: str = ""
+    category: str = "general"  # FastChat's categories route its reviewers (general, coding, math)
+    reference: str | None = None  # the ground truth or reference answer, where the benchmark has one
+    prediction: str | None = None  # a model's answer shipped with the benchmark (GPT-4's in the released file)
+    where: str = field(default="", compare=False)  # e.g. "questions.jsonl: line 7", for errors
+
+    @property
+    def prompt(self) -> str:
+        """Instruction and input as one message (reviewer prompts, chat templates)."""
+        return f"{self.instruction}\n\n{self.input}" if self.input.strip() else self.instruction
+
+
+@dataclass
+class Benchmark:
+    source: str
+    shape: str
+    items: list[Item]
+
+    def keys(self) -> list:
+        return [item.key for item in self.items]
+
+
+@dataclass(frozen=True)
+class Shape:
+    name: str
+    fields: tuple[str, ...]  # a first record with all of these is of this shape
+    read: Callable[[dict, str, int], list[Item]]  # (record, where, row) -> its items
+
+
+def _fastchat(row: dict, where: str, index: int) -> list[Item]:
+    key = record_id(row, "question_id", where)
+    category = text_field(row, "category", where, required=False) or "general"
+    return [Item(key, text_field(row, "text", where), category=category, where=where)]
+
+
+def _with_instances(row: dict, where: str, index: int) -> list[Item]:
+    """User-Oriented records (their `id`) and Unnatural core records (their row): an item per instance."""
+    base = str(record_id(row, "id", where)) if "id" in row else str(index)
+    instruction = text_field(row, "instruction", where)
+    instances = row.get("instances")
+    if not isinstance(instances, list) or not instances or not all(isinstance(i, dict) for i in instances):
+        raise DataError(f"{where}: field 'instances' must be a non-empty list of {{input, output}} objects")
+    items = []
+    for i, instance in enumerate(instances):
+        text = _optional_text(instance, "input", where, f"instances[{i}].input") or ""
+        reference = _optional_text(instance, "output", where, f"instances[{i}].output")
+        key = base if len(instances) == 1 else f"{base}-{i}"
+        items.append(Item(key, instruction, text, reference=reference, where=where))
+    return items
+
+
+def _labelled(row: dict, where: str, index: int) -> list[Item]:
+    return [Item(str(index), text_field(row, "instruction", where), text_field(row, "input", where, required=False),
+                 reference=text_field(row, "label", where), prediction=_optional_text(row, "output", where), where=where)]  # fmt: skip
+
+
+def _alpaca(row: dict, where: str, index: int) -> list[Item]:
+    key = str(record_id(row, "id", where)) if row.get("id") is not None else str(index)
+    return [Item(key, text_field(row, "instruction", where), text_field(row, "input", where, required=False),
+                 reference=_optional_text(row, "output", where), where=where)]  # fmt: skip
+
+
+SHAPES = [
+    Shape("fastchat", ("question_id",), _fastchat),
+    Shape("user_oriented", ("id", "instances"), _with_instances),
+    Shape("unnatural_core", ("instances",), _with_instances),
+    Shape("labelled", ("label",), _labelled),
+    Shape("alpaca", ("instruction",), _alpaca),
+]
+
+
+def read_benchmark(records: Records) -> Benchmark:
+    """Every item of a benchmark file, in file order; keys are unique."""
+    first = records.rows[0]
+    if not isinstance(first, dict):
+        raise DataError(f"{records.locations[0]}: expected a JSON object, got {type(first).__name__}")
+    shape = next((s for s in SHAPES if all(f in first for f in s.fields)), None)
+    if shape is None:
+        raise DataError(
+            f"{records.locations[0]}: not a benchmark record (fields {sorted(first)[:6]}); expected FastChat questions "
+            "(question_id, text), User-Oriented or Unnatural records (instruction, instances), or Alpaca records "
+            "(instruction, input, output[, label])"
+        )
+    items, seen = [], {}
+    for index, (row, where) in enumerate(zip(records.rows, records.locations)):
+        if not isinstance(row, dict):
+            raise DataError(f"{where}: expected a JSON object, got {type(row).__name__}")
+        missing = [f for f in shape.fields if f not in row]
+        if missing:
+            raise DataError(f"{where}: field '{missing[0]}' is missing (the first record is {shape.name}-shaped)")
+        for item in shape.read(row, where, index):
+            if item.key in seen:
+                raise DataError(f"{where}: item key {item.key!r} appears twice (first at {seen[item.key]})")
+            seen[item.key] = where
+            items.append(item)
+    if len({str(k) for k in seen}) < len(seen):
+        raise DataError(f"{records.source}: item keys collide once written as text (e.g. 1 and '1')")
+    return Benchmark(records.source, shape.name, items)
+
+
+def select(items: list[Item], *, limit: int | None = None, sample: int | None = None, seed: int = 0) -> list[Item]:
+    """The first `limit` items, or a random `sample` of them (in file order, reproducible for a seed): the paper
+    scores a random 9K of Unnatural's instances."""
+    items = items[:limit] if limit else items
+    if sample and sample < len(items):
+        chosen = set(random.Random(seed).sample(range(len(items)), sample))
+        items = [item for i, item in enumerate(items) if i in chosen]
+    return items
+
+
+def record_id(row: dict, field_name: str, where: str) -> int | str:
+    value = row.get(field_name) if isinstance(row, dict) else None
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise DataError(f"{where}: field '{field_name}' must be an integer or a string")
+    return value
+
+
+def _optional_text(row: dict, name: str, where: str, label: str | None = None) -> str | None:
+    value = row.get(name)
+    if value is not None and not isinstance(value, str):
+        raise DataError(f"{where}: field '{label or name}' must be a string, got {type(value).__name__}")
+    return value
+
+
+# ---------------------------------------------------------------- answers (FastChat's schema)
+
+
+def answer_record(item: Item, model_id: str, text: str, metadata: dict) -> dict:
+    """A FastChat answer `{answer_id, question_id, model_id, text, metadata}` to an item, with the item's
+    `reference` beside it where it has one (what `eval rouge` scores against)."""
+    row = {"answer_id": f"{model_id}-{item.key}", "question_id": item.key, "model_id": model_id, "text": text, "metadata": metadata}
+    return row | ({"reference": item.reference} if item.reference is not None else {})
+
+
+def write_rows(path, rows: list[dict]) -> None:
+    """Answers (or reviews) written atomically: JSON lines for a .jsonl path, else a JSON list."""
+    path = Path(path)
+    if path.suffix == ".jsonl":
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+        tmp.replace(path)
+    else:
+        write_json_atomic(path, rows)
+
+
+def read_answers(records: Records, keys: Iterable, *, required: Iterable | None = None) -> dict:
+    """item key -> answer record, for one model's FastChat answer file: each answer is to an item of the benchmark
+    (`keys`), once. With `required`, every one of those items must be answered, and only their answers are
+    returned, in that order; without, every answer in the file."""
+    keys = set(keys)
+    out = {}
+    for row, where in zip(records.rows, records.locations):
+        key = record_id(row, "question_id", where)
+        text_field(row, "text", where)
+        if key not in keys:
+            raise DataError(f"{where}: field 'question_id' {key!r} is not a question of the benchmark")
+        if key in out:
+            raise DataError(f"{where}: field 'question_id' {key!r} is answered twice in this file")
+        out[key] = row
+    if required is None:
+        return out
+    required = list(required)
+    missing = [key for key in required if key not in out]
+    if missing:
+        raise DataError(f"{records.source}: no answer to question_id {missing[:5]}{' ...' if len(missing) > 5 else ''}")
+    return {key: out[key] for key in required}
+
+
+def model_id(answers: dict, source: str) -> str:
+    """The one model whose answers an answer file holds (results name models by it)."""
+    ids = {text_field(row, "model_id", source) for row in answers.values()}
+    if len(ids) != 1:
+        raise DataError(f"{source}: field 'model_id' must name one model, found {sorted(ids)[:3]}")
+    return ids.pop()
