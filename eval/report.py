@@ -37,7 +37,11 @@ def judge_table(result: dict) -> list[str]:
         return f"{100 * t[model] / t[reference]:.1f}%" + (_interval(result, name, 100, "{:.1f}%") if name else "")
 
     both = result["position"] is not None
-    orders = "both orders averaged" if both else f"{reference if result['single_order_questions'] else model} as Assistant 1"
+    orders = (
+        "both orders averaged"
+        if both
+        else f"{reference if result['single_order_questions'] else model} as Assistant 1"
+    )
     lines = [
         f"| | {model} | {reference} | {model} / {reference} |",
         "|---|---|---|---|",
@@ -47,8 +51,14 @@ def judge_table(result: dict) -> list[str]:
         ),
     ]
     if both:
-        lines.append(f"| total, {reference} as Assistant 1 only (FastChat's order) | {single[model]:.1f} | {single[reference]:.1f} | {relative(single)} |")
-    lines += [f"| {category} | {t[model]:.1f} | {t[reference]:.1f} | {relative(t)} |" for category, t in result["by_category"].items()]
+        lines.append(
+            f"| total, {reference} as Assistant 1 only (FastChat's order) | {single[model]:.1f} | "
+            f"{single[reference]:.1f} | {relative(single)} |"
+        )
+    lines += [
+        f"| {category} | {t[model]:.1f} | {t[reference]:.1f} | {relative(t)} |"
+        for category, t in result["by_category"].items()
+    ]
     n, outcomes = result["questions"], result["outcomes"]
     lines.append("")
     if n:
@@ -69,8 +79,9 @@ def judge_table(result: dict) -> list[str]:
                      f"{result['length']['questions']} questions with a winner and answers of different lengths.")  # fmt: skip
     lines.append(
         f"{n} questions, {result['reviews']} reviews; {result['unparsed']} could not be read and are not counted; "
-        f"{result['score_text_disagreements']} stored scores disagree with their review's text (the stored ones are used). "
-        f"Intervals: {100 * result['bootstrap']['level']:.0f}% bootstrap over questions ({result['bootstrap']['resamples']} resamples)."
+        f"{result['score_text_disagreements']} stored scores disagree with their review's text (the stored ones are "
+        f"used). Intervals: {100 * result['bootstrap']['level']:.0f}% bootstrap over questions "
+        f"({result['bootstrap']['resamples']} resamples)."
     )
     return lines
 
@@ -111,7 +122,9 @@ def plot_totals(results: list[dict], path: Path, title: str = "GPT-4-judged tota
     ax.set_xlim(0, right * 1.32)  # room for the labels right of the longest bar
     ax.xaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(decimals=0))
     ax.xaxis.grid(True, linestyle="--", alpha=0.3)
-    ax.set_xlabel("model total / reference total (95% bootstrap interval); beside each bar: model : reference", fontsize=8)
+    ax.set_xlabel(
+        "model total / reference total (95% bootstrap interval); beside each bar: model : reference", fontsize=8
+    )
     ax.set_title(title, fontsize=10)
     handles = [Patch(color=colors[ref], alpha=0.85, label=f"vs {names[ref]}") for ref in references]
     fig.legend(handles=handles, loc="outside lower center", ncol=min(4, len(handles)), fontsize=7, frameon=False)
@@ -126,21 +139,29 @@ def plot_length_bias(results: list[dict], path: Path) -> None:
     results = [r for r in results if r.get("per_question")]
     cols = min(4, max(1, len(results)))
     rows = -(-max(1, len(results)) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(2.9 * cols, 0.6 + 2.3 * rows), squeeze=False, sharey=True, layout="constrained")
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(2.9 * cols, 0.6 + 2.3 * rows), squeeze=False, sharey=True, layout="constrained"
+    )
     for ax, result in zip(axes.flat, results):
         questions = result["per_question"]
         diff = np.array([q["model_length"] - q["reference_length"] for q in questions], dtype=float)
-        outcome = np.array([1.0 if q["model_score"] > q["reference_score"] else 0.5 if q["model_score"] == q["reference_score"] else 0.0
-                            for q in questions])  # fmt: skip
+        outcome = np.array([np.sign(q["model_score"] - q["reference_score"]) / 2 + 0.5 for q in questions])
         bins = np.array_split(np.argsort(diff, kind="stable"), min(5, max(1, len(questions) // 8)))
         ax.plot([np.median(diff[b]) for b in bins], [outcome[b].mean() for b in bins], marker="o")
         ax.axhline(0.5, color="gray", linestyle="--", linewidth=0.8)
         ax.axvline(0, color="gray", linestyle=":", linewidth=0.8)
         ax.set_title(f"{names[result['models'][0]]}\nvs {names[result['reference']]}", fontsize=7)
-        ax.text(0.03, 0.04, f"{len(questions) // len(bins)}+ questions a point", transform=ax.transAxes, fontsize=6, color="gray")
+        ax.text(
+            0.03,
+            0.04,
+            f"{len(questions) // len(bins)}+ questions a point",
+            transform=ax.transAxes,
+            fontsize=6,
+            color="gray",
+        )
         ax.tick_params(labelsize=7)
         ax.set_ylim(-0.05, 1.05)
-    for ax in list(axes.flat)[len(results):]:
+    for ax in list(axes.flat)[len(results) :]:
         ax.axis("off")
     fig.supxlabel("answer length, model minus reference (tokens; median of each bin)", fontsize=8)
     fig.supylabel("model win rate (ties half)", fontsize=8)
@@ -155,9 +176,15 @@ def plot_length_bias(results: list[dict], path: Path) -> None:
 def rouge_table(results: dict[str, dict]) -> list[str]:
     """ROUGE-L per model, overall and by the paper's reference-length buckets, with counts."""
     buckets = list(next(iter(results.values()))["buckets"])
-    lines = ["| model | overall | " + " | ".join(f"{b} words" for b in buckets) + " |", "|---" * (len(buckets) + 2) + "|"]
+    lines = [
+        "| model | overall | " + " | ".join(f"{b} words" for b in buckets) + " |",
+        "|---" * (len(buckets) + 2) + "|",
+    ]
     for model, result in results.items():
-        cells = [f"{v['rouge_l']:.3f} ({v['count']})" if v["rouge_l"] is not None else f"- ({v['count']})" for v in result["buckets"].values()]
+        cells = [
+            f"{v['rouge_l']:.3f} ({v['count']})" if v["rouge_l"] is not None else f"- ({v['count']})"
+            for v in result["buckets"].values()
+        ]
         overall = f"{result['overall']:.3f}" if result["overall"] is not None else "-"
         lines.append(f"| {model} | {overall} ({result['count']}) | " + " | ".join(cells) + " |")
     return lines
@@ -246,7 +273,9 @@ def spacy_parser(model: str = SPACY_MODEL):
             if sentence is None:
                 yield []
                 continue
-            yield [{"lemma": t.lemma_, "pos": t.pos_, "dep": t.dep_, "head": t.head.i - sentence.start} for t in sentence]
+            yield [
+                {"lemma": t.lemma_, "pos": t.pos_, "dep": t.dep_, "head": t.head.i - sentence.start} for t in sentence
+            ]
 
     return parse
 
@@ -269,7 +298,9 @@ def verb_object_table(counts: dict[str, Counter], top: int = 25) -> list[str]:
 def plot_verb_objects(counts: dict[str, Counter], path: Path, top: int = 25) -> None:
     """Figure 1 style: each dataset's most frequent root verb / direct object pairs, side by side."""
     rows = max(1, max(min(top, len(counter)) for counter in counts.values()))
-    fig, axes = plt.subplots(1, len(counts), figsize=(3.6 * len(counts), 1.2 + 0.2 * rows), squeeze=False, layout="constrained")
+    fig, axes = plt.subplots(
+        1, len(counts), figsize=(3.6 * len(counts), 1.2 + 0.2 * rows), squeeze=False, layout="constrained"
+    )
     for i, (ax, (name, counter)) in enumerate(zip(axes[0], counts.items())):
         ranked = counter.most_common(top)
         ax.barh(range(len(ranked)), [n for _, n in ranked], color=plt.get_cmap("tab10")(i % 10))
@@ -285,5 +316,7 @@ def plot_verb_objects(counts: dict[str, Counter], path: Path, top: int = 25) -> 
 
 
 def write_report(path: Path, sections: list[tuple[str, list[str]]]) -> None:
-    text = "# Evaluation report\n\n" + "\n\n".join(f"## {title}\n\n" + "\n".join(body) for title, body in sections) + "\n"
+    text = (
+        "# Evaluation report\n\n" + "\n\n".join(f"## {title}\n\n" + "\n".join(body) for title, body in sections) + "\n"
+    )
     path.write_text(text)

@@ -1,19 +1,19 @@
 """Benchmarks, in every shape the paper's evaluation and data generation read, as one list of items keyed by record.
 
 `read_benchmark(records)` tells the shape from the first record's fields and reads every record as that shape
-(a record that lacks its fields is a one-line error naming the file, the row and the field):
-
-| shape | fields | item key | reference | prediction |
-|---|---|---|---|---|
-| `fastchat` (Vicuna-80, its translations) | question_id, text, category | question_id | - | - |
-| `user_oriented` (self-instruct's 252) | id, instruction, instances: [{input, output}] | id, or id-i for the i-th of several instances | the instance's output | - |
-| `unnatural_core` | instruction, instances: [{input, output}] | row, or row-i | the instance's output (ground truth) | - |
-| `labelled` (the released GPT-4 Unnatural file) | instruction, input, output, label | row | label (ground truth) | output (GPT-4's answer) |
-| `alpaca` | instruction, input (optional), output (optional), id (optional) | id, or row | output | - |
+(a record that lacks its fields is a one-line error naming the file, the row and the field). Shape: fields ->
+item key; reference (prediction):
+- `fastchat` (Vicuna-80, its translations): question_id, text, category -> question_id; none
+- `user_oriented` (self-instruct's 252): id, instruction, instances: [{input, output}] -> id, or id-i for the
+  i-th of several instances; the instance's output
+- `unnatural_core`: instruction, instances: [{input, output}] -> row, or row-i; the instance's output
+- `labelled` (the released GPT-4 Unnatural file): instruction, input, output, label -> row; label (output,
+  GPT-4's answer)
+- `alpaca`: instruction, input, output, id (all but instruction optional) -> id, or row; output
 
 `label` is the reference wherever it exists; the `output` beside a label is a model's prediction (GPT-4's, in the
-release), which `eval generate --predictions` writes as that model's answers. Rows are counted from 0 in file
-order, so two runs on the same file key the same item alike.
+release), which `eval generate --predictions` writes as that model's answers. Rows count from 0 in file order,
+so two runs on the same file key the same item alike.
 
 Every stage takes these items: `eval generate` and `best-of-n` pose them and write FastChat answers keyed by the
 item key (`answer_record`, with the reference beside the answer where there is one), which `eval judge`,
@@ -88,8 +88,9 @@ def _with_instances(row: dict, where: str, index: int) -> list[Item]:
 
 
 def _labelled(row: dict, where: str, index: int) -> list[Item]:
-    return [Item(str(index), text_field(row, "instruction", where), text_field(row, "input", where, required=False),
-                 reference=text_field(row, "label", where), prediction=_optional_text(row, "output", where), where=where)]  # fmt: skip
+    instruction, text = text_field(row, "instruction", where), text_field(row, "input", where, required=False)
+    label, output = text_field(row, "label", where), _optional_text(row, "output", where)
+    return [Item(str(index), instruction, text, reference=label, prediction=output, where=where)]
 
 
 def _alpaca(row: dict, where: str, index: int) -> list[Item]:
@@ -166,7 +167,13 @@ def _optional_text(row: dict, name: str, where: str, label: str | None = None) -
 def answer_record(item: Item, model_id: str, text: str, metadata: dict) -> dict:
     """A FastChat answer `{answer_id, question_id, model_id, text, metadata}` to an item, with the item's
     `reference` beside it where it has one (what `eval rouge` scores against)."""
-    row = {"answer_id": f"{model_id}-{item.key}", "question_id": item.key, "model_id": model_id, "text": text, "metadata": metadata}
+    row = {
+        "answer_id": f"{model_id}-{item.key}",
+        "question_id": item.key,
+        "model_id": model_id,
+        "text": text,
+        "metadata": metadata,
+    }
     return row | ({"reference": item.reference} if item.reference is not None else {})
 
 
@@ -201,7 +208,9 @@ def read_answers(records: Records, keys: Iterable, *, required: Iterable | None 
     required = list(required)
     missing = [key for key in required if key not in out]
     if missing:
-        raise DataError(f"{records.source}: no answer to question_id {missing[:5]}{' ...' if len(missing) > 5 else ''}")
+        raise DataError(
+            f"{records.source}: no answer to question_id {missing[:5]}{' ...' if len(missing) > 5 else ''}"
+        )
     return {key: out[key] for key in required}
 
 

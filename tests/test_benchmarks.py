@@ -29,7 +29,10 @@ def test_every_shape_gives_keyed_items_with_their_references(tmp_path):
     fastchat = read(tmp_path / "q.jsonl", [{"question_id": 7, "text": "Why is the sky blue?", "category": "knowledge"},
                                            {"question_id": 9, "text": "Write a haiku."}])  # fmt: skip
     assert fastchat.shape == "fastchat" and fastchat.keys() == [7, 9]
-    assert fastchat.items[0] == Item(7, "Why is the sky blue?", category="knowledge") and fastchat.items[1].category == "general"
+    assert (
+        fastchat.items[0] == Item(7, "Why is the sky blue?", category="knowledge")
+        and fastchat.items[1].category == "general"
+    )
 
     user_oriented = read(tmp_path / "uo.jsonl", [
         {"id": "task_1", "motivation_app": "Notes", "instruction": "Shorten the note.", "instances": [{"input": "buy milk today", "output": "milk"}]},
@@ -42,24 +45,44 @@ def test_every_shape_gives_keyed_items_with_their_references(tmp_path):
                                           {"instruction": "Double.", "instances": [{"input": "2", "output": "4"}, {"input": "3", "output": "6"}]}])  # fmt: skip
     assert core.shape == "unnatural_core" and core.keys() == ["0", "1-0", "1-1"] and core.items[2].reference == "6"
 
-    released = read(tmp_path / "gpt4.json", [{"instruction": "Add one.", "input": "1", "output": "The answer is 2.", "label": "2"}])
+    released = read(
+        tmp_path / "gpt4.json", [{"instruction": "Add one.", "input": "1", "output": "The answer is 2.", "label": "2"}]
+    )
     assert released.shape == "labelled"
-    assert released.items[0] == Item("0", "Add one.", "1", reference="2", prediction="The answer is 2.")  # label, not output
+    assert released.items[0] == Item(
+        "0", "Add one.", "1", reference="2", prediction="The answer is 2."
+    )  # label, not output
 
-    alpaca = read(tmp_path / "alpaca.json", [{"instruction": "Name a colour.", "output": "Blue."}, {"id": "x9", "instruction": "Hi", "input": ""}])
+    alpaca = read(
+        tmp_path / "alpaca.json",
+        [{"instruction": "Name a colour.", "output": "Blue."}, {"id": "x9", "instruction": "Hi", "input": ""}],
+    )
     assert alpaca.shape == "alpaca" and alpaca.keys() == ["0", "x9"]
-    assert alpaca.items[0].reference == "Blue." and alpaca.items[1].reference is None and alpaca.items[0].prompt == "Name a colour."
+    assert (
+        alpaca.items[0].reference == "Blue."
+        and alpaca.items[1].reference is None
+        and alpaca.items[0].prompt == "Name a colour."
+    )
 
 
 @pytest.mark.parametrize(
     "rows, message",
     [
-        ([{"question_id": 1, "text": "a"}, {"text": "b"}], r"line 2: field 'question_id' is missing \(the first record is fastchat-shaped\)"),
-        ([{"question_id": 1, "text": "a"}, {"question_id": 1, "text": "b"}], r"line 2: item key 1 appears twice \(first at .*line 1\)"),
+        (
+            [{"question_id": 1, "text": "a"}, {"text": "b"}],
+            r"line 2: field 'question_id' is missing \(the first record is fastchat-shaped\)",
+        ),
+        (
+            [{"question_id": 1, "text": "a"}, {"question_id": 1, "text": "b"}],
+            r"line 2: item key 1 appears twice \(first at .*line 1\)",
+        ),
         ([{"question_id": 1, "text": "a"}, {"question_id": "1", "text": "b"}], r"keys collide once written as text"),
         ([{"question_id": True, "text": "a"}], r"line 1: field 'question_id' must be an integer or a string"),
         ([{"id": "t", "instruction": "i", "instances": []}], r"line 1: field 'instances' must be a non-empty list"),
-        ([{"id": "t", "instruction": "i", "instances": [{"input": "x", "output": 3}]}], r"line 1: field 'instances\[0\]\.output' must be a string, got int"),
+        (
+            [{"id": "t", "instruction": "i", "instances": [{"input": "x", "output": 3}]}],
+            r"line 1: field 'instances\[0\]\.output' must be a string, got int",
+        ),
         ([{"instruction": "i", "input": "x", "label": None}], r"line 1: field 'label' is missing"),
         ([{"prompt": "p", "completion": "c"}], r"line 1: not a benchmark record"),
     ],
@@ -75,7 +98,14 @@ def test_answers_are_keyed_like_the_items_and_a_sample_is_reproducible(tmp_path)
     bench = read(tmp_path / "uo.jsonl", [{"id": f"t{i}", "instruction": f"Task {i}.", "instances": [{"input": "", "output": f"ref {i}"}]}
                                          for i in range(20)])  # fmt: skip
     rows = [answer_record(item, "m", f"answer {item.key}", {}) for item in bench.items]
-    assert rows[3] == {"answer_id": "m-t3", "question_id": "t3", "model_id": "m", "text": "answer t3", "metadata": {}, "reference": "ref 3"}
+    assert rows[3] == {
+        "answer_id": "m-t3",
+        "question_id": "t3",
+        "model_id": "m",
+        "text": "answer t3",
+        "metadata": {},
+        "reference": "ref 3",
+    }
     answers = load_records(str(write(tmp_path / "a.jsonl", rows[:5])))
     assert list(read_answers(answers, bench.keys(), required=["t4", "t0"])) == ["t4", "t0"]
     with pytest.raises(DataError, match=r"a\.jsonl: no answer to question_id \['t5'\]"):
@@ -86,7 +116,13 @@ def test_answers_are_keyed_like_the_items_and_a_sample_is_reproducible(tmp_path)
 
 
 def test_data_gen_unnatural_takes_the_label_of_the_released_schema_as_ground_truth(tmp_path):
-    released = load_records(str(write(tmp_path / "gpt4.json", [{"instruction": "Add one.", "input": "1", "output": "It is 2.", "label": "2"}])))
+    released = load_records(
+        str(
+            write(
+                tmp_path / "gpt4.json", [{"instruction": "Add one.", "input": "1", "output": "It is 2.", "label": "2"}]
+            )
+        )
+    )
     assert unnatural_rows(released) == [{"instruction": "Add one.", "input": "1", "label": "2"}]
     questions = load_records(str(write(tmp_path / "q.jsonl", [{"question_id": 1, "text": "Why?"}])))
     with pytest.raises(DataError, match=r"q\.jsonl: line 1: no ground truth"):
@@ -103,22 +139,50 @@ def test_released_gpt4_unnatural_schema_scores_models_against_the_label_and_gpt4
         {"instruction": "Give the opposite of the word.", "input": "up", "output": "down", "label": "down"},
     ])  # fmt: skip
     with FakeOpenAI() as server:
-        eval_cli("generate", "--model", "student", "--base-url", server.url, "--questions", released, "--output", tmp_path / "student.jsonl")
-    eval_cli("generate", "--predictions", "--model-id", "gpt-4", "--questions", released, "--output", tmp_path / "gpt4.jsonl")
+        eval_cli(
+            "generate",
+            "--model",
+            "student",
+            "--base-url",
+            server.url,
+            "--questions",
+            released,
+            "--output",
+            tmp_path / "student.jsonl",
+        )
+    eval_cli(
+        "generate",
+        "--predictions",
+        "--model-id",
+        "gpt-4",
+        "--questions",
+        released,
+        "--output",
+        tmp_path / "gpt4.jsonl",
+    )
     student = [json.loads(line) for line in (tmp_path / "student.jsonl").read_text().splitlines()]
     gpt4 = [json.loads(line) for line in (tmp_path / "gpt4.jsonl").read_text().splitlines()]
     assert [a["reference"] for a in student] == [a["reference"] for a in gpt4] == ["cold", "down"]
     assert [a["text"] for a in gpt4] == ["The opposite of hot is cold.", "down"] and gpt4[0]["model_id"] == "gpt-4"
 
-    result = eval_cli("rouge", "--input", tmp_path / "student.jsonl", tmp_path / "gpt4.jsonl", "--output", tmp_path / "rouge.json")
+    result = eval_cli(
+        "rouge", "--input", tmp_path / "student.jsonl", tmp_path / "gpt4.jsonl", "--output", tmp_path / "rouge.json"
+    )
     scores = json.loads((tmp_path / "rouge.json").read_text())
     # "cold" against "The opposite of hot is cold.": LCS 1 of 6 predicted words, P = 1/6, R = 1, F = 2/7; "down": F = 1
-    assert scores["gpt-4"]["overall"] == pytest.approx((2 / 7 + 1) / 2) and scores["gpt-4"]["buckets"]["0-2"]["count"] == 2
-    assert scores["student"]["overall"] == 0.0  # "Answer: Give the opposite of the word." shares no word with the labels
+    assert (
+        scores["gpt-4"]["overall"] == pytest.approx((2 / 7 + 1) / 2)
+        and scores["gpt-4"]["buckets"]["0-2"]["count"] == 2
+    )
+    assert (
+        scores["student"]["overall"] == 0.0
+    )  # "Answer: Give the opposite of the word." shares no word with the labels
     assert "| gpt-4 | 0.643 (2) | 0.643 (2) |" in result.stdout
     # the release itself also scores directly, its outputs against its labels
     direct = eval_cli("rouge", "--input", released)
     assert "| released | 0.643 (2) | 0.643 (2) |" in direct.stdout
 
-    no_predictions = eval_cli("generate", "--predictions", "--questions", released, "--output", tmp_path / "x.jsonl", check=False)
+    no_predictions = eval_cli(
+        "generate", "--predictions", "--questions", released, "--output", tmp_path / "x.jsonl", check=False
+    )
     assert no_predictions.stderr.strip().splitlines()[-1].startswith("error: --predictions needs --model-id")

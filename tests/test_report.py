@@ -25,8 +25,18 @@ def test_root_verb_and_object_follow_the_papers_rule():
     pronoun_object = parse(("give", "VERB", "ROOT", 0), ("it", "PRON", "dobj", 0))  # the object must be a noun
     no_object = parse(("explain", "VERB", "ROOT", 0), ("why", "ADV", "advmod", 0))
     # the root is not a verb: the rule goes down to its first child ("Sure" -> "make" -> "list")
-    down = parse(("sure", "INTJ", "ROOT", 0), ("make", "VERB", "ccomp", 0), ("list", "NOUN", "dobj", 1), ("!", "PUNCT", "punct", 0))
-    dead_end = parse(("answer", "NOUN", "ROOT", 0), ("yes", "INTJ", "appos", 0), ("make", "VERB", "conj", 0), ("list", "NOUN", "dobj", 2))
+    down = parse(
+        ("sure", "INTJ", "ROOT", 0),
+        ("make", "VERB", "ccomp", 0),
+        ("list", "NOUN", "dobj", 1),
+        ("!", "PUNCT", "punct", 0),
+    )
+    dead_end = parse(
+        ("answer", "NOUN", "ROOT", 0),
+        ("yes", "INTJ", "appos", 0),
+        ("make", "VERB", "conj", 0),
+        ("list", "NOUN", "dobj", 2),
+    )
     assert figures.root_verb_object(write_poem) == ("write", "poem")
     assert [figures.root_verb_object(p) for p in (pronoun_object, no_object, dead_end, [])] == [None, None, None, None]
     assert figures.root_verb_object(down) == ("make", "list")
@@ -77,11 +87,14 @@ def test_figure_1_tables_differ_for_the_same_instructions_with_different_outputs
     assert (tmp_path / "report" / "output_lengths.png").read_bytes()[:4] == PNG
 
 
-def test_without_spacy_the_report_says_how_to_get_it(tmp_path, monkeypatch, caplog):
+def test_without_spacy_the_report_says_how_to_get_it(tmp_path, monkeypatch):
+    import sys
+
     from eval.__main__ import main
 
+    monkeypatch.setitem(sys.modules, "spacy", None)  # `import spacy` raises ImportError, as where it is not installed
+    assert figures.spacy_parser() is None
     a, b = datasets_with_the_same_instructions(tmp_path)
-    monkeypatch.setattr(figures, "spacy_parser", lambda: None)
     main(["report", "--datasets", str(a), str(b), "--output-dir", str(tmp_path / "report")])
     hint = "Root verb / direct object pairs need spaCy and its English pipeline: pip install spacy && python -m spacy download en_core_web_sm"
     assert hint in (tmp_path / "report" / "report.md").read_text().splitlines()
@@ -90,7 +103,9 @@ def test_without_spacy_the_report_says_how_to_get_it(tmp_path, monkeypatch, capl
 
 def test_output_lengths_count_cjk_characters():
     assert length_in_tokens("The cat sat on the mat.") == 6  # the paper's len(output.split()) on English
-    assert length_in_tokens("保持健康的三个提示：多运动。") == 12  # characters; the full-width colon and stop are not words
+    assert (
+        length_in_tokens("保持健康的三个提示：多运动。") == 12
+    )  # characters; the full-width colon and stop are not words
     assert length_in_tokens("用 Python 3 写一个函数") == 8
     assert len("保持健康的三个提示：多运动。".split()) == 1  # what whitespace words would say
 
@@ -105,7 +120,9 @@ def comparison(model: str, reference: str, n: int, model_wins: int, seed: int) -
         for m, words in ((model, rng.randint(20, 200)), (reference, rng.randint(20, 200))):
             answers[f"{m}-{q}"] = {"answer_id": f"{m}-{q}", "question_id": q, "model_id": m, "text": "w " * words}
         score = [6, 8] if q < model_wins else [8, 6] if q < n - 2 else [7, 7]
-        reviews.append({"question_id": q, "answer1_id": f"{reference}-{q}", "answer2_id": f"{model}-{q}", "score": score})
+        reviews.append(
+            {"question_id": q, "answer1_id": f"{reference}-{q}", "answer2_id": f"{model}-{q}", "score": score}
+        )
     return aggregate(reviews, answers, {q: "generic" for q in range(n)}, reference)
 
 
@@ -115,7 +132,9 @@ def test_judge_figures_render_for_few_and_many_comparisons(tmp_path, count):
     results = [comparison(f"model-{i}:v{i % 2}", references[i % 4], 40, 5 + 2 * i, i) for i in range(count)]
     figures.plot_totals(results, tmp_path / "judge_totals.png")
     figures.plot_length_bias(results, tmp_path / "length_bias.png")
-    assert (tmp_path / "judge_totals.png").read_bytes()[:4] == PNG and (tmp_path / "length_bias.png").read_bytes()[:4] == PNG
+    assert (tmp_path / "judge_totals.png").read_bytes()[:4] == PNG and (tmp_path / "length_bias.png").read_bytes()[
+        :4
+    ] == PNG
     assert figures.short_names(["vicuna-13b:a", "vicuna-13b:b", "bard:20230327"]) == {
         "vicuna-13b:a": "vicuna-13b:a", "vicuna-13b:b": "vicuna-13b:b", "bard:20230327": "bard"}  # fmt: skip
 
@@ -123,7 +142,9 @@ def test_judge_figures_render_for_few_and_many_comparisons(tmp_path, count):
 def test_rouge_figure_leaves_empty_buckets_out(tmp_path):
     results = {
         "student": rouge_l([{"label": "Paris", "output": "Paris"}, {"label": "the cat sat", "output": "the cat"}]),
-        "teacher": rouge_l([{"label": "Paris", "output": "It is Paris"}, {"label": "a b c d e f g h i j k l", "output": "a b c"}]),
+        "teacher": rouge_l(
+            [{"label": "Paris", "output": "It is Paris"}, {"label": "a b c d e f g h i j k l", "output": "a b c"}]
+        ),
     }
     assert results["student"]["buckets"][">10"] == {"rouge_l": None, "count": 0}
     figures.plot_rouge(results, tmp_path / "rouge.png")
