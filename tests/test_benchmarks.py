@@ -6,7 +6,6 @@ Every file here is written by the test, in the released schemas."""
 import json
 
 import pytest
-from test_eval import eval_cli
 
 from data_gen.tasks import unnatural_rows
 from gpt4llm.benchmarks import Item, answer_record, read_answers, read_benchmark, select
@@ -129,60 +128,35 @@ def test_data_gen_unnatural_takes_the_label_of_the_released_schema_as_ground_tru
         unnatural_rows(questions)
 
 
-def test_released_gpt4_unnatural_schema_scores_models_against_the_label_and_gpt4_as_a_model(tmp_path):
+def test_released_gpt4_unnatural_schema_scores_models_against_the_label_and_gpt4_as_a_model(tmp_path, capsys):
     """{instruction, input, output, label}: `label` is the ground truth; `output` is GPT-4's answer, which scores as
     one more model (the paper's "GPT-4" row of Figure 6)."""
     from fake_openai import FakeOpenAI
+
+    from eval.__main__ import main
 
     released = write(tmp_path / "released.json", [
         {"instruction": "Give the opposite of the word.", "input": "hot", "output": "The opposite of hot is cold.", "label": "cold"},
         {"instruction": "Give the opposite of the word.", "input": "up", "output": "down", "label": "down"},
     ])  # fmt: skip
+    student, gpt4 = tmp_path / "student.jsonl", tmp_path / "gpt4.jsonl"
     with FakeOpenAI() as server:
-        eval_cli(
-            "generate",
-            "--model",
-            "student",
-            "--base-url",
-            server.url,
-            "--questions",
-            released,
-            "--output",
-            tmp_path / "student.jsonl",
-        )
-    eval_cli(
-        "generate",
-        "--predictions",
-        "--model-id",
-        "gpt-4",
-        "--questions",
-        released,
-        "--output",
-        tmp_path / "gpt4.jsonl",
-    )
-    student = [json.loads(line) for line in (tmp_path / "student.jsonl").read_text().splitlines()]
-    gpt4 = [json.loads(line) for line in (tmp_path / "gpt4.jsonl").read_text().splitlines()]
-    assert [a["reference"] for a in student] == [a["reference"] for a in gpt4] == ["cold", "down"]
-    assert [a["text"] for a in gpt4] == ["The opposite of hot is cold.", "down"] and gpt4[0]["model_id"] == "gpt-4"
+        main(["generate", "--model", "student", "--base-url", server.url, "--questions", str(released), "--output", str(student)])
+    main(["generate", "--predictions", "--model-id", "gpt-4", "--questions", str(released), "--output", str(gpt4)])
+    student_answers, gpt4_answers = ([json.loads(line) for line in p.read_text().splitlines()] for p in (student, gpt4))
+    assert [a["reference"] for a in student_answers] == [a["reference"] for a in gpt4_answers] == ["cold", "down"]
+    assert [a["text"] for a in gpt4_answers] == ["The opposite of hot is cold.", "down"]
+    assert gpt4_answers[0]["model_id"] == "gpt-4"
 
-    result = eval_cli(
-        "rouge", "--input", tmp_path / "student.jsonl", tmp_path / "gpt4.jsonl", "--output", tmp_path / "rouge.json"
-    )
+    capsys.readouterr()
+    main(["rouge", "--input", str(student), str(gpt4), "--output", str(tmp_path / "rouge.json")])
     scores = json.loads((tmp_path / "rouge.json").read_text())
     # "cold" against "The opposite of hot is cold.": LCS 1 of 6 predicted words, P = 1/6, R = 1, F = 2/7; "down": F = 1
-    assert (
-        scores["gpt-4"]["overall"] == pytest.approx((2 / 7 + 1) / 2)
-        and scores["gpt-4"]["buckets"]["0-2"]["count"] == 2
-    )
-    assert (
-        scores["student"]["overall"] == 0.0
-    )  # "Answer: Give the opposite of the word." shares no word with the labels
-    assert "| gpt-4 | 0.643 (2) | 0.643 (2) |" in result.stdout
-    # the release itself also scores directly, its outputs against its labels
-    direct = eval_cli("rouge", "--input", released)
-    assert "| released | 0.643 (2) | 0.643 (2) |" in direct.stdout
+    assert scores["gpt-4"]["overall"] == pytest.approx((2 / 7 + 1) / 2) and scores["gpt-4"]["buckets"]["0-2"]["count"] == 2
+    assert scores["student"]["overall"] == 0.0  # "Answer: Give the opposite of the word." shares no word with them
+    assert "| gpt-4 | 0.643 (2) | 0.643 (2) |" in capsys.readouterr().out
+    main(["rouge", "--input", str(released)])  # the release scores directly too, its outputs against its labels
+    assert "| released | 0.643 (2) | 0.643 (2) |" in capsys.readouterr().out
 
-    no_predictions = eval_cli(
-        "generate", "--predictions", "--questions", released, "--output", tmp_path / "x.jsonl", check=False
-    )
-    assert no_predictions.stderr.strip().splitlines()[-1].startswith("error: --predictions needs --model-id")
+    with pytest.raises(SystemExit, match="^error: --predictions needs --model-id"):
+        main(["generate", "--predictions", "--questions", str(released), "--output", str(tmp_path / "x.jsonl")])

@@ -235,12 +235,13 @@ def test_aggregate_totals_the_questions_the_reviews_cover(tmp_path, capsys):
 
 
 def test_aggregate_without_an_answer_file_is_a_one_line_error(tmp_path):
+    from eval.__main__ import main
+
     qs, ours, _, reviews = review_files(tmp_path)
-    result = eval_cli("aggregate", "--questions", qs, "--answers", ours, "--reviews", reviews, check=False)
-    assert result.returncode == 1
-    assert result.stderr.strip().splitlines()[-1] == (
-        f"error: {reviews}: line 1: field 'answer1_id' 'ref-1' is in none of the answer files ['{ours}']"
-    )
+    expected = f"error: {reviews}: line 1: field 'answer1_id' 'ref-1' is in none of the answer files ['{ours}']"
+    with pytest.raises(SystemExit) as error:
+        main(["aggregate", "--questions", str(qs), "--answers", str(ours), "--reviews", str(reviews)])
+    assert str(error.value) == expected
 
 
 def test_rouge_command_and_report(tmp_path):

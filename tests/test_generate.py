@@ -157,8 +157,8 @@ def test_best_of_one_is_the_greedy_answer_and_fewer_is_refused(tmp_path, tiny_mo
     best = read_jsonl(tmp_path / "bon" / "R1.jsonl")
     assert sorted(p.name for p in (tmp_path / "bon").glob("R*.jsonl")) == ["R1.jsonl"]
     assert [b["text"] for b in best] == [g["text"] for g in read_jsonl(tmp_path / "greedy.jsonl")] and best[0]["model_id"] == "tiny-R1"
-    refused = subprocess.run([sys.executable, "-m", "eval", "best-of-n", "--policy", tiny_model_dir, "--reward", str(reward_dir),
-                              "--n", "0", "--output-dir", str(tmp_path / "none"), "--questions", str(QUESTIONS)],
-                             cwd=ROOT, capture_output=True, text=True)  # fmt: skip
-    assert refused.returncode == 1
-    assert refused.stderr.strip().splitlines()[-1] == "error: --n 0: best-of-n needs at least one sample per question"
+    from eval.__main__ import main
+
+    with pytest.raises(SystemExit, match=r"^error: --n 0: best-of-n needs at least one sample per question$"):
+        main(["best-of-n", "--policy", tiny_model_dir, "--reward", str(reward_dir), "--n", "0", "--output-dir", str(tmp_path / "none"),
+              "--questions", str(QUESTIONS)])  # fmt: skip

@@ -363,7 +363,8 @@ def test_generated_user_oriented_answers_feed_a_study(tmp_path):
     """`eval generate` on a User-Oriented file (written here in self-instruct's schema, one record with two
     instances), for two models, then `eval.human serve` on its output: the page shows those answers."""
     from fake_openai import FakeOpenAI
-    from test_eval import eval_cli
+
+    from eval.__main__ import main as eval_main
 
     questions = write_jsonl(tmp_path / "user_oriented.jsonl", [
         {"id": "user_oriented_task_0", "motivation_app": "Notes", "instruction": "Turn the note into a to-do list.",
@@ -373,8 +374,8 @@ def test_generated_user_oriented_answers_feed_a_study(tmp_path):
     ])  # fmt: skip
     with FakeOpenAI() as teacher:
         for model in ("model-a", "model-b"):
-            eval_cli("generate", "--model", model, "--base-url", teacher.url, "--template", "chat", "--model-id", model,
-                     "--questions", questions, "--output", tmp_path / f"{model}.jsonl")  # fmt: skip
+            eval_main(["generate", "--model", model, "--base-url", teacher.url, "--template", "chat", "--model-id", model,
+                       "--questions", questions, "--output", str(tmp_path / f"{model}.jsonl")])  # fmt: skip
     answers_a = [json.loads(line) for line in (tmp_path / "model-a.jsonl").read_text().splitlines()]
     assert [a["question_id"] for a in answers_a] == ["user_oriented_task_0", "user_oriented_task_1-0", "user_oriented_task_1-1"]
     assert answers_a[1]["reference"] == "Yes, see you then."
