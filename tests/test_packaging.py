@@ -3,7 +3,9 @@ the project's code imports is declared in pyproject.toml and pinned in a require
 
 import ast
 import importlib.metadata
+import os
 import re
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -81,9 +83,15 @@ def test_pip_install_in_a_fresh_venv_imports_every_module(tmp_path):
     site = subprocess.run([venv / "bin/python", "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                           check=True, capture_output=True, text=True).stdout.strip()  # fmt: skip
     (tmp_path / "venv" / site.split(str(venv) + "/")[1] / "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    # pip builds a local project in its own tree (build/, *.egg-info): build a copy of what the sdist would hold
+    source = tmp_path / "source"
+    shutil.copytree(ROOT / "gpt4llm", source / "gpt4llm", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # the installed copy, not a checkout
     install = subprocess.run(
-        [venv / "bin/python", "-m", "pip", "install", "--no-index", "--no-build-isolation", "--quiet", str(ROOT)],
-        capture_output=True, text=True, cwd=tmp_path,
+        [venv / "bin/python", "-m", "pip", "install", "--no-index", "--no-build-isolation", "--quiet", str(source)],
+        capture_output=True, text=True, cwd=tmp_path, env=env,
     )  # fmt: skip
     assert install.returncode == 0, install.stdout[-2000:] + install.stderr[-2000:]
     probe = (
@@ -93,7 +101,7 @@ def test_pip_install_in_a_fresh_venv_imports_every_module(tmp_path):
         "for name in names: importlib.import_module(name)\n"
         "print(len(names), 'modules')\n"
     ) % site
-    result = subprocess.run([venv / "bin/python", "-c", probe], capture_output=True, text=True, cwd=tmp_path)
+    result = subprocess.run([venv / "bin/python", "-c", probe], capture_output=True, text=True, cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     expected = len([p for p in (ROOT / "gpt4llm").glob("*.py") if p.name != "__init__.py"])
     assert result.stdout.split()[0] == str(expected)
