@@ -102,5 +102,12 @@ bench: install-eval model
 	$(BIN)/python -m bench.generation_throughput
 	$(BIN)/python -m bench.reward_throughput
 
+# The GPU check (bench/gpu_check.py): a 1.1B LLaMA stand-in through FSDP, QLoRA, the grouped reward trainer and
+# eval generate, in the current Python environment (one with a CUDA torch, transformers, accelerate and peft, no
+# venv of its own); WHEELS=dir first installs the rest offline from a directory of wheels (requirements-gpu-check.txt).
+gpu-check:
+	$(if $(WHEELS),$(PYTHON) -m pip install --quiet --no-index --find-links $(WHEELS) -r requirements-gpu-check.txt)
+	$(PYTHON) -m bench.gpu_check $(ARGS)
+
 clean:
 	rm -rf $(VENV) outputs

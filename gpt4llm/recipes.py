@@ -127,6 +127,12 @@ def checkpoint_to_resume(training_args) -> str | None:
     return checkpoint
 
 
+def save_train_metrics(trainer, result) -> None:
+    """output_dir/train_results.json (main process): runtime, samples and steps per second, loss, and the tokens
+    seen when `include_num_input_tokens_seen` counts them."""
+    trainer.save_metrics("train", {**result.metrics, "num_tokens": trainer._total_train_tokens})
+
+
 def save(trainer, output_dir: str) -> None:
     """Save the trained model from every rank. FSDP checkpoints stay sharded (fast, resumable); the final model
     is gathered into one loadable file."""

@@ -159,6 +159,9 @@ class GroupedRewardTrainer(RewardTrainer):
         if self.args.center_rewards_coefficient is not None:
             loss += self.args.center_rewards_coefficient * torch.mean((chosen + rejected) ** 2)
         mode = "train" if model.training else "eval"
+        if mode == "train":
+            self._total_train_tokens += self.accelerator.gather_for_metrics(inputs["attention_mask"].sum()).sum().item()
+        self._metrics[mode]["num_tokens"] = [self._total_train_tokens]
         with torch.no_grad():
             self._metrics[mode]["accuracy"].append(self.accelerator.gather_for_metrics((difference > 0).float().mean()).mean().item())
             self._metrics[mode]["margin"].append(self.accelerator.gather_for_metrics(difference.mean()).mean().item())

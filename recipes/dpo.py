@@ -57,6 +57,7 @@ def main(script_args: DPOScriptArguments, training_args: DPOConfig, model_args: 
         quantization_config=get_quantization_config(model_args),
     )
     result = trainer.train(resume_from_checkpoint=recipes.checkpoint_to_resume(training_args))
+    recipes.save_train_metrics(trainer, result)
     metrics = {"train_loss": result.training_loss, "global_step": result.global_step, "train_pairs": len(train_dataset)}
     if eval_dataset is not None:
         metrics |= {k: v for k, v in trainer.evaluate().items() if k in ("eval_loss", "eval_rewards/accuracies", "eval_rewards/margins")}

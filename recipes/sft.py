@@ -70,6 +70,7 @@ def main(script_args: SFTScriptArguments, training_args: SFTConfig, model_args: 
         quantization_config=get_quantization_config(model_args),
     )
     result = trainer.train(resume_from_checkpoint=recipes.checkpoint_to_resume(training_args))
+    recipes.save_train_metrics(trainer, result)
     metrics = {"train_loss": result.training_loss, "global_step": result.global_step}
     if eval_dataset is not None:
         metrics |= trainer.evaluate()

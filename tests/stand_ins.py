@@ -39,9 +39,13 @@ def llama_tokenizer():
     specials = ["<unk>", "<s>", "</s>"] + [f"<0x{i:02X}>" for i in range(256)]
     bpe = Tokenizer(models.BPE(unk_token="<unk>", byte_fallback=True))
     bpe.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first")
-    bpe.train_from_iterator(corpus(), trainers.BpeTrainer(vocab_size=1000, special_tokens=specials, show_progress=False))
+    bpe.train_from_iterator(
+        corpus(), trainers.BpeTrainer(vocab_size=1000, special_tokens=specials, show_progress=False)
+    )
     learned = json.loads(bpe.to_str())["model"]
-    tokenizer = LlamaTokenizer(vocab=learned["vocab"], merges=[tuple(m) for m in learned["merges"]], add_bos_token=True)
+    tokenizer = LlamaTokenizer(
+        vocab=learned["vocab"], merges=[tuple(m) for m in learned["merges"]], add_bos_token=True
+    )
     assert tokenizer.pad_token is None and tokenizer.chat_template is None
     return tokenizer
 
@@ -53,7 +57,8 @@ def opt_tokenizer():
 
     bpe = Tokenizer(models.BPE())
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    trainer = trainers.BpeTrainer(vocab_size=1000, special_tokens=["<s>", "<pad>", "</s>", "<unk>"], show_progress=False,
+    specials = ["<s>", "<pad>", "</s>", "<unk>"]
+    trainer = trainers.BpeTrainer(vocab_size=1000, special_tokens=specials, show_progress=False,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())  # fmt: skip
     bpe.train_from_iterator(corpus(), trainer)
     learned = json.loads(bpe.to_str())["model"]
@@ -63,18 +68,26 @@ def opt_tokenizer():
     )  # fmt: skip
 
 
-def save_llama(path: Path, tokenizer, *, pad_token_id: int | None = 0) -> str:
-    """A 2-layer Llama with random weights next to `tokenizer`; pad_token_id as the checkpoint's config says."""
+TINY = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2)
+# TinyLlama-1.1B's shape with LLaMA's vocabulary size: a GPU check's stand-in (the tokenizer uses its first 1,000 ids)
+ONE_B = dict(hidden_size=2048, intermediate_size=5632, num_hidden_layers=22, num_attention_heads=32,
+             num_key_value_heads=4, vocab_size=32000)  # fmt: skip
+
+
+def save_llama(path: Path, tokenizer, *, pad_token_id: int | None = 0, shape: dict = TINY, dtype: str = "float32",
+               device: str = "cpu") -> str:  # fmt: skip
+    """A Llama with random weights next to `tokenizer`, saved in `dtype`; pad_token_id as checkpoints' configs say."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(0)
     config = LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-        num_key_value_heads=2, max_position_embeddings=2048, bos_token_id=tokenizer.bos_token_id,
+        **{"vocab_size": len(tokenizer), **shape}, max_position_embeddings=2048, bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id, pad_token_id=pad_token_id, tie_word_embeddings=False,
     )  # fmt: skip
-    LlamaForCausalLM(config).save_pretrained(path)
+    with torch.device(device):
+        model = LlamaForCausalLM(config)
+    model.to(getattr(torch, dtype)).save_pretrained(path)
     tokenizer.save_pretrained(path)
     return str(path)
 
@@ -101,7 +114,10 @@ def alpaca_records(n: int, lang: str = "en") -> list[dict]:
             instruction, output = CHINESE[i % len(CHINESE)], "这是一个简短的回答，" * (1 + i % 6) + f"第{i}条。"
         else:
             word = WORDS[i % len(WORDS)]
-            instruction, output = f"Write a sentence about the colour {word} ({i}).", " ".join([word] * (3 + i % 37)) + "."
+            instruction, output = (
+                f"Write a sentence about the colour {word} ({i}).",
+                " ".join([word] * (3 + i % 37)) + ".",
+            )
         records.append({"instruction": instruction, "input": (f"context {i}" if i % 3 == 0 else ""), "output": output})
     return records
 
@@ -115,11 +131,24 @@ def comparison_records(n: int) -> list[dict]:
     for i in range(n):
         word = WORDS[i % len(WORDS)]
         scored = [
-            {"response": f"A clear and helpful answer about {word}, with detail. " * (1 + i % 4), "score": 9.0, "source": "gpt4"},
-            {"response": f"Something about {word}.", "score": 6.5 if i % 5 else 9.0, "source": "text-davinci-003"},  # ties too
-            {"response": "no." if i % 7 else "", "score": 2.0 if i % 7 else 0.0, "source": "icm-1.3b"},  # empty, scored 0
+            {
+                "response": f"A clear and helpful answer about {word}, with detail. " * (1 + i % 4),
+                "score": 9.0,
+                "source": "gpt4",
+            },
+            {
+                "response": f"Something about {word}.",
+                "score": 6.5 if i % 5 else 9.0,
+                "source": "text-davinci-003",
+            },  # ties too
+            {
+                "response": "no." if i % 7 else "",
+                "score": 2.0 if i % 7 else 0.0,
+                "source": "icm-1.3b",
+            },  # empty, scored 0
         ]
-        rows.append({"user_input": alpaca_user_input(f"Tell me about {word} ({i}).", "some context" if i % 4 == 0 else ""),
+        user_input = alpaca_user_input(f"Tell me about {word} ({i}).", "some context" if i % 4 == 0 else "")
+        rows.append({"user_input": user_input,
                      "responses_and_scores": scored[: 2 if i % 9 == 0 else 3]})  # fmt: skip
     return rows
 

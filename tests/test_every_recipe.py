@@ -44,7 +44,9 @@ CHANGED = {"model_name_or_path", "dataset_name", "output_dir", "max_steps", "use
 
 def launcher_of(config: Path) -> Path:
     first = config.read_text().splitlines()[0]
-    return ROOT / (first.split("ACCELERATE=")[1].split()[0] if "ACCELERATE=" in first else "accelerate_configs/cpu.yaml")
+    return ROOT / (
+        first.split("ACCELERATE=")[1].split()[0] if "ACCELERATE=" in first else "accelerate_configs/cpu.yaml"
+    )
 
 
 def processes(launcher: Path) -> int:
@@ -59,7 +61,9 @@ def stand_in_overrides(config: Path, recipe: dict, model: str, data_dir: Path, o
         name = recipe["dataset_name"].removeprefix("release:")
         overrides["dataset_name"] = write_json(data_dir / f"{name}.json", STAND_IN_DATA[recipe["dataset_name"]]())
     if processes(launcher_of(config)) != 1:  # the global batch on one process instead of the launcher's several
-        overrides["per_device_train_batch_size"] = recipe["global_batch_size"] // recipe.get("gradient_accumulation_steps", 1)
+        overrides["per_device_train_batch_size"] = recipe["global_batch_size"] // recipe.get(
+            "gradient_accumulation_steps", 1
+        )
     for key, replacements in CPU_ONLY.items():
         if recipe.get(key) in replacements:
             overrides[key] = replacements[recipe[key]][0]
@@ -78,12 +82,15 @@ def test_recipe_runs_to_its_saved_output(config, tmp_path, request):
 
     flags = [item for key, value in overrides.items() for item in (f"--{key}", str(value))]
     script = f"recipes/{config.parent.name}.py"
-    result = run_recipe(script, "--config", str(config), *flags, accelerate_config=str(ROOT / "accelerate_configs/cpu.yaml"))
+    result = run_recipe(
+        script, "--config", str(config), *flags, accelerate_config=str(ROOT / "accelerate_configs/cpu.yaml")
+    )
     assert result.returncode == 0, result.stderr[-4000:]
     assert "Traceback" not in result.stderr
 
     weights = "adapter_model.safetensors" if recipe.get("use_peft") else "model.safetensors"
     assert (out / weights).is_file() and (out / "tokenizer_config.json").is_file()
+    assert json.loads((out / "train_results.json").read_text())["train_runtime"] > 0
     card = (out / "README.md").read_text()
     assert Path(config).name in card and "| global_batch_size |" in card
     if recipe.get("merge_adapters"):
@@ -117,7 +124,8 @@ def test_a_launch_with_another_global_batch_stops_with_the_accumulation_to_use(t
     """The 8-GPU paper recipe on 2 processes with its per-device batch of 4: 2 x 4 x 4 = 32, not 128."""
     config = ROOT / "recipes/configs/sft/llama-7b_full_en.yaml"
     result = run_recipe(
-        "recipes/sft.py", "--config", str(config), "--model_name_or_path", llama_dir, "--output_dir", str(tmp_path / "out"),
+        "recipes/sft.py", "--config", str(config), "--model_name_or_path", llama_dir,
+        "--output_dir", str(tmp_path / "out"),
         "--use_cpu", "true", accelerate_config=str(ROOT / "accelerate_configs/fsdp_cpu_2proc.yaml"),
     )  # fmt: skip
     assert result.returncode != 0
@@ -139,7 +147,8 @@ def test_slurm_script_derives_the_accumulation_from_the_recipe(tmp_path):
         (bin_dir / name).write_text(f"#!/bin/bash\n{body}\n")
         (bin_dir / name).chmod(0o755)
     # the training environment activated, as the script assumes
-    env = {**os.environ, "PATH": f"{bin_dir}:{Path(sys.executable).parent}:{os.environ['PATH']}", "SLURM_NNODES": "2", "SLURM_JOB_ID": "4242",
+    path = f"{bin_dir}:{Path(sys.executable).parent}:{os.environ['PATH']}"
+    env = {**os.environ, "PATH": path, "SLURM_NNODES": "2", "SLURM_JOB_ID": "4242",
            "SLURM_JOB_NODELIST": "node-[a-b]", "SLURM_SUBMIT_DIR": str(ROOT)}  # fmt: skip
     recipe = "recipes/configs/sft/llama-7b_full_en.yaml"
     script = str(ROOT / "accelerate_configs/multinode_slurm.sbatch")

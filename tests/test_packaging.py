@@ -9,12 +9,14 @@ import shutil
 import subprocess
 import sys
 import sysconfig
-import tomllib
 
 import pytest
+import tomllib
 from conftest import ROOT
 
-FIRST_PARTY = {"gpt4llm", "recipes", "data_gen", "eval", "bench", "tests"} | {p.stem for p in (ROOT / "tests").glob("*.py")}
+FIRST_PARTY = {"gpt4llm", "recipes", "data_gen", "eval", "bench", "tests"} | {
+    p.stem for p in (ROOT / "tests").glob("*.py")
+}
 # imported only when present, with a message saying how to get it
 OPTIONAL = {"spacy": "eval/report.py: Figure 1's verb/noun pairs"}
 
@@ -82,7 +84,9 @@ def test_pip_install_in_a_fresh_venv_imports_every_module(tmp_path):
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     site = subprocess.run([venv / "bin/python", "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                           check=True, capture_output=True, text=True).stdout.strip()  # fmt: skip
-    (tmp_path / "venv" / site.split(str(venv) + "/")[1] / "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    (tmp_path / "venv" / site.split(str(venv) + "/")[1] / "deps.pth").write_text(
+        sysconfig.get_paths()["purelib"] + "\n"
+    )
     # pip builds a local project in its own tree (build/, *.egg-info): build a copy of what the sdist would hold
     source = tmp_path / "source"
     shutil.copytree(ROOT / "gpt4llm", source / "gpt4llm", ignore=shutil.ignore_patterns("__pycache__"))

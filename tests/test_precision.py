@@ -28,7 +28,10 @@ def cpu(monkeypatch, *, capability: str, onednn_bf16: bool, avx512_bf16: bool, a
     "machine, native",
     [
         (dict(capability="AVX2", onednn_bf16=False, avx512_bf16=False), False),  # AVX2-only EPYC or Core
-        (dict(capability="AVX512", onednn_bf16=True, avx512_bf16=False), False),  # Skylake-X: bf16 converted, not computed
+        (
+            dict(capability="AVX512", onednn_bf16=True, avx512_bf16=False),
+            False,
+        ),  # Skylake-X: bf16 converted, not computed
         (dict(capability="AVX512", onednn_bf16=True, avx512_bf16=True), True),  # Zen 4, Cooper Lake
         (dict(capability="AVX512", onednn_bf16=True, avx512_bf16=False, amx=True), True),  # Sapphire Rapids
         (dict(capability="AVX2", onednn_bf16=False, avx512_bf16=True), False),  # capped by the environment
@@ -50,7 +53,9 @@ def test_cpu_bf16_only_where_native_unless_forced(monkeypatch, machine, native):
 def test_a_cpu_recipe_trains_in_the_chosen_precision(monkeypatch, native):
     from trl import SFTConfig
 
-    monkeypatch.setattr("gpt4llm.recipes.use_bf16", lambda choice: {"auto": native, "bf16": True, "fp32": False}[choice])
+    monkeypatch.setattr(
+        "gpt4llm.recipes.use_bf16", lambda choice: {"auto": native, "bf16": True, "fp32": False}[choice]
+    )
     for choice, expected in [("auto", native), ("bf16", True), ("fp32", False)]:
         args = SFTConfig(output_dir="/tmp/unused", use_cpu=True, bf16=True, report_to="none")  # a GPU recipe's bf16
         choose_cpu_precision(choice, args)
@@ -66,10 +71,15 @@ def test_an_avx2_only_cpu_trains_and_generates_in_fp32(tmp_path, tiny_model_dir)
         "--output_dir", str(tmp_path / "out"), "--max_steps", "1", "--merge_adapters", "false", env=AVX2_ONLY,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "precision fp32 on " in result.stderr and "torch: AVX2, bf16 native: no, emulated), chosen by the hardware" in result.stderr
+    assert (
+        "precision fp32 on " in result.stderr
+        and "torch: AVX2, bf16 native: no, emulated), chosen by the hardware" in result.stderr
+    )
 
     probe = ("from eval.generate import LocalGenerator\n"
              f"g = LocalGenerator({tiny_model_dir!r}, template='alpaca')\n"
              "print(next(g.model.parameters()).dtype)\n")  # fmt: skip
-    generated = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env={**os.environ, **AVX2_ONLY}, capture_output=True, text=True)
+    generated = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, env={**os.environ, **AVX2_ONLY}, capture_output=True, text=True
+    )
     assert generated.stdout.strip() == "torch.float32", generated.stderr[-2000:]
