@@ -11,14 +11,18 @@ Schemas:
 - prompt/completion: `prompt`, `completion`.
 """
 
+from __future__ import annotations
+
 import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-
-from datasets import Dataset
+from typing import TYPE_CHECKING
 
 from .templates import alpaca_prompt
+
+if TYPE_CHECKING:  # datasets costs a second to import: data_gen and eval read local files without it
+    from datasets import Dataset
 
 logger = logging.getLogger(__name__)
 
@@ -184,6 +188,8 @@ def alpaca_to_prompt_completion(records: Records) -> Dataset:
         logger.warning("dropped %d of %d records with a blank instruction or output", len(rows) - len(kept), len(rows))
     if not kept:
         raise DataError(f"{records.source}: every record has a blank instruction or output")
+    from datasets import Dataset
+
     return Dataset.from_dict(
         {
             "prompt": [alpaca_prompt(r["instruction"], r["input"]) for r in kept],
@@ -239,6 +245,8 @@ def _ids(rendered) -> list[int]:
 def to_sft_dataset(records: Records, tokenizer) -> Dataset:
     """What SFTTrainer trains on: prompt/completion for Alpaca data (the trainer masks the prompt), token ids with
     assistant-only labels for chat data."""
+    from datasets import Dataset
+
     schema = detect_schema(records)
     if schema == "alpaca":
         return alpaca_to_prompt_completion(records)
