@@ -1,14 +1,18 @@
 """The paper's four datasets as requests to a teacher: what each task asks, and how answers become records.
 
-Each task turns its input records into `Job`s (one request each, with a stable id) and, once they are done,
-turns the logged answers back into records in the released schema. Records whose requests failed for good are
-left out of the dataset and counted in the run's summary.
+`TASKS` is the registry `python -m data_gen` dispatches on: a `Task` turns its input rows into `Job`s (one request
+each, with a stable id and the row it serves) and, once they are done, the logged answers back into records in
+the released schema. A task class that leaves out a step is an error when this module is imported. Records
+whose requests failed for good are left out of the dataset, counted in the run's summary and listed in the
+failures file.
 """
 
 import re
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
 
 from gpt4llm.benchmarks import read_benchmark
-from gpt4llm.data import DataError, Records, alpaca_rows, text_field
+from gpt4llm.data import DataError, Records, alpaca_rows, load_records, text_field
 from gpt4llm.jobs import Job, job_id
 from gpt4llm.templates import (
     ANSWER_IN_CHINESE,
@@ -17,6 +21,16 @@ from gpt4llm.templates import (
     alpaca_prompt,
     alpaca_user_input,
 )
+
+# the paper's answering parameters; steadier ones for translating and rating
+ANSWER_PARAMS = {"temperature": 1.0, "top_p": 1.0, "max_tokens": 512}
+
+Send = Callable[[list[Job], str], Awaitable[dict]]  # (jobs, model) -> the log's finished entries
+
+
+def row_source(i: int, row: dict) -> dict:
+    """How the failures file names an input row: its position, and its id or else its instruction."""
+    return {"row": i, "id": row["id"]} if row.get("id") else {"row": i, "instruction": row["instruction"][:200]}
 
 
 def answer_jobs(rows: list[dict], model: str, params: dict, lang: str) -> list[Job]:
@@ -27,34 +41,42 @@ def answer_jobs(rows: list[dict], model: str, params: dict, lang: str) -> list[J
             job_id("answer", model, params, lang, row["instruction"], row["input"]),
             system + [{"role": "user", "content": alpaca_prompt(row["instruction"], row["input"])}],
             params,
+            source=row_source(i, row),
         )
-        for row in rows
+        for i, row in enumerate(rows)
     ]
 
 
-def answer_records(rows: list[dict], jobs: list[Job], done: dict) -> list[dict]:
+def answer_records(rows: list[dict], jobs: list[Job], done: dict, keep_truncated: bool = False) -> list[dict]:
     records = []
     for row, job in zip(rows, jobs):
         if job.id in done:
-            records.append(_with_id(row, {"instruction": row["instruction"], "input": row["input"], "output": done[job.id]["text"]}))
+            record = {"instruction": row["instruction"], "input": row["input"], "output": done[job.id]["text"]}
+            records.append(_with_id(row, _flagged(record, [done[job.id]], keep_truncated)))
     return records
+
+
+def _flagged(record: dict, entries: list[dict], keep_truncated: bool) -> dict:
+    """With --keep-truncated every record says whether its answer was cut at the length limit."""
+    return record | {"truncated": any(e.get("truncated") for e in entries)} if keep_truncated else record
 
 
 def translate_jobs(rows: list[dict], model: str, params: dict) -> list[Job]:
     """One request per non-empty field (instruction, input) of each record."""
     return [
-        Job(job_id("translate", model, params, row[field]), [{"role": "user", "content": TRANSLATE_PROMPT.format(text=row[field])}], params)
-        for row in rows
+        Job(job_id("translate", model, params, row[field]), [{"role": "user", "content": TRANSLATE_PROMPT.format(text=row[field])}],
+            params, source={**row_source(i, row), "field": field})  # fmt: skip
+        for i, row in enumerate(rows)
         for field in ("instruction", "input")
         if row[field].strip()
     ]
 
 
-def translate_records(rows: list[dict], model: str, params: dict, done: dict) -> list[dict]:
+def translate_records(rows: list[dict], model: str, params: dict, done: dict, keep_truncated: bool = False) -> list[dict]:
     """Translated records keep the id of their English source, so answers can be matched back."""
     records = []
     for row in rows:
-        fields = {}
+        fields, entries = {}, []
         for field in ("instruction", "input"):
             if not row[field].strip():
                 fields[field] = ""
@@ -63,8 +85,9 @@ def translate_records(rows: list[dict], model: str, params: dict, done: dict) ->
             if entry is None:
                 break
             fields[field] = entry["text"]
+            entries.append(entry)
         else:
-            records.append({"id": row.get("id") or source_id(row), **fields})
+            records.append(_flagged({"id": row.get("id") or source_id(row), **fields}, entries, keep_truncated))
     return records
 
 
@@ -104,16 +127,31 @@ def _with_id(row: dict, record: dict) -> dict:
 # For small local judges: a llama.cpp grammar (GBNF) that makes the answer start with a score line
 SCORE_FIRST_GRAMMAR = 'root ::= score "\\n" [^\\x00]*\nscore ::= [1-9] | "10"'
 
-SCORE = re.compile(r"(?<![\d.])(\d+(?:\.\d+)?)(?:\s*(?:/|out of)\s*10)?")
+_NUMBER = r"(?<![\w.])(?<![A-Za-z]-)(\d+(?:\.\d+)?)(?!\w)"  # not the 4 of "GPT-4"
+_OUT_OF_TEN = re.compile(_NUMBER + r"\s*(?:/\s*10(?:\.0)?|\(?\s*out\s+of\s+(?:a\s+possible\s+)?10\)?)(?!\.?\d)", re.IGNORECASE)
+_SCALE = re.compile(r"\(?\b(?:0|1)\s*(?:-|–|—|to)\s*10\b\)?", re.IGNORECASE)  # "(1-10)", "1 to 10": the scale, not a score
+_ENUMERATION = re.compile(r"^\s*(?:\d+[.)]|[-*•])\s+")  # "1. Helpfulness: 9": a list item's number
+_ANY_NUMBER = re.compile(_NUMBER)
 
 
 def parse_score(text: str) -> float:
-    """The 0-10 score on the first line of a rating: "8", "8/10", "Score: 8.5", "8.5 out of 10"."""
-    first = text.strip().splitlines()[0] if text.strip() else ""
-    match = SCORE.search(first)
-    if not match or not 0 <= float(match.group(1)) <= 10:
-        raise ValueError(f"no score from 0 to 10 on the first line: {first[:80]!r}")
-    return float(match.group(1))
+    """The 0-10 score on the first line of a rating, as a person reads it: "9", "9/10", "Score: 8.5", "Rating (1-10): 9",
+    "I would rate it 7 out of 10", "On a scale of 1 to 10, I give 7", "1. Helpfulness: 9". A line with competing
+    candidates ("8 or 9", "Helpfulness: 9, Accuracy: 7") raises ValueError, so the rating is asked for again
+    rather than stored as a guess."""
+    first = next((line for line in text.strip().splitlines() if line.strip()), "")
+    unnumbered = _ENUMERATION.sub("", first)
+    line = unnumbered if _ANY_NUMBER.search(unnumbered) else first  # "8. Accurate" is a score, not a list item
+    out_of_ten = {float(m.group(1)) for m in _OUT_OF_TEN.finditer(line)}
+    candidates = out_of_ten or {float(m.group(1)) for m in _ANY_NUMBER.finditer(_SCALE.sub(" ", line))}
+    if not candidates:
+        raise ValueError(f"no score on the first line: {first[:80]!r}")
+    if len(candidates) > 1:
+        raise ValueError(f"competing scores {sorted(candidates)} on the first line: {first[:80]!r}")
+    (score,) = candidates
+    if not 0 <= score <= 10:
+        raise ValueError(f"score {score:g} is not from 0 to 10: {first[:80]!r}")
+    return score
 
 
 def rating_jobs(groups: list[dict], model: str, params: dict) -> list[Job]:
@@ -124,8 +162,9 @@ def rating_jobs(groups: list[dict], model: str, params: dict) -> list[Job]:
             [{"role": "user", "content": RATING_PROMPT.format(instruction=_task_text(group), response=response["response"])}],
             params,
             parse=parse_score,
+            source={**row_source(i, group), "response_source": response["source"]},
         )
-        for group in groups
+        for i, group in enumerate(groups)
         for response in group["responses"]
         if response["response"].strip()
     ]
@@ -186,9 +225,131 @@ def unnatural_rows(records: Records) -> list[dict]:
     return rows
 
 
-def unnatural_records(rows: list[dict], jobs: list[Job], done: dict) -> list[dict]:
+def unnatural_records(rows: list[dict], jobs: list[Job], done: dict, keep_truncated: bool = False) -> list[dict]:
     return [
-        {"instruction": row["instruction"], "input": row["input"], "output": done[job.id]["text"], "label": row["label"]}
+        _flagged({"instruction": row["instruction"], "input": row["input"], "output": done[job.id]["text"], "label": row["label"]},
+                 [done[job.id]], keep_truncated)  # fmt: skip
         for row, job in zip(rows, jobs)
         if job.id in done
     ]
+
+
+# ---------------------------------------------------------------- the registry
+
+
+class Task(ABC):
+    """One data_gen command, made for one run: `rows` reads the input, `jobs` makes the requests (a task with a
+    first stage, such as rate's responders, sends it through `send`), `records` turns the finished answers into the
+    dataset."""
+
+    name: str
+    help: str
+    params: dict  # the request parameters (--temperature, --top-p, --max-tokens override them)
+
+    @classmethod
+    def add_arguments(cls, parser) -> None:
+        """The task's own options, beside the common ones."""
+
+    def rows(self, records: Records) -> list[dict]:
+        return alpaca_rows(records, require_output=False)
+
+    @abstractmethod
+    async def jobs(self, rows: list[dict], model: str, params: dict, args, send: Send) -> list[Job]: ...
+
+    @abstractmethod
+    def records(self, rows: list[dict], jobs: list[Job], done: dict, model: str, params: dict, args) -> list[dict]: ...
+
+
+class Answer(Task):
+    name = "answer"
+    help = "answers to Alpaca-schema instructions"
+    params = ANSWER_PARAMS
+
+    @classmethod
+    def add_arguments(cls, parser) -> None:
+        parser.add_argument("--lang", choices=["en", "zh"], default="en", help="zh asks for answers in Chinese")
+
+    async def jobs(self, rows, model, params, args, send):
+        return answer_jobs(rows, model, params, args.lang)
+
+    def records(self, rows, jobs, done, model, params, args):
+        return answer_records(rows, jobs, done, args.keep_truncated)
+
+
+class Translate(Task):
+    name = "translate"
+    help = "instructions and inputs (or FastChat questions) translated into Chinese"
+    params = {"temperature": 0.0, "top_p": 1.0, "max_tokens": 1024}
+
+    def rows(self, records):
+        first = records.rows[0]
+        if isinstance(first, dict) and "question_id" in first:  # FastChat questions (vicuna80): the Chinese evaluation's
+            return question_rows(records)
+        return alpaca_rows(records, require_output=False)
+
+    async def jobs(self, rows, model, params, args, send):
+        return translate_jobs(rows, model, params)
+
+    def records(self, rows, jobs, done, model, params, args):
+        if rows and "question_id" in rows[0]:
+            return translated_questions(rows, model, params, done)
+        return translate_records(rows, model, params, done, args.keep_truncated)
+
+
+class Rate(Task):
+    name = "rate"
+    help = "1-10 ratings of K responses per prompt"
+    params = {"temperature": 0.0, "top_p": 1.0, "max_tokens": 512}
+
+    @classmethod
+    def add_arguments(cls, parser) -> None:
+        parser.add_argument("--responses", action="append", default=[], metavar="SOURCE=PATH", help="responses of one source (Alpaca schema)")
+        parser.add_argument("--responder", action="append", default=[], metavar="MODEL", help="a model that answers the prompts first")
+
+    async def jobs(self, rows, model, params, args, send):
+        sources = {name: load_records(path) for name, path in (_source(spec) for spec in args.responses)}
+        self.groups = response_groups(rows, sources)
+        for responder in args.responder:
+            answers = answer_jobs(rows, responder, ANSWER_PARAMS, "en")
+            done = await send(answers, responder)
+            for group, job in zip(self.groups, answers):
+                if job.id in done:
+                    group["responses"].append({"response": done[job.id]["text"], "source": responder})
+        return rating_jobs(self.groups, model, params)
+
+    def records(self, rows, jobs, done, model, params, args):
+        return comparison_records(self.groups, model, params, done)
+
+
+class Unnatural(Task):
+    name = "unnatural"
+    help = "answers to Unnatural Instructions, with the ground truth"
+    params = ANSWER_PARAMS
+
+    def rows(self, records):
+        return unnatural_rows(records)
+
+    async def jobs(self, rows, model, params, args, send):
+        return answer_jobs(rows, model, params, "en")
+
+    def records(self, rows, jobs, done, model, params, args):
+        return unnatural_records(rows, jobs, done, args.keep_truncated)
+
+
+def _source(spec: str) -> tuple[str, str]:
+    name, sep, path = spec.partition("=")
+    if not sep or not name or not path:
+        raise DataError(f"--responses {spec!r}: expected SOURCE=PATH")
+    return name, path
+
+
+def _registry(*tasks: type[Task]) -> dict[str, type[Task]]:
+    """The tasks by name; a task that leaves out a step or an attribute is an error here, at import."""
+    for task in tasks:
+        missing = sorted(task.__abstractmethods__) + [a for a in ("name", "help", "params") if not hasattr(task, a)]
+        if missing:
+            raise TypeError(f"data_gen task {task.__name__} does not define {', '.join(missing)}")
+    return {task.name: task for task in tasks}
+
+
+TASKS = _registry(Answer, Translate, Rate, Unnatural)

@@ -1,13 +1,22 @@
 """The teacher client shared by data generation and evaluation: chat completions from OpenAI or any
 OpenAI-compatible endpoint (vLLM, llama.cpp), many in flight, within rate limits, retried when retrying can help.
 
-- Concurrency is bounded by a semaphore; optional requests-per-minute and tokens-per-minute limits pace the
-  requests with token buckets.
-- 429 (honouring Retry-After), 5xx, timeouts, dropped connections, empty answers and answers the caller's
-  `parse` rejects are retried with exponential backoff and full jitter, up to `max_attempts`; other 4xx
-  errors fail at once. A failure carries its reason; nothing is silently dropped.
-- The API key comes from OPENAI_API_KEY and is handed to the client only: it is never logged or written.
-- Token usage is counted from the responses; cost is estimated from a price table.
+- Limits: a semaphore bounds the requests in flight; requests and tokens per minute are rolling windows counted
+  as servers count them (gpt4llm/limits.py): a request is charged its prompt and length limit up front and
+  settled with the usage its response reports, so the limits hold whatever the request size and are used fully.
+  One that could never fit the token limit fails at once (kind "too large").
+- The first request goes alone: what the endpoint refuses for every request (a bad key, no access, an unknown
+  model, a parameter or value the model does not support, no quota) stops the run after that one request, with
+  the server's message (TeacherUnusable).
+- Models: OpenAI's reasoning models (o1, o3, o4-mini, gpt-5 ...) are sent `max_completion_tokens` and no
+  sampling parameters; `token_parameter` chooses the length limit's name for any endpoint.
+- Answers: a refusal (`message.refusal`, or the provider's content filter) fails with kind "refusal" and its
+  text after one retry; `finish_reason: length` marks an answer truncated (the caller decides whether to keep it);
+  empty answers and answers the caller's `parse` rejects are retried.
+- Retries: 429 (after retry-after-ms, else Retry-After), 5xx, timeouts and dropped connections, with exponential
+  backoff and full jitter, up to `max_attempts`; other 4xx errors fail the request at once.
+- The API key comes from OPENAI_API_KEY and is handed to the client only: it is never logged or written, and is
+  cut out of any error message a server echoes it in.
 """
 
 import asyncio
@@ -17,29 +26,27 @@ import random
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import openai
 
+from .limits import RollingWindow, TokenEstimator
+from .teacher_options import BATCH_PRICE_FACTOR, PRICES_PER_MILLION, TeacherConfig  # noqa: F401 (re-exported)
+
 logger = logging.getLogger(__name__)
 
-# US dollars per million (input, output) tokens, as listed by OpenAI on 2026-11-01. Local endpoints cost nothing;
-# pass a table of your own (--price-table) for other providers.
-PRICES_PER_MILLION = {
-    "gpt-4": (30.0, 60.0),
-    "gpt-4-turbo": (10.0, 30.0),
-    "gpt-4o": (2.5, 10.0),
-    "gpt-4o-mini": (0.15, 0.6),
-    "gpt-4.1": (2.0, 8.0),
-    "gpt-4.1-mini": (0.4, 1.6),
-    "gpt-3.5-turbo": (0.5, 1.5),
-}
 LOCAL_KEY = "no-key-needed-for-local-endpoints"
+# o1, o3, o4-mini, gpt-5, gpt-5.1-mini ... (also behind a provider prefix such as "openai/"), but not gpt-5-chat
+REASONING_MODEL = re.compile(r"^(?:[\w.-]+/)*(?:o\d|gpt-5)(?![\w.-]*-chat)", re.IGNORECASE)
+SAMPLING_PARAMETERS = ("temperature", "top_p", "presence_penalty", "frequency_penalty", "logprobs", "top_logprobs", "logit_bias")
+# error codes that every request of the run would get again
+UNUSABLE_CODES = {"unsupported_parameter", "unsupported_value", "model_not_found", "insufficient_quota", "invalid_api_key"}
+DEFAULT_COMPLETION_TOKENS = 4096  # what a request without a length limit is assumed to use, for --tpm
 
 
 class TeacherError(Exception):
     """A request that failed for good; the message is the reason recorded with it, `kind` its short class
-    (e.g. "HTTP 500", "timeout") for counting."""
+    (e.g. "HTTP 500", "timeout", "refusal") for counting."""
 
     def __init__(self, reason: str, kind: str = "error"):
         super().__init__(reason)
@@ -47,21 +54,67 @@ class TeacherError(Exception):
 
 
 class TeacherUnusable(TeacherError):
-    """The endpoint refuses every request (bad key, no access, unknown model): the run stops."""
+    """The endpoint refuses every request (bad key, no access, unknown model, unsupported parameter): the run stops."""
+
+
+class Refusal(ValueError):
+    """The model declined to answer (`message.refusal`) or the provider's content filter stopped it."""
+
+    def __init__(self, text: str):
+        super().__init__(text)
+        self.text = text
 
 
 @dataclass
-class TeacherConfig:
-    model: str
-    base_url: str | None = None
-    concurrency: int = 32
-    requests_per_minute: float | None = None
-    tokens_per_minute: float | None = None
-    max_attempts: int = 6
-    timeout: float = 120.0
-    backoff_base: float = 1.0
-    backoff_max: float = 60.0
-    prices: dict[str, tuple[float, float]] = field(default_factory=lambda: dict(PRICES_PER_MILLION))
+class Answer:
+    text: str
+    value: object = None  # what the caller's `parse` made of the text
+    truncated: bool = False  # finish_reason "length": the answer was cut at the length limit
+
+
+def is_reasoning_model(model: str) -> bool:
+    return bool(REASONING_MODEL.match(model))
+
+
+def token_parameter(config: TeacherConfig) -> str:
+    if config.token_parameter != "auto":
+        return config.token_parameter
+    return "max_completion_tokens" if is_reasoning_model(config.model) else "max_tokens"
+
+
+def request_body(config: TeacherConfig, messages: list[dict], params: dict) -> dict:
+    """The JSON body of a chat completion: `params` use the name `max_tokens` for the length limit and may carry
+    `extra_body`, merged last; for reasoning models the sampling parameters they reject are left out."""
+    length_name = token_parameter(config)
+    reasoning = is_reasoning_model(config.model)
+    body = {"model": config.model, "messages": messages}
+    for key, value in params.items():
+        if key == "max_tokens":
+            body[length_name] = value
+        elif key != "extra_body" and not (reasoning and key in SAMPLING_PARAMETERS):
+            body[key] = value
+    return body | (params.get("extra_body") or {})
+
+
+def read_answer(response: dict, parse: Callable[[str], object] | None = None) -> Answer:
+    """The Answer in a chat completion; Refusal for a refusal, ValueError for an empty or unparseable answer."""
+    choice = (response.get("choices") or [{}])[0]
+    message = choice.get("message") or {}
+    if message.get("refusal"):
+        raise Refusal(str(message["refusal"]).strip())
+    finish = choice.get("finish_reason")
+    text = (message.get("content") or "").strip()
+    if finish == "content_filter":
+        raise Refusal(f"stopped by the provider's content filter{f' after: {text[:200]!r}' if text else ''}")
+    if finish == "length":  # cut at the limit: not asked again (the same limit cuts it again)
+        try:
+            value = parse(text) if parse and text else None
+        except ValueError:
+            value = None
+        return Answer(text, value, truncated=True)
+    if not text:
+        raise ValueError("empty answer")
+    return Answer(text, parse(text) if parse else None)
 
 
 @dataclass
@@ -71,35 +124,17 @@ class Usage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
 
-    def cost(self, model: str, prices: dict) -> float | None:
+    def add(self, usage: dict | None) -> None:
+        usage = usage or {}
+        self.prompt_tokens += usage.get("prompt_tokens") or 0
+        self.completion_tokens += usage.get("completion_tokens") or 0
+
+    def cost(self, model: str, prices: dict, *, batch: bool = False) -> float | None:
         if model not in prices:
             return None
         per_input, per_output = prices[model]
-        return (self.prompt_tokens * per_input + self.completion_tokens * per_output) / 1e6
-
-
-class TokenBucket:
-    """Allows `rate_per_minute` units a minute, evenly: bursts hold at most a second's worth, since providers
-    enforce their per-minute limits over shorter windows too."""
-
-    def __init__(self, rate_per_minute: float):
-        self.rate = rate_per_minute / 60.0
-        self.capacity = max(1.0, self.rate)
-        self.available = self.capacity
-        self.updated = time.monotonic()
-        self.lock = asyncio.Lock()
-
-    async def take(self, amount: float) -> None:
-        amount = min(amount, self.capacity)
-        async with self.lock:  # waiters queue in order, so a large request is not starved by small ones
-            while True:
-                now = time.monotonic()
-                self.available = min(self.capacity, self.available + (now - self.updated) * self.rate)
-                self.updated = now
-                if self.available >= amount:
-                    self.available -= amount
-                    return
-                await asyncio.sleep((amount - self.available) / self.rate)
+        factor = BATCH_PRICE_FACTOR if batch else 1.0
+        return factor * (self.prompt_tokens * per_input + self.completion_tokens * per_output) / 1e6
 
 
 class Teacher:
@@ -111,36 +146,46 @@ class Teacher:
                 raise TeacherError("OPENAI_API_KEY is not set (needed for the OpenAI API; local endpoints need none)")
             api_key = LOCAL_KEY
         # retries are ours (counted, bounded, with Retry-After), so the client's own are off
-        self.client = openai.AsyncOpenAI(
-            api_key=api_key, base_url=config.base_url, max_retries=0, timeout=config.timeout
-        )
+        self.client = openai.AsyncOpenAI(api_key=api_key, base_url=config.base_url, max_retries=0, timeout=config.timeout)
         self.usage = Usage()
+        self.estimator = TokenEstimator()
         self._slots = asyncio.Semaphore(config.concurrency)
-        self._requests = TokenBucket(config.requests_per_minute) if config.requests_per_minute else None
-        self._tokens = TokenBucket(config.tokens_per_minute) if config.tokens_per_minute else None
+        period = config.limit_period
+        self._requests = RollingWindow(config.requests_per_minute, period) if config.requests_per_minute else None
+        self._tokens = RollingWindow(config.tokens_per_minute, period) if config.tokens_per_minute else None
+        self._probe = asyncio.Lock()
+        self._opened = False  # True once a first request came back without stopping the run
+        self._unusable: TeacherUnusable | None = None
+        if is_reasoning_model(config.model) and config.token_parameter == "auto":
+            logger.info("%s is a reasoning model: sending max_completion_tokens and no %s", config.model, "/".join(SAMPLING_PARAMETERS[:2]))
 
-    async def complete(
-        self, messages: list[dict], *, parse: Callable[[str], object] | None = None, **params
-    ) -> tuple[str, object]:
-        """The answer's text and `parse(text)` (None without `parse`); raises TeacherError when it gives up.
+    def body(self, messages: list[dict], params: dict) -> dict:
+        return request_body(self.config, messages, params)
+
+    async def complete(self, messages: list[dict], *, parse: Callable[[str], object] | None = None, **params) -> Answer:
+        """The answer, with `parse(text)` as its value; raises TeacherError when it gives up.
 
         `parse` raises ValueError on an answer that should be asked for again (e.g. a rating with no score).
         """
         kind = reason = ""
+        refusals = 0
         for attempt in range(1, self.config.max_attempts + 1):
             if attempt > 1:
                 self.usage.retries += 1
             delay = None
             try:
-                text = await self._request(messages, params)
-                return text, (parse(text) if parse else None)
+                return read_answer(await self._attempt(messages, params), parse)
+            except Refusal as error:
+                kind, reason = "refusal", error.text
+                refusals += 1
+                if refusals > 1:  # a model that declined twice declines again: stop paying for it
+                    break
             except openai.RateLimitError as error:
                 kind, reason, delay = "HTTP 429", _message(error), _retry_after(error)
+                if reason.startswith("Request too large"):  # larger than the whole limit: waiting cannot help
+                    raise TeacherError(f"{kind}: {reason}", "too large") from None
             except openai.APIStatusError as error:
                 kind, reason = f"HTTP {error.status_code}", _message(error)
-                if error.status_code in (401, 403, 404):
-                    where = self.config.base_url or "the OpenAI API"
-                    raise TeacherUnusable(f"{where}, model {self.config.model}: {kind}: {reason}", kind) from None
                 if error.status_code < 500 and error.status_code not in (408, 409):
                     raise TeacherError(f"{kind}: {reason}", kind) from None
             except openai.APITimeoutError:
@@ -151,50 +196,116 @@ class Teacher:
                 kind, reason = "bad answer", str(error)
             if attempt < self.config.max_attempts:
                 await asyncio.sleep(delay if delay is not None else self._backoff(attempt))
+        if kind == "refusal":
+            raise TeacherError(reason, kind)
         raise TeacherError(f"gave up after {self.config.max_attempts} attempts: {kind}: {reason}", kind)
 
-    async def _request(self, messages: list[dict], params: dict) -> str:
+    async def _attempt(self, messages: list[dict], params: dict) -> dict:
+        """One request, alone if it is the first, within the limits; TeacherUnusable if no request can succeed."""
+        body = self.body(messages, params)
+        charge = 0
+        if self._tokens:
+            completion = body.get(token_parameter(self.config)) or DEFAULT_COMPLETION_TOKENS
+            charge = self.estimator.prompt_tokens(messages) + completion
+            if completion >= self._tokens.limit or (self.estimator.calibrated and charge > self._tokens.limit):
+                raise TeacherError(
+                    f"needs about {charge} tokens ({completion} of them for the answer), more than the whole limit of "
+                    f"{self._tokens.limit:g} per {self.config.limit_period:g}s (--tpm); raise it or lower the length limit",
+                    "too large",
+                )  # fmt: skip
+            charge = min(charge, self._tokens.limit)  # an uncertain estimate over the limit waits for a whole window
         async with self._slots:
-            if self._requests:
-                await self._requests.take(1)
-            if self._tokens:
-                prompt_chars = sum(len(m["content"]) for m in messages)
-                await self._tokens.take(prompt_chars / 4 + params.get("max_tokens", 512))
-            self.usage.requests += 1
+            if not self._opened:
+                async with self._probe:  # the others wait here until the first request is back
+                    if self._unusable:
+                        raise self._unusable
+                    if not self._opened:
+                        try:
+                            return await self._send(body, messages, charge)
+                        finally:
+                            self._opened = self._unusable is None
+            return await self._send(body, messages, charge)
+
+    async def _send(self, body: dict, messages: list[dict], charge: float) -> dict:
+        if self._unusable:
+            raise self._unusable
+        if self._tokens:
+            await self._tokens.reserve(charge)
+        if self._requests:
+            await self._requests.reserve(1)
+        sent_at = time.monotonic()
+        used, counted = charge, 1  # what a request the server may have admitted is assumed to have used
+        self.usage.requests += 1
+        try:
             # The client's documented raw `post` (same auth, errors and timeouts) skips its typed request and
             # response models, which cost more client CPU than the rest of a request's path put together.
-            extra = params.get("extra_body") or {}
-            body = {"model": self.config.model, "messages": messages, **{k: v for k, v in params.items() if k != "extra_body"}, **extra}
             response = await self.client.post("/chat/completions", cast_to=dict, body=body)
-        usage = response.get("usage") or {}
-        self.usage.prompt_tokens += usage.get("prompt_tokens") or 0
-        self.usage.completion_tokens += usage.get("completion_tokens") or 0
-        choices = response.get("choices") or [{}]
-        text = (choices[0].get("message") or {}).get("content")
-        if not text or not text.strip():
-            raise ValueError("empty answer")
-        return text.strip()
+            usage = response.get("usage") or {}
+            self.usage.add(usage)
+            if usage.get("prompt_tokens"):
+                self.estimator.observe(messages, usage["prompt_tokens"])
+            used = usage.get("total_tokens") or (usage.get("prompt_tokens") or 0) + (usage.get("completion_tokens") or 0) or charge
+            return response
+        except openai.RateLimitError:
+            used = 0  # not admitted: no tokens counted
+            raise
+        except openai.APIStatusError as error:
+            unusable = self._unusable_error(error, body)
+            if unusable:
+                self._unusable = unusable
+                raise unusable from None
+            raise
+        finally:
+            if self._tokens:
+                self._tokens.settle(charge, used, sent_at)
+            if self._requests:
+                self._requests.settle(1, counted, sent_at)
+
+    def _unusable_error(self, error: openai.APIStatusError, body: dict) -> TeacherUnusable | None:
+        """The error every request would get again, or None: no access (401/403/404), a code that names the
+        model or a parameter, or a 400 whose `param` is a request-wide field (not one of the messages)."""
+        status, code, param = error.status_code, error.code, error.param
+        wide_param = status == 400 and isinstance(param, str) and re.split(r"[.\[]", param)[0] in set(body) - {"messages"}
+        if status not in (401, 403, 404) and code not in UNUSABLE_CODES and not wide_param:
+            return None
+        where = self.config.base_url or "the OpenAI API"
+        detail = f"HTTP {status}{f' {code}' if code else ''}: {_message(error)}"
+        hint = " (--token-parameter chooses the length limit's name)" if param in ("max_tokens", "max_completion_tokens") else ""
+        return TeacherUnusable(f"{where}, model {self.config.model}: {detail}{hint}", f"HTTP {status}")
 
     def _backoff(self, attempt: int) -> float:
         # full jitter: spreads the retries of many requests that failed together
         return random.uniform(0, min(self.config.backoff_max, self.config.backoff_base * 2 ** (attempt - 1)))
 
-    def cost(self) -> float | None:
-        return self.usage.cost(self.config.model, self.config.prices)
+    def cost(self, *, batch: bool = False) -> float | None:
+        return self.usage.cost(self.config.model, self.config.prices, batch=batch)
 
     async def close(self) -> None:
         await self.client.close()
 
 
 def _retry_after(error: openai.APIStatusError) -> float | None:
-    value = error.response.headers.get("retry-after") if error.response is not None else None
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
-        return None  # an HTTP date: fall back to backoff
+    """Seconds to wait from retry-after-ms (OpenAI's, precise) or Retry-After (seconds; an HTTP date is ignored)."""
+    headers = error.response.headers if error.response is not None else {}
+    for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        value = headers.get(name)
+        try:
+            if value is not None:
+                return max(0.0, float(value) / scale)
+        except ValueError:
+            continue
+    return None
 
 
 _KEY_PATTERN = re.compile(r"\b(sk|key)-[A-Za-z0-9_*.-]{4,}")
+
+
+def redact(text: str) -> str:
+    """`text` with anything that looks like an API key (and the key in OPENAI_API_KEY) removed."""
+    key = os.environ.get("OPENAI_API_KEY")
+    if key:
+        text = text.replace(key, "[redacted]")
+    return _KEY_PATTERN.sub("[redacted]", text)
 
 
 def _message(error: Exception) -> str:
@@ -202,7 +313,4 @@ def _message(error: Exception) -> str:
     body = getattr(error, "body", None)
     text = body.get("message") if isinstance(body, dict) and isinstance(body.get("message"), str) else str(error)
     text = text.strip().splitlines()[0] if text.strip() else type(error).__name__
-    key = os.environ.get("OPENAI_API_KEY")
-    if key:
-        text = text.replace(key, "[redacted]")
-    return _KEY_PATTERN.sub("[redacted]", text)[:300]
+    return redact(text)[:300]

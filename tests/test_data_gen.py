@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT
-from fake_openai import FakeOpenAI
+from fake_openai import FakeOpenAI, prompt_tokens
 
 from data_gen.tasks import parse_score
 from gpt4llm.teacher import Teacher, TeacherConfig, TeacherError
@@ -41,15 +41,23 @@ def log_entries(output: Path) -> list[dict]:
 
 @pytest.mark.parametrize(
     "text, score",
-    [("8", 8), ("8/10", 8), ("Score: 8.5", 8.5), ("9 out of 10\nbecause", 9), (" 10 \nGreat", 10), ("0", 0), ("7.5/10.", 7.5)],
-)
-def test_parse_score_is_tolerant(text, score):
+    [("8", 8), ("9", 9), ("8/10", 8), ("9/10", 9), ("Score: 8.5", 8.5), ("Rating (1-10): 9", 9), ("Rating (1–10): 9", 9),
+     ("I would rate it 7 out of 10", 7), ("7 out of 10", 7), ("On a scale of 1 to 10, I give 7", 7),
+     ("1. Helpfulness: 9", 9), ("8. Accurate and complete.", 8), ("GPT-4 would say 6", 6), ("Score: 9/10 (a 1-10 scale)", 9),
+     ("9 out of 10\nbecause", 9), (" 10 \nGreat", 10), ("\n\n7\n", 7), ("0", 0), ("7.5/10.", 7.5), ("10/10", 10)],
+)  # fmt: skip
+def test_parse_score_reads_a_rating_as_a_person_does(text, score):
     assert parse_score(text) == score
 
 
-@pytest.mark.parametrize("text", ["", "Great answer\n8", "Score: 11", "n/a"])
-def test_parse_score_rejects_what_has_no_score_on_the_first_line(text):
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize(
+    "text, reason",
+    [("", "no score"), ("Great answer\n8", "no score"), ("n/a", "no score"), ("Score: 11", "not from 0 to 10"),
+     ("8 or 9", "competing"), ("8-9", "competing"), ("Helpfulness: 9, Accuracy: 7", "competing"),
+     ("I'd give it 7/10, maybe 8/10", "competing")],
+)  # fmt: skip
+def test_parse_score_rejects_a_first_line_without_one_clear_score(text, reason):
+    with pytest.raises(ValueError, match=reason):
         parse_score(text)
 
 
@@ -61,10 +69,19 @@ def test_every_retryable_fault_ends_done_and_permanent_ones_are_recorded(tmp_pat
     output = tmp_path / "out.json"
     with FakeOpenAI(slow_seconds=1.5) as server:
         flags = ("--base-url", server.url, "--timeout", "0.5", "--max-attempts", "4", "--concurrency", "4")
-        result = data_gen("answer", "--input", write(tmp_path / "in.json", records), "--output", output, "--model", "m", *flags)
+        result = data_gen("answer", "--input", write(tmp_path / "in.json", records), "--output", output, "--model", "m", *flags,
+                          check=False)  # fmt: skip
         first_run_requests = len(server.requests)
         # the same command again: nothing done is asked again; the two failures are retried (and fail again)
-        again = data_gen("answer", "--input", tmp_path / "in.json", "--output", output, "--model", "m", *flags)
+        again = data_gen("answer", "--input", tmp_path / "in.json", "--output", output, "--model", "m", *flags, check=False)
+    assert result.returncode == again.returncode == 3  # done, but rows failed
+    failures = [json.loads(line) for line in Path(f"{output}.failures.jsonl").read_text().splitlines()]
+    assert failures == [
+        {"row": 10, "instruction": "Always failing [fault:500*0]", "kind": "HTTP 500",
+         "reason": "gave up after 4 attempts: HTTP 500: injected 500"},
+        {"row": 11, "instruction": "Bad [fault:400*0]", "kind": "HTTP 400", "reason": "HTTP 400: injected 400"},
+    ]  # fmt: skip
+    assert f"{output}.failures.jsonl lists them" in again.stderr
 
     dataset = json.loads(output.read_text())
     assert [r["instruction"] for r in dataset] == [r["instruction"] for r in records[:10]]
@@ -147,9 +164,13 @@ def test_unparseable_ratings_are_retried_then_fail_and_leave_the_prompt_out(tmp_
     output = tmp_path / "cmp.json"
     with FakeOpenAI() as server:
         result = data_gen("rate", "--input", write(tmp_path / "p.json", prompts), "--output", output, "--model", "judge",
-                          "--responses", f"x={write(tmp_path / 'a.json', answers)}", "--base-url", server.url, "--max-attempts", "3")
+                          "--responses", f"x={write(tmp_path / 'a.json', answers)}", "--base-url", server.url, "--max-attempts", "3",
+                          check=False)  # fmt: skip
     assert [r["user_input"] for r in json.loads(output.read_text())] == [alpaca_user_input("One")]
-    assert "1 failed with bad answer" in result.stderr
+    assert "1 failed with bad answer" in result.stderr and result.returncode == 3
+    (failure,) = [json.loads(line) for line in Path(f"{output}.failures.jsonl").read_text().splitlines()]
+    assert failure == {"row": 1, "instruction": "Two", "response_source": "x", "kind": "bad answer",
+                       "reason": "gave up after 3 attempts: bad answer: no score on the first line: 'no idea'"}  # fmt: skip
     assert sum("never scored" in r["messages"][-1]["content"] for r in server.requests) == 3
 
 
@@ -235,30 +256,33 @@ async def _complete_all(config: TeacherConfig, prompts: list[str]):
         await teacher.close()
 
 
-def test_retry_after_is_honoured_instead_of_backoff():
+@pytest.mark.parametrize("fault", ["429", "429ms"])  # Retry-After: 0.05; retry-after: 30 beside retry-after-ms: 50
+def test_retry_after_is_honoured_instead_of_backoff(fault):
     with FakeOpenAI() as server:
         config = TeacherConfig(model="m", base_url=server.url, backoff_base=30.0, max_attempts=3)
         start = time.monotonic()
-        (answer,), teacher = run(_complete_all(config, ["x [fault:429*2]"]))
-    assert answer[0].startswith("Answer:") and time.monotonic() - start < 5
+        (answer,), teacher = run(_complete_all(config, [f"x [fault:{fault}*2]"]))
+    assert answer.text.startswith("Answer:") and time.monotonic() - start < 5
     assert teacher.usage.retries == 2 and teacher.usage.requests == 3
 
 
-def test_requests_per_minute_limit_paces_requests():
-    with FakeOpenAI() as server:
-        config = TeacherConfig(model="m", base_url=server.url, concurrency=32, requests_per_minute=1200)  # 20 a second
+def test_requests_per_minute_limit_holds_against_a_server_that_enforces_it():
+    with FakeOpenAI(latency=0.01, requests_per_period=20, period=1.5) as server:  # a "minute" of 1.5 s
+        config = TeacherConfig(model="m", base_url=server.url, concurrency=32, requests_per_minute=20, limit_period=1.5)
         start = time.monotonic()
         answers, teacher = run(_complete_all(config, [f"prompt {i}" for i in range(50)]))
         elapsed = time.monotonic() - start
-    assert len(answers) == 50 and 1.4 < elapsed < 10  # 20 at once at most, then 20 a second
+    assert len(answers) == 50 and server.rate_limited == 0
+    assert 3.0 <= elapsed < 10  # 20 in the first window, 20 in the second, the last 10 in the third
 
 
 def test_usage_and_cost_are_counted_from_responses():
     with FakeOpenAI() as server:
         config = TeacherConfig(model="gpt-4", base_url=server.url)
         _, teacher = run(_complete_all(config, ["a", "b"]))
-    assert teacher.usage.prompt_tokens == 20  # the fake server reports 10 prompt tokens a request
-    assert teacher.cost() == pytest.approx((20 * 30 + teacher.usage.completion_tokens * 60) / 1e6)
+    assert teacher.usage.prompt_tokens == 2 * prompt_tokens([{"role": "user", "content": "a"}])  # as the server reported
+    assert teacher.cost() == pytest.approx((teacher.usage.prompt_tokens * 30 + teacher.usage.completion_tokens * 60) / 1e6)
+    assert teacher.cost(batch=True) == pytest.approx(teacher.cost() / 2)  # the Batch API's half price
 
 
 def test_missing_key_for_the_openai_api_is_a_clear_error(monkeypatch):

@@ -1,0 +1,125 @@
+"""The teacher options: one dataclass and one argument group, shared by every command that calls a teacher
+(`data_gen` tasks, `eval judge`, endpoint `eval generate`).
+
+This module imports nothing heavy, so a command parses its arguments (and answers `--help`) before it loads
+the client, datasets or torch.
+"""
+
+import argparse
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# US dollars per million (input, output) tokens, as listed by OpenAI on 2026-11-01. Local endpoints cost nothing;
+# pass a table of your own (--price-table) for other providers.
+PRICES_PER_MILLION = {
+    "gpt-4": (30.0, 60.0),
+    "gpt-4-turbo": (10.0, 30.0),
+    "gpt-4o": (2.5, 10.0),
+    "gpt-4o-mini": (0.15, 0.6),
+    "gpt-4.1": (2.0, 8.0),
+    "gpt-4.1-mini": (0.4, 1.6),
+    "gpt-3.5-turbo": (0.5, 1.5),
+    "o3": (2.0, 8.0),
+    "o4-mini": (1.1, 4.4),
+    "gpt-5": (1.25, 10.0),
+    "gpt-5-mini": (0.25, 2.0),
+}
+BATCH_PRICE_FACTOR = 0.5  # the Batch API costs half the synchronous price, for every model
+TOKEN_PARAMETERS = ("auto", "max_tokens", "max_completion_tokens")
+
+
+@dataclass
+class TeacherConfig:
+    """How to reach a teacher and how hard to push it.
+
+    Rate limits are per `limit_period` seconds: 60 for the per-minute limits of real APIs (tests compress it)."""
+
+    model: str
+    base_url: str | None = None
+    concurrency: int = 32
+    requests_per_minute: float | None = None
+    tokens_per_minute: float | None = None
+    limit_period: float = 60.0
+    max_attempts: int = 6
+    timeout: float = 120.0
+    backoff_base: float = 1.0
+    backoff_max: float = 60.0
+    token_parameter: str = "auto"  # auto: max_completion_tokens for OpenAI's reasoning models, max_tokens otherwise
+    keep_truncated: bool = False  # keep answers cut at the token limit (flagged) instead of failing them
+    batch: bool = False  # the Batch API instead of requests one by one
+    batch_poll: float = 30.0
+    batch_max_requests: int = 50_000  # the Batch API's limits per input file
+    batch_max_bytes: int = 200_000_000
+    cancel_batches: bool = False
+    prices: dict[str, tuple[float, float]] = field(default_factory=lambda: dict(PRICES_PER_MILLION))
+
+    def __post_init__(self):
+        for name in ("concurrency", "max_attempts", "batch_max_requests", "batch_max_bytes"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        for name in ("requests_per_minute", "tokens_per_minute"):
+            if getattr(self, name) is not None and getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        for name in ("limit_period", "timeout", "batch_poll"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.token_parameter not in TOKEN_PARAMETERS:
+            raise ValueError(f"token_parameter must be one of {TOKEN_PARAMETERS}, got {self.token_parameter!r}")
+
+
+def add_teacher_options(parser: argparse.ArgumentParser, *, model: bool = True, model_default: str | None = None,
+                        model_help: str = "the teacher model") -> None:  # fmt: skip
+    """The teacher's options, as one group of `parser`; `teacher_config(args)` reads them back."""
+    group = parser.add_argument_group("teacher (OpenAI or any OpenAI-compatible endpoint)")
+    if model:
+        group.add_argument("--model", required=model_default is None, default=model_default, help=model_help)
+    group.add_argument("--base-url", help="an OpenAI-compatible endpoint, e.g. vLLM or llama.cpp (default: the OpenAI API)")
+    group.add_argument("--concurrency", type=int, default=32, help="requests in flight (default 32)")
+    group.add_argument("--rpm", type=float, help="requests-per-minute limit, never exceeded")
+    group.add_argument("--tpm", type=float, help="tokens-per-minute limit, never exceeded: each request is charged its "
+                       "prompt and max tokens up front and settled with the usage the response reports")  # fmt: skip
+    group.add_argument("--limit-period", type=float, default=60.0, metavar="SECONDS",
+                       help="the window of --rpm and --tpm (default 60, as APIs count; shorter only for tests)")
+    group.add_argument("--max-attempts", type=int, default=6, help="tries per request before it is a failure (default 6)")
+    group.add_argument("--timeout", type=float, default=120.0, help="seconds per request (default 120)")
+    group.add_argument("--token-parameter", choices=TOKEN_PARAMETERS, default="auto",
+                       help="the name the length limit is sent under (default auto: max_completion_tokens, and no "
+                       "sampling parameters, for OpenAI's reasoning models o1/o3/o4/gpt-5; max_tokens otherwise)")
+    group.add_argument("--keep-truncated", action="store_true",
+                       help="keep answers cut at the length limit, flagged 'truncated' (default: left out and listed "
+                       "in OUTPUT.failures.jsonl as kind truncated)")
+    group.add_argument("--extra-body", type=json.loads, metavar="JSON",
+                       help='endpoint-specific request fields, e.g. a llama.cpp grammar: \'{"grammar": "..."}\'')
+    group.add_argument("--price-table", type=Path, help='JSON {"model": [usd_per_1M_input, usd_per_1M_output]}')
+    group.add_argument("--dry-run", action="store_true", help="print the first requests and a cost estimate; send nothing")
+    group.add_argument("--batch", action="store_true",
+                       help="send through the Batch API (half the price, results within 24 h); rerun the same "
+                       "command to resume polling after an interruption")
+    group.add_argument("--batch-poll", type=float, default=30.0, metavar="SECONDS", help="with --batch: poll interval")
+    group.add_argument("--batch-max-requests", type=int, default=50_000,
+                       help="with --batch: requests per batch file (default 50,000, the API's limit)")
+    group.add_argument("--cancel-batches", action="store_true",
+                       help="with --batch: cancel this run's open batches, keep what they finished, send nothing new")
+
+
+def teacher_config(args: argparse.Namespace, **overrides) -> TeacherConfig:
+    """The TeacherConfig of parsed options; ValueError with a one-line reason when they do not fit together."""
+    if args.cancel_batches and not args.batch:
+        raise ValueError("--cancel-batches goes with --batch")
+    config = TeacherConfig(
+        model=args.model, base_url=args.base_url, concurrency=args.concurrency, requests_per_minute=args.rpm,
+        tokens_per_minute=args.tpm, limit_period=args.limit_period, max_attempts=args.max_attempts,
+        timeout=args.timeout, token_parameter=args.token_parameter, keep_truncated=args.keep_truncated,
+        batch=args.batch, batch_poll=args.batch_poll, batch_max_requests=args.batch_max_requests,
+        cancel_batches=args.cancel_batches,
+    )  # fmt: skip
+    for name, value in overrides.items():
+        setattr(config, name, value)
+    if args.price_table:
+        try:
+            table = json.loads(args.price_table.read_text())
+            config.prices |= {model: (float(price[0]), float(price[1])) for model, price in table.items()}
+        except (OSError, ValueError, TypeError, IndexError, AttributeError) as error:
+            raise ValueError(f"{args.price_table}: not a price table {{model: [input, output]}} ({error})") from None
+    return config
