@@ -9,7 +9,7 @@ client used to do) lets any request larger than a second's budget through almost
 `RollingWindow` keeps the client's count never below the server's, so a run gets no rate-limit errors, and close
 to it, so the budget is used: a request reserves its estimate before it is sent; `settle` replaces the estimate
 with the usage the response reports and counts it from when the request was sent plus the time it can have taken
-to reach the server (its latency, at most period/30, i.e. 2 s of a minute).
+to reach the server (its latency, but at most 2 s of a minute: a request takes seconds to answer, not to arrive).
 """
 
 import asyncio
@@ -26,6 +26,7 @@ class RollingWindow:
     def __init__(self, limit: float, period: float):
         self.limit = float(limit)
         self.period = float(period)
+        self.reach = max(period / 30, 0.25)  # the longest a request is assumed to take to reach the server's count
         self._expiries: list[float] = []  # settled amounts, sorted by when they leave the window
         self._amounts: list[float] = []
         self._counted = 0.0  # sum of _amounts
@@ -59,7 +60,7 @@ class RollingWindow:
         now = time.monotonic()
         self._reserved = max(0.0, self._reserved - reserved)
         if used > 0:
-            expiry = sent_at + self.period + min(now - sent_at, self.period / 30)
+            expiry = sent_at + self.period + min(now - sent_at, self.reach)
             at = bisect.bisect(self._expiries, expiry)
             self._expiries.insert(at, expiry)
             self._amounts.insert(at, used)

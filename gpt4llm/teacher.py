@@ -246,10 +246,9 @@ class Teacher:
                 self.estimator.observe(messages, usage["prompt_tokens"])
             used = usage.get("total_tokens") or (usage.get("prompt_tokens") or 0) + (usage.get("completion_tokens") or 0) or charge
             return response
-        except openai.RateLimitError:
-            used = 0  # not admitted: no tokens counted
-            raise
         except openai.APIStatusError as error:
+            if error.status_code == 429:
+                used = 0  # not admitted: no tokens counted
             unusable = self._unusable_error(error, body)
             if unusable:
                 self._unusable = unusable

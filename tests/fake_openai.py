@@ -24,6 +24,7 @@ that exact content get the fault, later ones a normal answer (N=0 means every at
   401      unauthorized, echoing the request's API key back (as some servers do)
   slow     answers after `slow_seconds`           drop     closes the connection without answering
   empty    an answer with empty content           noscore  a rating with no number on its first line
+  ambiguous a rating whose first line has two candidate scores ("8 or 9")
   refusal  message.refusal set, content null      length   an answer longer than the length limit, cut
 Normal answers: a pairwise review (it mentions "Assistant 2") gets "9 3\\n...", preferring the first answer
 whatever it is; a rating prompt (it contains "### End of Response") gets "8\\n..."; anything else
@@ -282,7 +283,7 @@ class FakeOpenAI:
             elif "Assistant 2" in last:  # a pairwise review: always prefers the first answer
                 answer = "9 3\nThe first answer is better."
             elif "### End of Response" in last:
-                answer = "no idea\n" if kind == "noscore" else "8\nA helpful, accurate answer."
+                answer = {"noscore": "no idea\n", "ambiguous": "8 or 9, hard to say\n"}.get(kind, "8\nA helpful, accurate answer.")
             else:
                 instruction = re.search(r"### Instruction:\n(.+)", last)
                 answer = "Answer: " + (instruction.group(1) if instruction else last.strip().splitlines()[0])[:200]
@@ -340,6 +341,8 @@ class FakeOpenAI:
     async def _create_batch(self, request: web.Request) -> web.Response:
         body = await request.json()
         await self._wait_at("create")
+        if request.transport is None or request.transport.is_closing():  # the client died while held: lost
+            return web.Response(status=499)
         file = self.files.get(body.get("input_file_id"))
         if file is None or file["purpose"] != "batch":
             return web.json_response(error_body("Invalid 'input_file_id'", param="input_file_id"), status=400)

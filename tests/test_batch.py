@@ -1,0 +1,157 @@
+"""--batch against a fake Batch API (files upload/content, batches create/retrieve/list/cancel): every row answered
+once at batch prices; kill -9 after the upload, between creating a batch and logging it, while polling and while
+downloading, then the same command: the same batches are polled, none is created twice, nothing is paid twice."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import ROOT
+from fake_openai import REFUSAL, FakeOpenAI
+from test_data_gen import SECRET, data_gen, write
+
+
+def rows(n: int) -> list[dict]:
+    return [{"instruction": f"Batch task {i}", "input": ""} for i in range(n)]
+
+
+def log_entries(output) -> list[dict]:
+    return [json.loads(line) for line in Path(f"{output}.records.jsonl").read_text().splitlines()]
+
+
+def batch_command(source, output, url, *extra) -> list[str]:
+    return ["answer", "--input", str(source), "--output", str(output), "--model", "gpt-4", "--base-url", url, "--batch",
+            "--batch-poll", "0.05", "--batch-max-requests", "4", *map(str, extra)]  # fmt: skip
+
+
+def assert_every_row_once_with_its_own_answer(output, records, server):
+    dataset = json.loads(Path(output).read_text())
+    assert [r["instruction"] for r in dataset] == [r["instruction"] for r in records]
+    assert all(r["output"] == f"Answer: {r['instruction']}" for r in dataset)
+    done = [e["id"] for e in log_entries(output) if e["status"] == "done"]
+    assert len(done) == len(set(done)) == len(records)  # each request folded into the log once
+    assert len(server.processed) == len(records) and set(server.processed.values()) == {1}  # each request paid once
+
+
+def test_batch_answers_every_row_at_batch_prices_in_files_within_the_limits(tmp_path):
+    records, output = rows(10), tmp_path / "out.json"
+    with FakeOpenAI() as server:
+        result = data_gen(*batch_command(write(tmp_path / "in.json", records), output, server.url))
+    assert_every_row_once_with_its_own_answer(output, records, server)
+    inputs = [f for f in server.files.values() if f["purpose"] == "batch"]
+    assert sorted(f["content"].count(b"\n") for f in inputs) == [2, 4, 4]  # split at --batch-max-requests
+    first = json.loads(inputs[0]["content"].splitlines()[0])
+    assert first["url"] == "/v1/chat/completions" and first["body"]["max_tokens"] == 512 and first["custom_id"]
+    assert len(server.batches_created) == 3 and not server.requests  # nothing went through the synchronous API
+    entries = log_entries(output)
+    assert [e["id"] for e in entries if e["status"] == "batch"] == server.batches_created
+    assert {e["id"] for e in entries if e["status"] == "batch_closed"} == set(server.batches_created)
+    assert "at batch prices" in result.stderr and not Path(f"{output}.failures.jsonl").exists()
+
+
+@pytest.mark.parametrize("point", ["create", "created", "process", "content"],
+                         ids=["after-upload", "created-not-logged", "while-polling", "while-downloading"])  # fmt: skip
+def test_kill_9_at_any_point_then_the_same_command_pays_nothing_twice(tmp_path, point):
+    records, output = rows(10), tmp_path / "out.json"
+    source = write(tmp_path / "in.json", records)
+    with FakeOpenAI() as server:
+        reached = server.hold(point)
+        command = [sys.executable, "-m", "data_gen", *batch_command(source, output, server.url)]
+        process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                   env={**os.environ, "OPENAI_API_KEY": SECRET})  # fmt: skip
+        assert reached.wait(60), f"the client never reached {point}"
+        if point == "process":  # let it poll a few times
+            deadline = time.monotonic() + 30
+            while sum(server.retrieves.values()) < 4 and time.monotonic() < deadline:
+                time.sleep(0.02)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        created_before, uploads_before = list(server.batches_created), len(server.files)
+        retrieves_before = dict(server.retrieves)
+        server.release(point)
+        rerun = data_gen(*batch_command(source, output, server.url))
+
+    assert_every_row_once_with_its_own_answer(output, records, server)
+    assert len(server.batches_created) == 3  # one batch per input file, whatever the moment of the kill
+    inputs = [f for f in server.files.values() if f["purpose"] == "batch"]
+    assert len(inputs) == 3  # and each input file uploaded once
+    if point == "create":  # the killed run had uploaded the first file: the rerun made its batch from it
+        assert created_before == [] and uploads_before == 1
+    if point == "created":  # created by the killed run, found again by the rerun: not created twice
+        assert created_before == server.batches_created[:1]
+        assert f"batch {created_before[0]} was created from" in rerun.stderr
+    if point in ("process", "content"):  # every batch was created before the kill: the rerun polled those same ids
+        assert created_before == server.batches_created and uploads_before >= 3
+        assert all(server.retrieves[b] > retrieves_before.get(b, 0) for b in created_before)
+        assert all(f"batch {b} of an earlier run: polling it again" in rerun.stderr for b in created_before)
+
+
+def test_refusals_errors_and_truncation_in_a_batch_are_named_and_sent_again_by_the_next_run(tmp_path):
+    records = [{"instruction": "Fine", "input": ""}, {"instruction": "No [fault:refusal*0]", "input": ""},
+               {"instruction": "Bad [fault:400*1]", "input": ""}, {"instruction": "Long [fault:length*0]", "input": ""}]  # fmt: skip
+    source, output = write(tmp_path / "in.json", records), tmp_path / "out.json"
+    with FakeOpenAI() as server:
+        first = data_gen(*batch_command(source, output, server.url), check=False)
+        failures = [json.loads(line) for line in Path(f"{output}.failures.jsonl").read_text().splitlines()]
+        second = data_gen(*batch_command(source, output, server.url), check=False)
+    assert first.returncode == second.returncode == 3
+    assert [(f["row"], f["kind"]) for f in failures] == [(1, "refusal"), (2, "HTTP 400"), (3, "truncated")]
+    assert failures[0]["reason"] == REFUSAL and failures[1]["reason"] == "injected 400"
+    assert len(server.batches_created) == 2  # the second run sent the three failed requests in a new batch
+    assert sum(server.processed.values()) == 4 + 3
+    assert [r["instruction"] for r in json.loads(output.read_text())] == ["Fine", "Bad [fault:400*1]"]  # the 400 was once
+
+
+def test_cancel_batches_keeps_what_finished_and_the_next_run_sends_the_rest(tmp_path):
+    records, output = rows(3), tmp_path / "out.json"
+    source = write(tmp_path / "in.json", records)
+    with FakeOpenAI() as server:
+        reached = server.hold("process")
+        command = [sys.executable, "-m", "data_gen", *batch_command(source, output, server.url)]
+        process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                   env={**os.environ, "OPENAI_API_KEY": SECRET})  # fmt: skip
+        assert reached.wait(60)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        cancel = subprocess.Popen([sys.executable, "-m", "data_gen", *batch_command(source, output, server.url, "--cancel-batches")],
+                                  cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                  env={**os.environ, "OPENAI_API_KEY": SECRET})  # fmt: skip
+        (batch_id,) = server.batches_created
+        deadline = time.monotonic() + 60
+        while server.batches[batch_id]["status"] != "cancelling" and time.monotonic() < deadline:
+            time.sleep(0.02)
+        server.release("process")
+        _, stderr = cancel.communicate(timeout=120)
+        assert cancel.returncode == 3 and server.batches[batch_id]["status"] == "cancelled"
+        assert {json.loads(line)["kind"] for line in Path(f"{output}.failures.jsonl").read_text().splitlines()} == {"batch_cancelled"}
+        assert server.batches_created == [batch_id]  # --cancel-batches sends nothing new
+        data_gen(*batch_command(source, output, server.url))
+    assert len(server.batches_created) == 2
+    assert [r["instruction"] for r in json.loads(output.read_text())] == [r["instruction"] for r in records]
+
+
+def test_dry_run_prices_a_batch_at_half(tmp_path):
+    source = write(tmp_path / "in.json", rows(3))
+    costs = []
+    for extra in ([], ["--batch"]):
+        result = data_gen("answer", "--input", source, "--output", tmp_path / "o.json", "--model", "gpt-4", "--dry-run", *extra)
+        costs.append(float(result.stdout.split("at most $")[-1].split()[0]))
+    assert costs[1] == pytest.approx(costs[0] / 2, abs=0.006) and "through the Batch API" in result.stdout
+
+
+def test_batch_files_split_at_the_size_limit():
+    from gpt4llm.batch import batch_inputs
+    from gpt4llm.jobs import Job
+    from gpt4llm.teacher import Teacher, TeacherConfig
+
+    teacher = Teacher(TeacherConfig(model="gpt-4", base_url="http://127.0.0.1:9/v1", batch_max_bytes=1000))
+    jobs = [Job(f"job-{i}", [{"role": "user", "content": "x" * 300}], {"max_tokens": 16}) for i in range(7)]
+    files = batch_inputs(jobs, teacher)
+    assert [ids for ids, _ in files] == [["job-0", "job-1"], ["job-2", "job-3"], ["job-4", "job-5"], ["job-6"]]
+    assert all(len(content) <= 1000 for _, content in files)
+    assert [json.loads(line)["custom_id"] for _, content in files for line in content.splitlines()] == [j.id for j in jobs]
