@@ -8,7 +8,10 @@
    greedy one, and one cut at 32 tokens), each rated 1-10 by the same model with the authors' rating prompt,
    in the released comparison_data_v2 schema. The CPU reward recipe trains on it. A 135M judge does not put a
    score on the first line by itself, so a llama.cpp grammar makes it start with one (and 32 tokens are
-   enough for the score and the start of its explanation).
+   enough for the score and the start of its explanation: a rating cut after its score is kept).
+
+Answers cut at their length limit are left out (and listed in OUTPUT.failures.jsonl), except the 32-token ones,
+which are cut on purpose.
 
 Each step resumes where it stopped (see `python -m data_gen --help`); a 2-core machine takes about half an hour.
 """
@@ -38,7 +41,7 @@ def main() -> None:
         common = ["--model", teacher.model, "--base-url", teacher.base_url, "--concurrency", "2"]
         data_gen.main(["answer", "--input", str(SEEDS), "--output", str(ANSWERS), *common])
         data_gen.main(["answer", "--input", str(SEEDS), "--output", str(greedy), "--temperature", "0", *limit, *common])
-        data_gen.main(["answer", "--input", str(SEEDS), "--output", str(short), "--max-tokens", "32", *limit, *common])
+        data_gen.main(["answer", "--input", str(SEEDS), "--output", str(short), "--max-tokens", "32", "--keep-truncated", *limit, *common])
         data_gen.main([
             "rate", "--input", str(SEEDS), "--output", str(COMPARISONS), *limit, *common, "--max-tokens", "32",
             "--responses", f"smollm2-sampled={ANSWERS}", "--responses", f"smollm2-greedy={greedy}",

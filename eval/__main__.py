@@ -11,7 +11,12 @@
     python -m eval best-of-n --policy outputs/llama-gpt4-7b --reward outputs/opt-1.3b-reward --questions vicuna80 --n 5 --output-dir bon/
 
 Benchmarks are named (vicuna80, user_oriented252, ...: downloaded once and verified, see gpt4llm/sources.py) or
-given as local files. Generation and judging log every finished request and resume where they stopped.
+given as local files. Generation and judging log every finished request and resume where they stopped; `judge` and
+endpoint `generate` take the teacher options of data_gen (limits, --batch, --dry-run, ...) and write the requests
+that failed to OUTPUT.failures.jsonl.
+
+Exit status: 0 done; 1 an error stopped the run; 2 bad command line; 3 done, but requests failed (listed in
+OUTPUT.failures.jsonl; the same command again retries them).
 """
 
 import argparse
@@ -21,37 +26,46 @@ import logging
 import sys
 from pathlib import Path
 
-from tqdm.auto import tqdm
-
 from gpt4llm.benchmarks import answer_record, model_id, read_answers, read_benchmark, record_id, select, write_rows
 from gpt4llm.data import DataError, alpaca_rows, load_records, text_field
-from gpt4llm.jobs import RunLog, run_jobs, write_json_atomic
-from gpt4llm.teacher import Teacher, TeacherConfig, TeacherError
+from gpt4llm.jobs import write_json_atomic
+from gpt4llm.teacher_options import add_teacher_options, teacher_config
 
 from . import judge as judging
-from .generate import LocalGenerator, prompt_jobs
-from .report import judge_table, rouge_table, write_report
-from .rouge import rouge_l
 
 logger = logging.getLogger("eval")
 FASTCHAT_REVIEWERS = ("fastchat_reviewers", "fastchat_review_prompts")  # registry names in gpt4llm/sources.py
+TEACHER_ONLY = ("batch", "rpm", "tpm", "dry_run", "cancel_batches")  # options that need an endpoint
 
 
-def generate(args) -> None:
+def generate(args) -> int:
+    from gpt4llm.jobs import RunLog, dry_run, report_failures, send
+
+    from .generate import prompt_jobs
+
     bench = read_benchmark(load_records(args.questions))
     items = select(bench.items, limit=args.limit, sample=args.sample, seed=args.seed)
     if args.predictions:  # the answers the benchmark ships (GPT-4's, in the released Unnatural file): no model runs
-        return _write_predictions(args, bench, items)
+        _write_predictions(args, bench, items)
+        return 0
     if not args.model:
         raise DataError("generate needs --model (or --predictions to write the answers the benchmark carries)")
     params = {"temperature": args.temperature, "top_p": args.top_p, "max_tokens": args.max_new_tokens}
     jobs = prompt_jobs(items, args.model, args.template, params)
+    for item, job in zip(items, jobs):  # how the failures file names a prompt
+        job.source = {"question_id": item.key}
+    if args.base_url and args.dry_run:
+        dry_run(jobs, teacher_config(args))
+        return 0
     log = RunLog(Path(f"{args.output}.records.jsonl"))
     if args.base_url:
-        teacher = Teacher(TeacherConfig(model=args.model, base_url=args.base_url, concurrency=args.concurrency))
-        summary = asyncio.run(_run_and_close(jobs, teacher, log))
+        summary = asyncio.run(send(jobs, teacher_config(args), log, desc=f"answers ({args.model})"))
         logger.info("; ".join(summary.lines()))
     else:
+        from tqdm.auto import tqdm
+
+        from .generate import LocalGenerator
+
         generator = LocalGenerator(args.model, template=args.template, batch_size=args.batch_size, precision=args.precision)
         with tqdm(total=len(jobs), desc=f"generate ({Path(args.model).name})") as bar:
             generator.run(jobs, log, progress=bar)
@@ -61,8 +75,10 @@ def generate(args) -> None:
     metadata = {"template": args.template, **params}
     rows = [answer_record(item, model_id, log.done[job.id]["text"], metadata) for item, job in zip(items, jobs) if job.id in log.done]
     write_rows(args.output, rows)
-    log.close()
     logger.info("wrote %d answers to %s", len(rows), args.output)
+    status = report_failures(args.output, jobs, log)
+    log.close()
+    return status
 
 
 def _write_predictions(args, bench, items) -> None:
@@ -76,14 +92,9 @@ def _write_predictions(args, bench, items) -> None:
     logger.info("wrote the %d answers of %s that %s carries to %s", len(rows), args.model_id, bench.source, args.output)
 
 
-async def _run_and_close(jobs, teacher, log):
-    try:
-        return await run_jobs(jobs, teacher, log, desc=f"answers ({teacher.config.model})")
-    finally:
-        await teacher.close()
+def judge(args) -> int:
+    from gpt4llm.jobs import RunLog, dry_run, report_failures, send
 
-
-def judge(args) -> None:
     bench = read_benchmark(load_records(args.questions))
     items = bench.items[: args.limit] if args.limit else bench.items
     answers, reference = (read_answers(load_records(path), bench.keys(), required=[i.key for i in items]) for path in (args.answers, args.reference))
@@ -91,15 +102,20 @@ def judge(args) -> None:
     jobs = judging.review_jobs(
         items, answers, reference, revs, args.model, both_orders=not args.single_order, extra_body=args.extra_body, max_tokens=args.max_tokens
     )
+    config = teacher_config(args)
+    if args.dry_run:
+        dry_run(jobs, config)
+        return 0
     log = RunLog(Path(f"{args.output}.records.jsonl"))
-    teacher = Teacher(TeacherConfig(model=args.model, base_url=args.base_url, concurrency=args.concurrency))
-    summary = asyncio.run(_run_and_close(jobs, teacher, log))
+    summary = asyncio.run(send(jobs, config, log, desc=f"reviews ({args.model})"))
     logger.info("; ".join(summary.lines()))
     reviews = judging.review_records(jobs, log.done, args.model)
     write_rows(args.output, reviews)
+    status = report_failures(args.output, jobs, log)
     log.close()
     by_id = {a["answer_id"]: a for a in (*answers.values(), *reference.values())}
     _print_judgement(reviews, by_id, bench, [model_id(reference, args.reference)], args.output)
+    return status
 
 
 def aggregate(args) -> None:
@@ -126,6 +142,8 @@ def aggregate(args) -> None:
 def _print_judgement(reviews, answers, bench, references, output, **bootstrap) -> None:
     """Totals per model pair; each pair's reference is the one of its models in `references`, or else the model
     of its first review's Assistant 1 (FastChat's order)."""
+    from .report import judge_table
+
     by_pair: dict[frozenset, list] = {}
     for review in reviews:
         pair = (answers[review["answer1_id"]]["model_id"], answers[review["answer2_id"]]["model_id"])
@@ -146,6 +164,9 @@ def _print_judgement(reviews, answers, bench, references, output, **bootstrap) -
 
 
 def rouge(args) -> None:
+    from .report import rouge_table
+    from .rouge import rouge_l
+
     results = {}
     for path in args.input:
         name, pairs = _predictions(load_records(path))
@@ -179,6 +200,7 @@ def _predictions(records) -> tuple[str, list[dict]]:
 
 def report(args) -> None:
     from . import report as figures
+    from .report import judge_table, rouge_table, write_report
 
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -235,14 +257,12 @@ def parser() -> argparse.ArgumentParser:
     gen.add_argument("--model", help="local path or Hub id (LoRA adapters too); with --base-url, the endpoint's model")
     gen.add_argument("--questions", required=True, help="benchmark name or file")
     gen.add_argument("--output", required=True)
-    gen.add_argument("--base-url", help="an OpenAI-compatible endpoint instead of a local model")
     gen.add_argument("--template", choices=["alpaca", "chat"], default="alpaca", help="alpaca for models of this repo's recipes")
     gen.add_argument("--model-id", help="the name in the answer file (default: the model's last path part)")
     gen.add_argument("--batch-size", type=int, default=8)
     gen.add_argument("--max-new-tokens", type=int, default=512)
     gen.add_argument("--temperature", type=float, default=0.0, help="0 = greedy")
     gen.add_argument("--top-p", type=float, default=1.0)
-    gen.add_argument("--concurrency", type=int, default=32, help="requests in flight (as data_gen)")
     gen.add_argument("--limit", type=int, help="the first N prompts")
     gen.add_argument("--sample", type=int, help="a random N prompts (e.g. 9000 of unnatural_core, as the paper)")
     gen.add_argument("--seed", type=int, default=0, help="for --sample")
@@ -250,21 +270,19 @@ def parser() -> argparse.ArgumentParser:
                      help="weights in bf16 or fp32; auto: bf16 where the GPU or CPU computes it natively")
     gen.add_argument("--predictions", action="store_true",
                      help="no model: write the answers the benchmark carries (the `output` beside each label), as --model-id")
+    add_teacher_options(gen, model=False)  # with --base-url: an endpoint instead of a local model
 
     jud = commands.add_parser("judge", help="pairwise reviews of two answer files by a judge model")
     jud.add_argument("--questions", required=True)
     jud.add_argument("--answers", required=True, help="the model's answers (FastChat schema)")
     jud.add_argument("--reference", required=True, help="the reference model's answers (e.g. GPT-4's or ChatGPT's)")
-    jud.add_argument("--model", default="gpt-4", help="the judge")
-    jud.add_argument("--base-url")
     jud.add_argument("--reviewers", default=FASTCHAT_REVIEWERS[0], help="reviewer.jsonl (name or file)")
     jud.add_argument("--review-prompts", default=FASTCHAT_REVIEWERS[1], help="prompt.jsonl (name or file)")
     jud.add_argument("--limit", type=int, help="the first N questions (as generate --limit)")
     jud.add_argument("--single-order", action="store_true", help="FastChat's protocol: the reference as Assistant 1 only")
-    jud.add_argument("--concurrency", type=int, default=32, help="requests in flight (as data_gen)")
-    jud.add_argument("--extra-body", type=json.loads, metavar="JSON", help="endpoint-specific fields, e.g. a llama.cpp grammar")
     jud.add_argument("--max-tokens", type=int, help="cap the reviews' length (default: the reviewer's, 1024)")
     jud.add_argument("--output", required=True, help="reviews (FastChat schema, .jsonl)")
+    add_teacher_options(jud, model_default="gpt-4", model_help="the judge (default gpt-4)")
 
     agg = commands.add_parser("aggregate", help="totals from existing review files (ours or FastChat's)")
     agg.add_argument("--questions", required=True)
@@ -304,17 +322,28 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
-def main(argv: list[str] | None = None) -> None:
-    args = parser().parse_args(argv)
+def main(argv: list[str] | None = None) -> int:
+    """The command line; returns the exit status for requests that failed, exits with 1 on an error."""
+    command_line = parser()
+    args = command_line.parse_args(argv)
+    if args.command == "generate" and not args.base_url and any(getattr(args, name) for name in TEACHER_ONLY):
+        command_line.error("--batch, --rpm, --tpm, --dry-run and --cancel-batches need --base-url (an endpoint)")
+    if args.command in ("generate", "judge"):
+        try:
+            teacher_config(args)
+        except ValueError as error:
+            command_line.error(str(error))
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     for name in ("httpx", "httpx2"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    from gpt4llm.teacher import TeacherError
+
     command = {"generate": generate, "judge": judge, "aggregate": aggregate, "rouge": rouge, "report": report, "best-of-n": best_of_n}
     try:
-        command[args.command](args)
+        return command[args.command](args) or 0
     except (DataError, TeacherError) as error:
         sys.exit(f"error: {error}")
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -85,7 +85,8 @@ def review_jobs(
             messages = [{"role": "system", "content": reviewer.system_prompt}, {"role": "user", "content": prompt}]
             meta = {"question_id": item.key, "answer1_id": answer_1["answer_id"], "answer2_id": answer_2["answer_id"],
                     "reviewer_id": reviewer.reviewer_id}  # fmt: skip
-            jobs.append(Job(job_id("review", judge, params, messages), messages, params, meta=meta))
+            # parse: a review cut at the length limit after its scores is kept (jobs.answer_entry)
+            jobs.append(Job(job_id("review", judge, params, messages), messages, params, parse=parse_review, meta=meta))
     return jobs
 
 

@@ -9,7 +9,7 @@ The teacher and judge default to the embedded one (SmolLM2-135M on llama.cpp), t
 SmolLM2 with LoRA. To scale up, change recipes and endpoints, not code: --teacher-model gpt-4 --base-url
 https://api.openai.com/v1, --sft-recipe recipes/configs/sft/llama-7b_full_en.yaml with --accelerate-config
 accelerate_configs/fsdp_8xa100.yaml, --questions vicuna80 --reference vicuna80_answers_chatgpt. Every step
-resumes where it stopped.
+resumes where it stopped. A step whose rows partly failed (see its OUTPUT.failures.jsonl) goes on with the rest.
 """
 
 import argparse
@@ -65,7 +65,8 @@ def main() -> None:
         step("1. teacher answers to the seed instructions")
         limit = ["--limit", str(args.limit)]
         data_gen.main(["answer", "--input", args.seeds, "--output", str(data / "answers.json"), "--max-tokens", str(args.max_tokens), *limit, *endpoint])
-        data_gen.main(["answer", "--input", args.seeds, "--output", str(data / "answers_short.json"), "--max-tokens", "32", *limit, *endpoint])
+        data_gen.main(["answer", "--input", args.seeds, "--output", str(data / "answers_short.json"), "--max-tokens", "32",
+                       "--keep-truncated", *limit, *endpoint])  # cut on purpose: the weak responses of the comparisons
 
         step("2. SFT on the teacher's answers")
         sft = models / "sft"
@@ -88,7 +89,7 @@ def main() -> None:
         if reference is None:
             reference = str(answers / "teacher.jsonl")
             evaluate.main(["generate", "--model", teacher, "--base-url", base_url, "--template", "chat", "--model-id", "teacher",
-                           "--output", reference, *questions, *tokens])  # fmt: skip
+                           "--output", reference, "--keep-truncated", *questions, *tokens])  # cut as the local answers are  # fmt: skip
         evaluate.main(["best-of-n", "--policy", str(sft / "merged"), "--model-id", "sft", "--reward", str(rm), "--n", str(args.n),
                        "--output-dir", str(answers / "best_of_n"), *questions, *tokens])  # fmt: skip
 
@@ -105,7 +106,8 @@ def main() -> None:
         step("7. ROUGE-L on labelled instructions")
         labelled = ["--questions", args.labelled, *tokens]
         evaluate.main(["generate", "--model", str(sft / "merged"), "--model-id", "sft", "--output", str(answers / "sft_labelled.json"), *labelled])
-        evaluate.main(["generate", "--model", teacher, "--base-url", base_url, "--template", "alpaca", "--output", str(answers / "teacher_labelled.json"), *labelled])
+        evaluate.main(["generate", "--model", teacher, "--base-url", base_url, "--template", "alpaca", "--keep-truncated",
+                       "--output", str(answers / "teacher_labelled.json"), *labelled])  # fmt: skip
         evaluate.main(["rouge", "--input", str(answers / "sft_labelled.json"), str(answers / "teacher_labelled.json"), "--output", str(out / "rouge.json")])
 
     step("8. report")

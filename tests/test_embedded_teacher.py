@@ -19,9 +19,9 @@ def teacher():
         yield server
 
 
-def run(teacher, task, *args):
+def run(teacher, task, *args):  # 48 tokens keep the tests fast; the answers cut there are kept, flagged
     return data_gen(task, *args, "--model", teacher.model, "--base-url", teacher.base_url, "--concurrency", "2",
-                    "--max-tokens", "48")
+                    "--max-tokens", "48", "--keep-truncated")
 
 
 PROMPTS = [
@@ -77,7 +77,7 @@ def test_generate_judge_report_end_to_end(teacher, tmp_path):
     common = ("--questions", questions, "--limit", "3", "--max-new-tokens", "24")
     eval_cli("generate", "--model", resolve_model(DEFAULT_MODEL), "--model-id", "smollm2", "--output", tmp_path / "ours.jsonl", *common)
     eval_cli("generate", "--model", teacher.model, "--base-url", teacher.base_url, "--template", "chat", "--model-id", "teacher",
-             "--output", tmp_path / "teacher.jsonl", *common)  # fmt: skip
+             "--output", tmp_path / "teacher.jsonl", "--keep-truncated", *common)  # cut at 24 tokens as the local answers  # fmt: skip
     eval_cli("judge", "--questions", questions, "--limit", "3", "--answers", tmp_path / "ours.jsonl", "--reference", tmp_path / "teacher.jsonl",
              "--model", teacher.model, "--base-url", teacher.base_url, "--concurrency", "2", "--max-tokens", "48",
              "--extra-body", json.dumps({"grammar": PAIR_FIRST_GRAMMAR}), "--reviewers", ROOT / "eval/data/reviewers.jsonl",
