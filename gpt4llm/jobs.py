@@ -204,8 +204,9 @@ async def run_jobs(jobs: list[Job], teacher, log: RunLog, *, desc: str) -> Summa
             log.append(entry)
             failures += entry["status"] == "failed"
             bar.update()
-            usage = teacher.usage
-            bar.set_postfix(failed=failures, tokens=usage.prompt_tokens + usage.completion_tokens, refresh=False)
+            if entry["status"] == "failed" or bar.n % 32 == 0:  # formatting it for every answer costs more than the rest
+                usage = teacher.usage
+                bar.set_postfix(failed=failures, tokens=usage.prompt_tokens + usage.completion_tokens, refresh=False)
 
     workers = [asyncio.create_task(worker()) for _ in range(min(teacher.config.concurrency, len(pending)) or 1)]
     try:

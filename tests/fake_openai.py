@@ -26,6 +26,7 @@ that exact content get the fault, later ones a normal answer (N=0 means every at
   empty    an answer with empty content           noscore  a rating with no number on its first line
   ambiguous a rating whose first line has two candidate scores ("8 or 9")
   refusal  message.refusal set, content null      length   an answer longer than the length limit, cut
+  html502  a proxy's HTML 502 page                vllm400  a 400 in vLLM's shape (the error fields at the top)
 Normal answers: a pairwise review (it mentions "Assistant 2") gets "9 3\\n...", preferring the first answer
 whatever it is; a rating prompt (it contains "### End of Response") gets "8\\n..."; anything else
 "Answer: <the instruction's first line>", padded with filler words to `answer_tokens` tokens if set.
@@ -80,8 +81,9 @@ class FakeOpenAI:
         self.attempts: Counter = Counter()
         self.requests: list[dict] = []  # the bodies of every chat completion request
         self.rate_limited = 0  # 429s sent because a limit was reached
-        self.admitted: list[list] = []  # [time, tokens] of every admitted request; tokens settled to the usage
-        self._window: deque = deque()
+        self.admitted: list[list] = []  # [time, tokens, in window] of every admitted request; tokens settled to the usage
+        self._window: deque = deque()  # the admitted requests of the last period
+        self._window_tokens = 0.0
         self.files: dict[str, dict] = {}
         self.batches: dict[str, dict] = {}
         self.batches_created: list[str] = []
@@ -149,11 +151,11 @@ class FakeOpenAI:
     def utilization(self) -> list[float]:
         """Tokens admitted in each whole period after the first, as a share of the limit, for the periods during
         which requests kept coming (the first period starts from an empty window and is left out)."""
-        times = [t for t, _ in self.admitted]
+        times = [entry[0] for entry in self.admitted]
         start, last, shares = times[0], times[-1], []
         for k in range(1, math.floor((last - times[0]) / self.period)):
             low, high = start + k * self.period, start + (k + 1) * self.period
-            shares.append(sum(n for t, n in self.admitted if low <= t < high) / self.tokens_per_period)
+            shares.append(sum(n for t, n, _ in self.admitted if low <= t < high) / self.tokens_per_period)
         return shares
 
     # ---------------------------------------------------------------- chat completions
@@ -180,10 +182,14 @@ class FakeOpenAI:
         if status == 200:
             payload = self._completion(body, kind)
             usage = payload["usage"]
-            with self.lock:
-                entry[1] = usage["total_tokens"]  # settled with what the answer used
+            with self.lock:  # settled with what the answer used
+                if entry[2]:
+                    self._window_tokens += usage["total_tokens"] - entry[1]
+                entry[1] = usage["total_tokens"]
             if self.tokens_per_period:
                 headers = self._limit_headers()
+        if isinstance(payload, str):
+            return web.Response(text=payload, status=status, headers=headers)
         return web.json_response(payload, status=status, headers=headers)
 
     def _refused(self, body: dict, kind: str | None, request) -> tuple[int, dict, dict]:
@@ -217,6 +223,11 @@ class FakeOpenAI:
             return 500, error_body("injected 500", "server_error"), {}
         if kind == "400":
             return 400, error_body("injected 400"), {}
+        if kind == "html502":
+            return 502, "<html><body><h1>502 Bad Gateway</h1></body></html>", {"Content-Type": "text/html"}
+        if kind == "vllm400":
+            return 400, {"object": "error", "message": "This model's maximum context length is 2048 tokens.",
+                         "type": "BadRequestError", "param": None, "code": 400}, {}  # fmt: skip
         if kind == "400param":
             return 400, error_body("Unsupported value: 'temperature' does not support 0.7 with this model.",
                                    param="temperature", code="unsupported_value"), {}  # fmt: skip
@@ -229,8 +240,10 @@ class FakeOpenAI:
         with self.lock:
             now = time.monotonic()
             while self._window and self._window[0][0] + self.period <= now:
-                self._window.popleft()
-            used = sum(tokens for _, tokens in self._window)
+                gone = self._window.popleft()
+                gone[2] = False
+                self._window_tokens -= gone[1]
+            used = self._window_tokens
             model = body.get("model")
             if self.tokens_per_period and charge > self.tokens_per_period:
                 self.rate_limited += 1
@@ -255,14 +268,16 @@ class FakeOpenAI:
                            f"Requested {charge}. Please try again in {wait:.3f}s.")  # fmt: skip
                 headers = {"retry-after": str(math.ceil(wait)), "retry-after-ms": str(math.ceil(wait * 1000))}
                 return 429, error_body(message, "tokens" if over_tokens else "requests", code="rate_limit_exceeded"), headers, None
-            entry = [now, charge]
-            self._window.append(entry)
+            entry = [now, charge, bool(self.tokens_per_period or self.requests_per_period)]  # [admitted, tokens, in window]
+            if entry[2]:
+                self._window.append(entry)
+                self._window_tokens += charge
             self.admitted.append(entry)
             return 200, {}, {}, entry
 
     def _limit_headers(self) -> dict:
         with self.lock:
-            used = sum(tokens for _, tokens in self._window)
+            used = self._window_tokens
         return {"x-ratelimit-limit-tokens": f"{self.tokens_per_period:g}",
                 "x-ratelimit-remaining-tokens": f"{max(0, self.tokens_per_period - used):g}"}  # fmt: skip
 

@@ -173,6 +173,18 @@ def test_refusals_and_truncated_answers_are_named_in_the_failures_file_and_kept_
     assert "1 done but cut at the length limit (kept, flagged truncated)" in kept.stderr
 
 
+def test_error_bodies_of_other_servers_are_read_too(tmp_path):
+    rows = [{"instruction": "Behind a proxy [fault:html502*1]", "input": ""}, {"instruction": "Too long [fault:vllm400*0]", "input": ""}]
+    output = tmp_path / "out.json"
+    with FakeOpenAI() as server:
+        result = data_gen("answer", "--input", write(tmp_path / "in.json", rows), "--output", output, "--model", "m",
+                          "--base-url", server.url, check=False)  # fmt: skip
+    assert result.returncode == 3 and len(server.requests) == 3  # the 502 was retried; the 400 failed at once
+    assert [r["instruction"] for r in json.loads(output.read_text())] == ["Behind a proxy [fault:html502*1]"]
+    (failure,) = read_jsonl(f"{output}.failures.jsonl")
+    assert failure["kind"] == "HTTP 400" and failure["reason"] == "HTTP 400: This model's maximum context length is 2048 tokens."
+
+
 def test_a_run_whose_rows_all_succeed_exits_0_and_leaves_no_failures_file(tmp_path):
     output = tmp_path / "out.json"
     with FakeOpenAI() as server:
