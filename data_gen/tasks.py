@@ -10,6 +10,7 @@ failures file.
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
+from typing import ClassVar
 
 from gpt4llm.benchmarks import read_benchmark
 from gpt4llm.data import DataError, Records, alpaca_rows, load_records, text_field
@@ -64,8 +65,12 @@ def _flagged(record: dict, entries: list[dict], keep_truncated: bool) -> dict:
 def translate_jobs(rows: list[dict], model: str, params: dict) -> list[Job]:
     """One request per non-empty field (instruction, input) of each record."""
     return [
-        Job(job_id("translate", model, params, row[field]), [{"role": "user", "content": TRANSLATE_PROMPT.format(text=row[field])}],
-            params, source={**row_source(i, row), "field": field})  # fmt: skip
+        Job(
+            job_id("translate", model, params, row[field]),
+            [{"role": "user", "content": TRANSLATE_PROMPT.format(text=row[field])}],
+            params,
+            source={**row_source(i, row), "field": field},
+        )
         for i, row in enumerate(rows)
         for field in ("instruction", "input")
         if row[field].strip()
@@ -226,12 +231,12 @@ def unnatural_rows(records: Records) -> list[dict]:
 
 
 def unnatural_records(rows: list[dict], jobs: list[Job], done: dict, keep_truncated: bool = False) -> list[dict]:
-    return [
-        _flagged({"instruction": row["instruction"], "input": row["input"], "output": done[job.id]["text"], "label": row["label"]},
-                 [done[job.id]], keep_truncated)  # fmt: skip
-        for row, job in zip(rows, jobs)
-        if job.id in done
-    ]
+    records = []
+    for row, job in zip(rows, jobs):
+        if job.id in done:
+            record = {"instruction": row["instruction"], "input": row["input"], "output": done[job.id]["text"], "label": row["label"]}
+            records.append(_flagged(record, [done[job.id]], keep_truncated))
+    return records
 
 
 # ---------------------------------------------------------------- the registry
@@ -242,9 +247,9 @@ class Task(ABC):
     first stage, such as rate's responders, sends it through `send`), `records` turns the finished answers into the
     dataset."""
 
-    name: str
-    help: str
-    params: dict  # the request parameters (--temperature, --top-p, --max-tokens override them)
+    name: ClassVar[str]
+    help: ClassVar[str]
+    params: ClassVar[dict]  # the request parameters (--temperature, --top-p, --max-tokens override them)
 
     @classmethod
     def add_arguments(cls, parser) -> None:
@@ -279,7 +284,7 @@ class Answer(Task):
 class Translate(Task):
     name = "translate"
     help = "instructions and inputs (or FastChat questions) translated into Chinese"
-    params = {"temperature": 0.0, "top_p": 1.0, "max_tokens": 1024}
+    params: ClassVar[dict] = {"temperature": 0.0, "top_p": 1.0, "max_tokens": 1024}
 
     def rows(self, records):
         first = records.rows[0]
@@ -299,7 +304,7 @@ class Translate(Task):
 class Rate(Task):
     name = "rate"
     help = "1-10 ratings of K responses per prompt"
-    params = {"temperature": 0.0, "top_p": 1.0, "max_tokens": 512}
+    params: ClassVar[dict] = {"temperature": 0.0, "top_p": 1.0, "max_tokens": 512}
 
     @classmethod
     def add_arguments(cls, parser) -> None:

@@ -232,6 +232,7 @@ class Teacher:
         self._probe = asyncio.Lock()
         self._opened = False  # True once a first request came back without stopping the run
         self._unusable: TeacherUnusable | None = None
+        self._reasoning, self._length_name = is_reasoning_model(config.model), token_parameter(config)
         if is_reasoning_model(config.model) and config.token_parameter == "auto":
             logger.info("%s is a reasoning model: sending max_completion_tokens and no %s", config.model, "/".join(SAMPLING_PARAMETERS[:2]))
 
@@ -245,7 +246,9 @@ class Teacher:
         return self._openai
 
     def body(self, messages: list[dict], params: dict) -> dict:
-        return request_body(self.config, messages, params)
+        if self._reasoning or "extra_body" in params or self._length_name != "max_tokens":
+            return request_body(self.config, messages, params)
+        return {"model": self.config.model, "messages": messages, **params}  # the common case, without the renaming
 
     async def complete(self, messages: list[dict], *, parse: Callable[[str], object] | None = None, **params) -> Answer:
         """The answer, with `parse(text)` as its value; raises TeacherError when it gives up.
@@ -290,7 +293,7 @@ class Teacher:
         body = self.body(messages, params)
         charge = 0
         if self._tokens:
-            completion = body.get(token_parameter(self.config)) or DEFAULT_COMPLETION_TOKENS
+            completion = body.get(self._length_name) or DEFAULT_COMPLETION_TOKENS
             charge = self.estimator.prompt_tokens(messages) + completion
             if completion >= self._tokens.limit or (self.estimator.calibrated and charge > self._tokens.limit):
                 raise TeacherError(
@@ -325,7 +328,7 @@ class Teacher:
             response = await self.endpoint.post(body)
             usage = response.get("usage") or {}
             self.usage.add(usage)
-            if usage.get("prompt_tokens"):
+            if self._tokens and usage.get("prompt_tokens"):
                 self.estimator.observe(messages, usage["prompt_tokens"])
             used = usage.get("total_tokens") or (usage.get("prompt_tokens") or 0) + (usage.get("completion_tokens") or 0) or charge
             return response

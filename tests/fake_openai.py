@@ -257,7 +257,7 @@ class FakeOpenAI:
                 self.rate_limited += 1
                 need = used + charge - self.tokens_per_period if over_tokens else 0
                 freed, wait = 0.0, self.period
-                for admitted, tokens in self._window:
+                for admitted, tokens, _ in self._window:
                     freed += tokens
                     if (over_tokens and freed >= need) or (not over_tokens):
                         wait = admitted + self.period - now
@@ -311,8 +311,8 @@ class FakeOpenAI:
                 finish = "length"
             message["content"] = answer
         completion = count_tokens(answer) + reasoning + (count_tokens(REFUSAL) if kind == "refusal" else 0)
-        usage = {"prompt_tokens": prompt_tokens(messages), "completion_tokens": completion,
-                 "total_tokens": prompt_tokens(messages) + completion,
+        prompt = prompt_tokens(messages)
+        usage = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
                  "completion_tokens_details": {"reasoning_tokens": reasoning}}  # fmt: skip
         return {"id": f"chatcmpl-{uuid.uuid4().hex[:12]}", "object": "chat.completion", "created": int(time.time()),
                 "model": model, "choices": [{"index": 0, "message": message, "finish_reason": finish}], "usage": usage}  # fmt: skip

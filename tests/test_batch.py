@@ -40,7 +40,7 @@ def assert_every_row_once_with_its_own_answer(output, records, server):
 
 def test_batch_answers_every_row_at_batch_prices_in_files_within_the_limits(tmp_path):
     records, output = rows(10), tmp_path / "out.json"
-    with FakeOpenAI() as server:
+    with FakeOpenAI(batch_max_requests=4) as server:  # a server that fails a batch of more than 4 requests
         result = data_gen(*batch_command(write(tmp_path / "in.json", records), output, server.url))
     assert_every_row_once_with_its_own_answer(output, records, server)
     inputs = [f for f in server.files.values() if f["purpose"] == "batch"]
@@ -91,6 +91,15 @@ def test_kill_9_at_any_point_then_the_same_command_pays_nothing_twice(tmp_path, 
         assert all(f"batch {b} of an earlier run: polling it again" in rerun.stderr for b in created_before)
 
 
+def test_a_batch_the_server_fails_names_its_reason_for_every_row(tmp_path):
+    source, output = write(tmp_path / "in.json", rows(6)), tmp_path / "out.json"
+    with FakeOpenAI(batch_max_requests=4) as server:
+        result = data_gen(*batch_command(source, output, server.url, "--batch-max-requests", 6), check=False)
+    assert result.returncode == 3 and json.loads(output.read_text()) == []
+    failures = [json.loads(line) for line in Path(f"{output}.failures.jsonl").read_text().splitlines()]
+    assert [(f["row"], f["kind"], f["reason"]) for f in failures] == [(i, "batch failed", "at most 4 requests a batch") for i in range(6)]
+
+
 def test_refusals_errors_and_truncation_in_a_batch_are_named_and_sent_again_by_the_next_run(tmp_path):
     records = [{"instruction": "Fine", "input": ""}, {"instruction": "No [fault:refusal*0]", "input": ""},
                {"instruction": "Bad [fault:400*1]", "input": ""}, {"instruction": "Long [fault:length*0]", "input": ""}]  # fmt: skip
@@ -126,7 +135,7 @@ def test_cancel_batches_keeps_what_finished_and_the_next_run_sends_the_rest(tmp_
         while server.batches[batch_id]["status"] != "cancelling" and time.monotonic() < deadline:
             time.sleep(0.02)
         server.release("process")
-        _, stderr = cancel.communicate(timeout=120)
+        cancel.communicate(timeout=120)
         assert cancel.returncode == 3 and server.batches[batch_id]["status"] == "cancelled"
         assert {json.loads(line)["kind"] for line in Path(f"{output}.failures.jsonl").read_text().splitlines()} == {"batch_cancelled"}
         assert server.batches_created == [batch_id]  # --cancel-batches sends nothing new

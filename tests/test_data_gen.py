@@ -270,7 +270,7 @@ def test_requests_per_minute_limit_holds_against_a_server_that_enforces_it():
     with FakeOpenAI(latency=0.01, requests_per_period=20, period=1.5) as server:  # a "minute" of 1.5 s
         config = TeacherConfig(model="m", base_url=server.url, concurrency=32, requests_per_minute=20, limit_period=1.5)
         start = time.monotonic()
-        answers, teacher = run(_complete_all(config, [f"prompt {i}" for i in range(50)]))
+        answers, _ = run(_complete_all(config, [f"prompt {i}" for i in range(50)]))
         elapsed = time.monotonic() - start
     assert len(answers) == 50 and server.rate_limited == 0
     assert 3.0 <= elapsed < 10  # 20 in the first window, 20 in the second, the last 10 in the third
