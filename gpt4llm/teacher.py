@@ -31,6 +31,8 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import urlsplit
+from urllib.request import getproxies, proxy_bypass
 
 from .limits import RollingWindow, TokenEstimator
 from .teacher_options import BATCH_PRICE_FACTOR, PRICES_PER_MILLION, TeacherConfig  # noqa: F401 (re-exported)
@@ -94,18 +96,14 @@ class ChatEndpoint:
         import aiohttp
 
         if self._session is None:  # made inside the running loop, on first use
-            from aiohttp.helpers import get_env_proxy_for_url
-            from yarl import URL
-
-            try:  # HTTPS_PROXY and the like, looked up once (trust_env would look them up in a thread per request)
-                self._proxy, self._proxy_auth = get_env_proxy_for_url(URL(self.url))
-            except LookupError:
-                self._proxy = self._proxy_auth = None
+            # HTTPS_PROXY and the like, looked up once (aiohttp's trust_env looks them up in a thread per request)
+            target = urlsplit(self.url)
+            bypass = not target.hostname or proxy_bypass(target.hostname)
+            self._proxy = None if bypass else getproxies().get(target.scheme)
             self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout),
                                                   connector=aiohttp.TCPConnector(limit=0))  # fmt: skip
         try:
-            async with self._session.post(self.url, data=json.dumps(body).encode(), headers=self.headers,
-                                          proxy=self._proxy, proxy_auth=self._proxy_auth) as response:  # fmt: skip
+            async with self._session.post(self.url, data=json.dumps(body).encode(), headers=self.headers, proxy=self._proxy) as response:
                 status, headers, data = response.status, response.headers, await response.read()
         except asyncio.TimeoutError:
             raise RequestTimeout() from None
