@@ -231,8 +231,8 @@ class Teacher:
         self._opened = False  # True once a first request came back without stopping the run
         self._unusable: TeacherUnusable | None = None
         self._reasoning, self._length_name = is_reasoning_model(config.model), token_parameter(config)
-        if is_reasoning_model(config.model) and config.token_parameter == "auto":
-            logger.info("%s is a reasoning model: sending max_completion_tokens and no %s", config.model, "/".join(SAMPLING_PARAMETERS[:2]))
+        if self._reasoning and config.token_parameter == "auto":
+            logger.info("%s is a reasoning model: sending max_completion_tokens and no temperature/top_p", config.model)
 
     @property
     def client(self):
@@ -320,7 +320,7 @@ class Teacher:
         if self._requests:
             await self._requests.reserve(1)
         sent_at = time.monotonic()
-        used, counted = charge, 1  # what a request the server may have admitted is assumed to have used
+        used = charge  # what a request the server may have admitted is assumed to have used
         self.usage.requests += 1
         try:
             response = await self.endpoint.post(body)
@@ -342,7 +342,7 @@ class Teacher:
             if self._tokens:
                 self._tokens.settle(charge, used, sent_at)
             if self._requests:
-                self._requests.settle(1, counted, sent_at)
+                self._requests.settle(1, 1, sent_at)  # a request counts, admitted or not
 
     def _unusable_error(self, error: HTTPStatusError, body: dict) -> TeacherUnusable | None:
         """The error every request would get again, or None: no access (401/403/404), a code that names the
