@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -80,6 +81,7 @@ def run_stage(stage: Stage, model: str, data: dict, out: Path, steps: int, cpu: 
         "--report_to", "none", *stage.overrides,
         *(["--use_cpu", "true"] if cpu else []),
     ]  # fmt: skip
+    shutil.rmtree(out, ignore_errors=True)  # a measurement, not a run to resume
     started = time.perf_counter()
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=environment(cpu))
     if result.returncode != 0:
@@ -107,6 +109,8 @@ def reason(stderr: str) -> str:
 
 
 def run_generation(model: str, out: Path, cpu: bool) -> dict:
+    for old in out.glob("answers.jsonl*"):  # a measurement, not a run to resume
+        old.unlink()
     command = [sys.executable, "-m", "eval", "generate", "--model", model, "--questions",
                str(ROOT / "eval/data/demo_questions.jsonl"), "--output", str(out / "answers.jsonl"),
                "--max-new-tokens", "128", "--batch-size", "16"]  # fmt: skip
@@ -115,7 +119,8 @@ def run_generation(model: str, out: Path, cpu: bool) -> dict:
     speed = re.search(r"(\d+) new tokens in ([\d.]+)s", result.stderr)
     wall = time.perf_counter() - started
     if result.returncode != 0 or not speed:
-        return {"ok": False, "error": reason(result.stderr), "log": result.stderr[-4000:]}
+        error = reason(result.stderr) if result.returncode != 0 else "eval generate printed no tokens/s"
+        return {"ok": False, "error": error, "log": result.stderr[-4000:]}
     return {"ok": True, "seconds": wall, "tokens": int(speed.group(1)), "runtime": float(speed.group(2))}
 
 

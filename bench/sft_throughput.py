@@ -10,8 +10,9 @@ per-device batch size (but (e)), for the same number of optimizer steps after wa
   (a) baseline: plain transformers Trainer; stanford_alpaca's tokenization (prompt + output + EOS, prompt masked)
       and its collator (pad each batch to its longest example), examples in random order;
   (b) the CPU recipe: SFTTrainer on `to_sft_dataset(...)` with length-grouped batches (train_sampling_strategy
-      group_by_length: batches of similar lengths, little padding, no cross-example mask) and TRL's fused LM head,
-      which projects only the positions a loss is taken on;
+      group_by_length: batches of similar lengths, little padding, no cross-example mask), with the LM head
+      projecting only the positions a loss is taken on (gpt4llm/lm_head.py; TRL's own scores every position on
+      a CPU); the other SFTTrainer variants share that head;
   (c) SFTTrainer with padding_free=True but no packing, on the baseline's tokenized examples;
   (d) SFTTrainer with packing=True (bfd, padding-free), 4 packed rows a step;
   (e) as (d), but one packed row per step (per-device batch 1): see `variants` for why the row length matters.
@@ -37,6 +38,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer, TrainerCa
 from trl import SFTConfig, SFTTrainer
 
 from bench.flops import block_weights, forward_flops, matmul_peak
+from gpt4llm import lm_head
 from gpt4llm.data import IGNORE_INDEX, Records, to_sft_dataset
 from gpt4llm.models import resolve_model
 from gpt4llm.precision import describe_cpu, use_bf16
@@ -175,7 +177,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=8, help="measured optimizer steps per variant, after warm-up")
     parser.add_argument("--batch-size", type=int, default=4)
-    parser.add_argument("--records", type=int, default=400)
+    parser.add_argument("--records", type=int, default=800, help="enough for group_by_length's largest megabatches")
     args = parser.parse_args()
 
     model_path = resolve_model(MODEL)
@@ -201,14 +203,16 @@ def main():
     def recipe_dataset():
         return to_sft_dataset(Records("synthetic", records, [f"record {i}" for i in range(len(records))]), tokenizer)
 
-    def sft(dataset, batch_size=args.batch_size, **config):
-        return SFTTrainer(
+    def sft(dataset, batch_size=args.batch_size, **config):  # as recipes/sft.py builds it
+        trainer = SFTTrainer(
             model=model(),
             args=SFTConfig(**common, per_device_train_batch_size=batch_size, **config),
             train_dataset=dataset,
             processing_class=tokenizer,
             peft_config=LoraConfig(**LORA),
         )
+        lm_head.use_on_cpu(trainer)
+        return trainer
 
     packing = dict(max_length=MAX_LENGTH, packing=True, packing_strategy="bfd", completion_only_loss=True)
     variants = {

@@ -8,8 +8,6 @@ each CJK character as a token, and gives exactly the same tokens as rouge-score'
 
 import re
 
-from rouge_score import rouge_scorer
-
 BUCKETS = [("0-2", 0, 2), ("3-5", 3, 5), ("6-10", 6, 10), (">10", 11, None)]
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"  # kana, CJK ideographs, hangul
 _TOKEN = re.compile(rf"[{_CJK}]|[a-z0-9]+")
@@ -37,6 +35,10 @@ def bucket(reference: str, tokenizer=MultilingualTokenizer()) -> str:
 def rouge_l(records: list[dict]) -> dict:
     """`records` have `output` (the prediction) and `label` (the reference). Returns {overall, buckets:
     {name: {rouge_l, count}}, count}; empty buckets are reported with count 0 and no score."""
+    from rouge_score import (
+        rouge_scorer,  # here, so that the token counts above need no rouge-score (e.g. eval generate)
+    )
+
     scorer = rouge_scorer.RougeScorer(["rougeL"], tokenizer=MultilingualTokenizer())
     by_bucket: dict[str, list[float]] = {name: [] for name, _, _ in BUCKETS}
     for record in records:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from transformers import AutoTokenizer
 from trl import DPOConfig, DPOTrainer, ModelConfig, get_peft_config, get_quantization_config
 
-from gpt4llm import recipes
+from gpt4llm import lm_head, recipes
 from gpt4llm.data import load_records
 from gpt4llm.models import resolve_model
 from gpt4llm.preferences import preference_pairs, split_by_prompt
@@ -56,6 +56,7 @@ def main(script_args: DPOScriptArguments, training_args: DPOConfig, model_args: 
         peft_config=get_peft_config(model_args),
         quantization_config=get_quantization_config(model_args),
     )
+    lm_head.use_on_cpu(trainer)  # TRL's fused LM head is GPU-made: 3x slower on a CPU (gpt4llm/lm_head.py)
     result = trainer.train(resume_from_checkpoint=recipes.checkpoint_to_resume(training_args))
     recipes.save_train_metrics(trainer, result)
     metrics = {"train_loss": result.training_loss, "global_step": result.global_step, "train_pairs": len(train_dataset)}
