@@ -3,6 +3,9 @@
 `read_benchmark(records)` tells the shape from the first record's fields and reads every record as that shape
 (a record that lacks its fields is a one-line error naming the file, the row and the field). Shape: fields ->
 item key; reference (prediction):
+- `mt_bench` (FastChat's llm_judge questions: MT-bench, and any file in its schema): question_id, category,
+  turns: [...], optional reference: [...] (one per turn) -> question_id; none (the turns' references, if any, in
+  `turn_references`)
 - `fastchat` (Vicuna-80, its translations): question_id, text, category -> question_id; none
 - `user_oriented` (self-instruct's 252): id, instruction, instances: [{input, output}] -> id, or id-i for the
   i-th of several instances; the instance's output
@@ -18,8 +21,9 @@ so two runs on the same file key the same item alike.
 Every stage takes these items: `eval generate` and `best-of-n` pose them and write FastChat answers keyed by the
 item key (`answer_record`, with the reference beside the answer where there is one), which `eval judge`,
 `eval rouge` and `eval.human serve` read back by the same key (`read_answers`); data_gen's `unnatural` task reads
-its rows here too. A new shape is one more `Shape` in SHAPES: MT-bench's `{question_id, category, turns,
-reference}` would be a reader of its own placed before `fastchat` (and a `turns` field on Item).
+its rows here too. A new shape is one more `Shape` in SHAPES. Multi-turn items (`turns`: MT-bench) are answered
+turn by turn and written in FastChat's llm_judge answer schema instead (`turn_answer_record`, read back by
+`read_turn_answers`), which `eval grade` reads.
 """
 
 import json
@@ -40,6 +44,8 @@ class Item:
     category: str = "general"  # FastChat's categories route its reviewers (general, coding, math)
     reference: str | None = None  # the ground truth or reference answer, where the benchmark has one
     prediction: str | None = None  # a model's answer shipped with the benchmark (GPT-4's in the released file)
+    turns: tuple[str, ...] = ()  # a multi-turn question's user turns, the first being `instruction` (MT-bench)
+    turn_references: tuple[str, ...] = ()  # a multi-turn question's own reference answers, one per turn, if any
     where: str = field(default="", compare=False)  # e.g. "questions.jsonl: line 7", for errors
 
     @property
@@ -63,6 +69,28 @@ class Shape:
     name: str
     fields: tuple[str, ...]  # a first record with all of these is of this shape
     read: Callable[[dict, str, int], list[Item]]  # (record, where, row) -> its items
+
+
+def _multi_turn(row: dict, where: str, index: int) -> list[Item]:
+    key = record_id(row, "question_id", where)
+    category = text_field(row, "category", where, required=False) or "general"
+    turns = _text_list(row, "turns", where)
+    if not turns:
+        raise DataError(f"{where}: field 'turns' must be a non-empty list of strings")
+    references = _text_list(row, "reference", where) if row.get("reference") is not None else []
+    if len(references) > len(turns):
+        raise DataError(f"{where}: field 'reference' has {len(references)} answers for {len(turns)} turns")
+    return [Item(key, turns[0], category=category, turns=tuple(turns), turn_references=tuple(references), where=where)]
+
+
+def _text_list(row: dict, name: str, where: str) -> list[str]:
+    values = row.get(name)
+    if not isinstance(values, list):
+        raise DataError(f"{where}: field '{name}' must be a list of strings, got {type(values).__name__}")
+    for i, value in enumerate(values):
+        if not isinstance(value, str):
+            raise DataError(f"{where}: field '{name}[{i}]' must be a string, got {type(value).__name__}")
+    return values
 
 
 def _fastchat(row: dict, where: str, index: int) -> list[Item]:
@@ -100,6 +128,7 @@ def _alpaca(row: dict, where: str, index: int) -> list[Item]:
 
 
 SHAPES = [
+    Shape("mt_bench", ("question_id", "turns"), _multi_turn),  # before fastchat: both have question_id
     Shape("fastchat", ("question_id",), _fastchat),
     Shape("user_oriented", ("id", "instances"), _with_instances),
     Shape("unnatural_core", ("instances",), _with_instances),
@@ -117,8 +146,8 @@ def read_benchmark(records: Records) -> Benchmark:
     if shape is None:
         raise DataError(
             f"{records.locations[0]}: not a benchmark record (fields {sorted(first)[:6]}); expected FastChat questions "
-            "(question_id, text), User-Oriented or Unnatural records (instruction, instances), or Alpaca records "
-            "(instruction, input, output[, label])"
+            "(question_id, text), MT-bench questions (question_id, turns), User-Oriented or Unnatural records "
+            "(instruction, instances), or Alpaca records (instruction, input, output[, label])"
         )
     items, seen = [], {}
     for index, (row, where) in enumerate(zip(records.rows, records.locations)):
@@ -220,3 +249,50 @@ def model_id(answers: dict, source: str) -> str:
     if len(ids) != 1:
         raise DataError(f"{source}: field 'model_id' must name one model, found {sorted(ids)[:3]}")
     return ids.pop()
+
+
+# ---------------------------------------------------------------- multi-turn answers (FastChat's llm_judge schema)
+
+
+def turn_answer_record(item: Item, model_id: str, turns: list[str], tstamp: float) -> dict:
+    """A FastChat llm_judge answer `{question_id, answer_id, model_id, choices: [{index, turns}], tstamp}`: one
+    choice, an answer per turn of the question."""
+    return {
+        "question_id": item.key,
+        "answer_id": f"{model_id}-{item.key}",
+        "model_id": model_id,
+        "choices": [{"index": 0, "turns": list(turns)}],
+        "tstamp": tstamp,
+    }
+
+
+def read_turn_answers(records: Records, items: dict, *, required: Iterable | None = None) -> dict:
+    """item key -> answer record, for one model's llm_judge answer file (`items`: key -> Item of the benchmark):
+    each answer is to a question of the benchmark, once, and its first choice (the one FastChat's judges read)
+    has an answer for every turn of the question. With `required`, only (and every one of) those questions'."""
+    out = {}
+    for row, where in zip(records.rows, records.locations):
+        key = record_id(row, "question_id", where)
+        if key not in items:
+            raise DataError(f"{where}: field 'question_id' {key!r} is not a question of the benchmark")
+        if key in out:
+            raise DataError(f"{where}: field 'question_id' {key!r} is answered twice in this file")
+        text_field(row, "model_id", where)
+        choices = row.get("choices")
+        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+            raise DataError(f"{where}: field 'choices' must be a non-empty list of {{index, turns}} objects")
+        turns, expected = choices[0].get("turns"), len(items[key].turns)
+        if not isinstance(turns, list) or len(turns) != expected or not all(isinstance(t, str) for t in turns):
+            got = f"a list of {len(turns)}" if isinstance(turns, list) else type(turns).__name__
+            raise DataError(f"{where}: field 'choices[0].turns' must be a list of {expected} strings (one per turn "
+                            f"of question {key!r}), got {got}")  # fmt: skip
+        out[key] = row
+    if required is None:
+        return out
+    required = list(required)
+    missing = [key for key in required if key not in out]
+    if missing:
+        raise DataError(
+            f"{records.source}: no answer to question_id {missing[:5]}{' ...' if len(missing) > 5 else ''}"
+        )
+    return {key: out[key] for key in required}

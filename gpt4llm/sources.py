@@ -19,6 +19,11 @@ _GPT4LLM_RAW = f"https://raw.githubusercontent.com/Instruction-Tuning-with-GPT-4
 # them); the pins below are of the files' content at that commit.
 FASTCHAT_COMMIT = "69d085eadab8e9fcf831a97e17e132658c3d2272"
 _FASTCHAT_TABLE = f"https://raw.githubusercontent.com/lm-sys/FastChat/{FASTCHAT_COMMIT}/fastchat/eval/table"
+# MT-bench (FastChat's llm_judge) at the newest main-line commit. Its questions, judge prompts and GPT-4 reference
+# answers are unchanged since 7ad1d638 (2023-07-04), the judge prompts' last revision ("positional biases" became
+# "position biases" in the pairwise ones); at the commit above they still read "positional".
+FASTCHAT_LLM_JUDGE_COMMIT = "0e6d3e4beaab66f4d3f93db72541a4abab8af28d"
+_MT_BENCH = f"https://raw.githubusercontent.com/lm-sys/FastChat/{FASTCHAT_LLM_JUDGE_COMMIT}/fastchat/llm_judge/data"
 
 
 @dataclass(frozen=True)
@@ -83,6 +88,23 @@ SOURCES = {
         "Bard's answers to Vicuna-80 (FastChat), Apache-2.0",
         sha256="3b807061959b50b2c7cc2d278c02ce4a1608c6afe366d22613ba90be6c9a3f3f",
     ),
+    "mt_bench": Source(
+        f"{_MT_BENCH}/mt_bench/question.jsonl",
+        "MT-bench: 80 two-turn questions {question_id, category, turns, reference} in 8 categories, Apache-2.0",
+        sha256="119565adbab82227089cefdb44c8d7e2cf04dc0a0ec233634c82e7d4e2a944f7",
+    ),
+    "mt_bench_judge_prompts": Source(
+        f"{_MT_BENCH}/judge_prompts.jsonl",
+        "FastChat's llm_judge prompts: single-answer grading and pairwise, first and second turn, with and without "
+        "a reference answer {name, type, system_prompt, prompt_template, output_format}, Apache-2.0",
+        sha256="fd283293406d024f44c174b094ef48031d0687a4682fd3a56b29b138f80281b6",
+    ),
+    "mt_bench_reference_gpt4": Source(
+        f"{_MT_BENCH}/mt_bench/reference_answer/gpt-4.jsonl",
+        "GPT-4's reference answers to MT-bench's 30 math, reasoning and coding questions (llm_judge answer schema), "
+        "Apache-2.0",
+        sha256="f957a5bc977badb66885ec970e6cd08527845780313f0995764260e5777b9b3f",
+    ),
     # The Unnatural Instructions core set as the Hub stores it (the authors' GitHub copy is a zip); the pin is the
     # file's Git LFS sha256, and 28,584,196 bytes. The paper scores ROUGE-L on 9K of its instances.
     "unnatural_core": Source(
@@ -96,6 +118,10 @@ SOURCES = {
         sha256="81d60a117db495cecedecd9193504fd07c5b5a42f6699ef6b0f9da10fc22f42e",
     ),
 }
+
+
+# The evaluation benchmarks, which `data_gen decontaminate` checks training data against by default
+EVALUATION_BENCHMARKS = ("vicuna80", "user_oriented252", "unnatural_core", "mt_bench")
 
 
 def git_blob_sha1(data: bytes) -> str:
