@@ -9,11 +9,18 @@
     python -m eval generate  --predictions --model-id gpt-4 --questions release:unnatural_gpt4 --sample 9000 --output gpt4.jsonl
     python -m eval rouge     --input llama-gpt4.jsonl gpt4.jsonl
     python -m eval best-of-n --policy outputs/llama-gpt4-7b --reward outputs/opt-1.3b-reward --questions vicuna80 --n 5 --output-dir bon/
+    python -m eval generate  --model outputs/llama-gpt4-7b --questions mt_bench --output mt_bench/llama-gpt4.jsonl
+    python -m eval grade     --questions mt_bench --answers mt_bench/llama-gpt4.jsonl --model gpt-4 \
+                             --output mt_bench/gpt-4_single.jsonl
+    python -m eval grade     --questions mt_bench --answers mt_bench/llama-gpt4.jsonl --mode pairwise-baseline \
+                             --baseline mt_bench/gpt-3.5-turbo.jsonl --model gpt-4 --output mt_bench/gpt-4_pair.jsonl
+    python -m eval grade-totals --questions mt_bench --judgments mt_bench/gpt-4_single.jsonl
 
 Benchmarks are named (vicuna80, user_oriented252, ...: downloaded once and verified, see gpt4llm/sources.py) or
-given as local files. Generation and judging log every finished request and resume where they stopped; `judge` and
-endpoint `generate` take the teacher options of data_gen (limits, --batch, --dry-run, ...) and write the requests
-that failed to OUTPUT.failures.jsonl.
+given as local files. MT-bench (or any file in FastChat's llm_judge question schema) is answered turn by turn
+and graded by `grade`, FastChat's llm_judge protocol. Generation and judging log every finished request and resume
+where they stopped; `judge`, `grade` and endpoint `generate` take the teacher options of data_gen (limits, --batch,
+--dry-run, ...) and write the requests that failed to OUTPUT.failures.jsonl.
 
 Exit status: 0 done; 1 an error stopped the run; 2 bad command line; 3 done, but requests failed (listed in
 OUTPUT.failures.jsonl; the same command again retries them).
@@ -32,6 +39,7 @@ from gpt4llm.jobs import write_json_atomic
 from gpt4llm.teacher_options import add_teacher_options, teacher_config
 
 from . import judge as judging
+from .mt_bench import MODES
 
 logger = logging.getLogger("eval")
 FASTCHAT_REVIEWERS = ("fastchat_reviewers", "fastchat_review_prompts")  # registry names in gpt4llm/sources.py
@@ -50,7 +58,10 @@ def generate(args) -> int:
         return 0
     if not args.model:
         raise DataError("generate needs --model (or --predictions to write the answers the benchmark carries)")
-    params = {"temperature": args.temperature, "top_p": args.top_p, "max_tokens": args.max_new_tokens}
+    if bench.shape == "mt_bench":
+        return _generate_turns(args, items)
+    temperature = 0.0 if args.temperature is None else args.temperature
+    params = {"temperature": temperature, "top_p": args.top_p, "max_tokens": args.max_new_tokens or 512}
     jobs = prompt_jobs(items, args.model, args.template, params)
     for item, job in zip(items, jobs):  # how the failures file names a prompt
         job.source = {"question_id": item.key}
@@ -81,6 +92,58 @@ def generate(args) -> int:
     return status
 
 
+def _generate_turns(args, items) -> int:
+    """Multi-turn questions (MT-bench), turn by turn: each turn's prompt holds the earlier turns and the model's
+    answers to them; answers in FastChat's llm_judge schema, for the questions answered on every turn."""
+    import time
+
+    from gpt4llm.benchmarks import turn_answer_record
+    from gpt4llm.jobs import RunLog, dry_run, report_failures, send
+
+    from .generate import turn_jobs
+    from .mt_bench import answer_params
+
+    def params_of(item):
+        return answer_params(item.category, args.temperature, args.top_p, args.max_new_tokens)
+
+    answers = {item.key: [] for item in items}
+    if args.base_url and args.dry_run:
+        dry_run(turn_jobs(items, answers, args.model, args.template, params_of), teacher_config(args))
+        later = sum(len(item.turns) - 1 for item in items)
+        print(f"=== and {later} requests for the later turns, each holding the answers before it")
+        return 0
+    log = RunLog(Path(f"{args.output}.records.jsonl"))
+    generator, sent = None, []
+    if not args.base_url:
+        from .generate import LocalGenerator
+
+        generator = LocalGenerator(args.model, template=args.template, batch_size=args.batch_size,
+                                   precision=args.precision)  # fmt: skip
+    for turn in range(1, max(len(item.turns) for item in items) + 1):
+        asking = [item for item in items if len(answers[item.key]) == turn - 1 < len(item.turns)]
+        jobs = turn_jobs(asking, answers, args.model, args.template, params_of)
+        sent += jobs
+        if args.base_url:
+            summary = asyncio.run(send(jobs, teacher_config(args), log, desc=f"turn {turn} ({args.model})"))
+            logger.info("turn %d: %s", turn, "; ".join(summary.lines()))
+        else:
+            from tqdm.auto import tqdm
+
+            with tqdm(total=len(jobs), desc=f"turn {turn} ({Path(args.model).name})") as bar:
+                generator.run(jobs, log, progress=bar)
+        for item, job in zip(asking, jobs):
+            if job.id in log.done:
+                answers[item.key].append(log.done[job.id]["text"])
+    model_id = args.model_id or Path(args.model).name
+    now = time.time()
+    complete = [item for item in items if len(answers[item.key]) == len(item.turns)]
+    write_rows(args.output, [turn_answer_record(item, model_id, answers[item.key], now) for item in complete])
+    logger.info("wrote the answers to every turn of %d questions to %s", len(complete), args.output)
+    status = report_failures(args.output, sent, log)
+    log.close()
+    return status
+
+
 def _write_predictions(args, bench, items) -> None:
     if not args.model_id:
         raise DataError("--predictions needs --model-id: the name of the model whose answers the benchmark carries (e.g. gpt-4)")
@@ -96,6 +159,8 @@ def judge(args) -> int:
     from gpt4llm.jobs import RunLog, dry_run, report_failures, send
 
     bench = read_benchmark(load_records(args.questions))
+    if bench.shape == "mt_bench":
+        raise DataError(f"{bench.source}: multi-turn questions (MT-bench) are judged with `python -m eval grade`")
     items = bench.items[: args.limit] if args.limit else bench.items
     answers, reference = (read_answers(load_records(path), bench.keys(), required=[i.key for i in items]) for path in (args.answers, args.reference))
     revs = judging.reviewers(load_records(args.reviewers), load_records(args.review_prompts))
@@ -116,6 +181,104 @@ def judge(args) -> int:
     by_id = {a["answer_id"]: a for a in (*answers.values(), *reference.values())}
     _print_judgement(reviews, by_id, bench, [model_id(reference, args.reference)], args.output)
     return status
+
+
+def grade(args) -> int:
+    """MT-bench: single-answer grading or pairwise judgments of llm_judge answer files, FastChat's protocol."""
+    import time
+
+    from gpt4llm.benchmarks import read_turn_answers
+    from gpt4llm.jobs import RunLog, dry_run, report_failures, send
+
+    from . import mt_bench
+
+    bench = read_benchmark(load_records(args.questions))
+    if bench.shape != "mt_bench":
+        raise DataError(f"{bench.source}: grade reads questions in FastChat's llm_judge schema (question_id, "
+                        "category, turns), e.g. mt_bench; `eval judge` reviews the others")  # fmt: skip
+    items = bench.items[: args.limit] if args.limit else bench.items
+    by_key = {item.key: item for item in bench.items}
+    keys = [item.key for item in items]
+    answers = {}
+    for path in [*args.answers, *([args.baseline] if args.baseline else [])]:
+        records = load_records(path)
+        rows = read_turn_answers(records, by_key, required=keys)
+        name = model_id(rows, path)
+        if name in answers:
+            raise DataError(f"{path}: model {name!r} is in two answer files; give each its own --model-id")
+        answers[name] = rows
+    models = list(answers)
+    if args.mode == "single":
+        if args.baseline:
+            raise DataError("--baseline goes with --mode pairwise-baseline")
+        pairs = []
+    elif args.mode == "pairwise-baseline":
+        if not args.baseline:
+            raise DataError("--mode pairwise-baseline needs --baseline, the baseline model's answers")
+        pairs = [(model, models[-1]) for model in models[:-1]]
+    else:
+        if args.baseline or len(models) < 2:
+            raise DataError("--mode pairwise-all judges every pair of two or more --answers files (and no --baseline)")
+        pairs = [(a, b) for i, a in enumerate(models) for b in models[i + 1 :]]
+    reference_name = args.reference_answers or ("mt_bench_reference_gpt4" if args.questions == "mt_bench" else None)
+    reference_answers = None
+    if reference_name:
+        reference_answers = read_turn_answers(load_records(reference_name), by_key)
+    refs = mt_bench.references(items, reference_answers, reference_name)
+    prompts_file = load_records(args.judge_prompts)
+    prompts = mt_bench.judge_prompts(prompts_file)
+    params = {**mt_bench.JUDGE_PARAMS, **({"max_tokens": args.max_tokens} if args.max_tokens else {})}
+    params |= {"extra_body": args.extra_body} if args.extra_body else {}
+    if args.mode == "single":
+        jobs = mt_bench.single_jobs(items, answers, refs, prompts, args.model, params, prompts_file.source)
+    else:
+        jobs = mt_bench.pair_jobs(items, pairs, answers, refs, prompts, args.model, params, prompts_file.source)
+    config = teacher_config(args)
+    if args.dry_run:
+        dry_run(jobs, config)
+        return 0
+    log = RunLog(Path(f"{args.output}.records.jsonl"))
+    summary = asyncio.run(send(jobs, config, log, desc=f"{args.mode} judgments ({args.model})"))
+    logger.info("; ".join(summary.lines()))
+    to_records = mt_bench.single_records if args.mode == "single" else mt_bench.pair_records
+    records = to_records(jobs, log.done, time.time())
+    write_rows(args.output, records)
+    status = report_failures(args.output, jobs, log)
+    log.close()
+    if records:
+        _print_grades(load_records(str(args.output)), by_key, args.output, resamples=args.bootstrap, seed=args.seed)
+    return status
+
+
+def grade_totals(args) -> None:
+    bench = read_benchmark(load_records(args.questions))
+    if bench.shape != "mt_bench":
+        raise DataError(f"{bench.source}: grade-totals reads questions in FastChat's llm_judge schema (question_id, "
+                        "category, turns), e.g. mt_bench")  # fmt: skip
+    by_key = {item.key: item for item in bench.items}
+    files = [load_records(path) for path in args.judgments]
+    _print_grades(files, by_key, args.output, resamples=args.bootstrap, seed=args.seed)
+
+
+def _print_grades(judgment_files, items: dict, output, **bootstrap) -> list[dict]:
+    """Totals of judgment files (single and pairwise alike), printed and written to OUTPUT.summary.json."""
+    from .mt_bench import pair_totals, read_judgments, single_totals
+    from .report import mt_bench_table, mt_pair_table
+
+    rows = {"single": [], "pairwise": []}
+    for records in judgment_files if isinstance(judgment_files, list) else [judgment_files]:
+        kind, found = read_judgments(records, items)
+        rows[kind] += found
+    results = single_totals(rows["single"], items, **bootstrap) + pair_totals(rows["pairwise"], items, **bootstrap)
+    singles = [r for r in results if r["kind"] == "single"]
+    if singles:
+        print("\n".join(mt_bench_table(singles)) + "\n")
+    for result in results:
+        if result["kind"] == "pairwise":
+            print("\n".join(mt_pair_table(result)) + "\n")
+    if output:
+        write_json_atomic(Path(f"{output}.summary.json"), results)
+    return results
 
 
 def aggregate(args) -> None:
@@ -212,6 +375,18 @@ def report(args) -> None:
         figures.plot_totals(results, out / "judge_totals.png")
         figures.plot_length_bias(results, out / "length_bias.png")
         sections.append(("Figure: total scores", ["![](judge_totals.png)", "", "![](length_bias.png)"]))
+    if args.mt_bench:
+        from .report import mt_bench_table, mt_pair_table
+
+        results = [result for path in args.mt_bench for result in json.loads(Path(path).read_text())]
+        singles = [r for r in results if r["kind"] == "single"]
+        if singles:
+            figures.plot_mt_bench(singles, out / "mt_bench.png")
+            table = mt_bench_table(singles) + ["", "![](mt_bench.png)"]
+            sections.append(("MT-bench: single-answer grading (1-10)", table))
+        for result in (r for r in results if r["kind"] == "pairwise"):
+            model_1, model_2 = result["models"]
+            sections.append((f"MT-bench: {model_1} vs {model_2} (pairwise)", mt_pair_table(result)))
     if args.rouge:
         results = {name: result for path in args.rouge for name, result in json.loads(Path(path).read_text()).items()}
         sections.append(("ROUGE-L by reference length (count)", rouge_table(results)))
@@ -260,8 +435,9 @@ def parser() -> argparse.ArgumentParser:
     gen.add_argument("--template", choices=["alpaca", "chat"], default="alpaca", help="alpaca for models of this repo's recipes")
     gen.add_argument("--model-id", help="the name in the answer file (default: the model's last path part)")
     gen.add_argument("--batch-size", type=int, default=8)
-    gen.add_argument("--max-new-tokens", type=int, default=512)
-    gen.add_argument("--temperature", type=float, default=0.0, help="0 = greedy")
+    gen.add_argument("--max-new-tokens", type=int, help="default 512; MT-bench: FastChat's 1024")
+    gen.add_argument("--temperature", type=float,
+                     help="0 = greedy (the default); MT-bench: FastChat's temperature per category unless given")
     gen.add_argument("--top-p", type=float, default=1.0)
     gen.add_argument("--limit", type=int, help="the first N prompts")
     gen.add_argument("--sample", type=int, help="a random N prompts (e.g. 9000 of unnatural_core, as the paper)")
@@ -284,6 +460,34 @@ def parser() -> argparse.ArgumentParser:
     jud.add_argument("--output", required=True, help="reviews (FastChat schema, .jsonl)")
     add_teacher_options(jud, model_default="gpt-4", model_help="the judge (default gpt-4)")
 
+    grd = commands.add_parser("grade", help="MT-bench: single-answer grading (1-10 a turn) or pairwise judgments")
+    grd.add_argument("--questions", required=True, help="mt_bench, or a file in FastChat's llm_judge question schema")
+    grd.add_argument("--answers", nargs="+", required=True,
+                     help="answers of `eval generate` (llm_judge schema), a model each")
+    grd.add_argument("--mode", choices=MODES, default="single",
+                     help="single (default): a score per answer and turn; pairwise-baseline: each --answers against "
+                     "--baseline; pairwise-all: every pair of --answers; pairwise games are judged in both orders")
+    grd.add_argument("--baseline", help="with pairwise-baseline: the baseline model's answers")
+    grd.add_argument("--judge-prompts", default="mt_bench_judge_prompts",
+                     help="name or file, in FastChat's judge_prompts.jsonl schema (default: FastChat's)")
+    grd.add_argument("--reference-answers", metavar="NAME_OR_FILE",
+                     help="reference answers for math, reasoning and coding (llm_judge answer schema; default for "
+                     "mt_bench: GPT-4's, mt_bench_reference_gpt4; otherwise the questions' own `reference`)")
+    grd.add_argument("--limit", type=int, help="the first N questions")
+    grd.add_argument("--max-tokens", type=int, help="the judgments' length limit (default FastChat's 2048)")
+    grd.add_argument("--bootstrap", type=int, default=1000, help="resamples of the questions for the 95%% intervals")
+    grd.add_argument("--seed", type=int, default=0, help="of the bootstrap")
+    grd.add_argument("--output", required=True, help="judgments (FastChat's llm_judge schema, .jsonl)")
+    add_teacher_options(grd, model_default="gpt-4", model_help="the judge (default gpt-4)")
+
+    tot = commands.add_parser("grade-totals", help="MT-bench totals from judgment files (ours or FastChat's)")
+    tot.add_argument("--questions", required=True)
+    tot.add_argument("--judgments", nargs="+", required=True,
+                     help="single or pairwise judgment files (llm_judge schema)")
+    tot.add_argument("--bootstrap", type=int, default=1000, help="resamples of the questions for the 95%% intervals")
+    tot.add_argument("--seed", type=int, default=0, help="of the bootstrap")
+    tot.add_argument("--output", help="also write OUTPUT.summary.json")
+
     agg = commands.add_parser("aggregate", help="totals from existing review files (ours or FastChat's)")
     agg.add_argument("--questions", required=True)
     agg.add_argument("--answers", nargs="+", required=True, help="the answer files the reviews refer to")
@@ -301,6 +505,7 @@ def parser() -> argparse.ArgumentParser:
 
     rep = commands.add_parser("report", help="Markdown report and figures from judge, rouge and dataset files")
     rep.add_argument("--judge", nargs="*", default=[], help="OUTPUT.summary.json files of judge/aggregate")
+    rep.add_argument("--mt-bench", nargs="*", default=[], help="OUTPUT.summary.json files of grade/grade-totals")
     rep.add_argument("--rouge", nargs="*", default=[], help="JSON files of rouge --output")
     rep.add_argument("--datasets", nargs="*", default=[], help="Alpaca-schema datasets for the data statistics")
     rep.add_argument("--human", nargs="*", default=[], help="human_eval.json files of `python -m eval.human results`")
@@ -328,7 +533,7 @@ def main(argv: list[str] | None = None) -> int:
     args = command_line.parse_args(argv)
     if args.command == "generate" and not args.base_url and any(getattr(args, name) for name in TEACHER_ONLY):
         command_line.error("--batch, --rpm, --tpm, --dry-run and --cancel-batches need --base-url (an endpoint)")
-    if args.command in ("generate", "judge"):
+    if args.command in ("generate", "judge", "grade"):
         try:
             teacher_config(args)
         except ValueError as error:
@@ -338,7 +543,8 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger(name).setLevel(logging.WARNING)
     from gpt4llm.teacher import TeacherError
 
-    command = {"generate": generate, "judge": judge, "aggregate": aggregate, "rouge": rouge, "report": report, "best-of-n": best_of_n}
+    command = {"generate": generate, "judge": judge, "grade": grade, "grade-totals": grade_totals,
+               "aggregate": aggregate, "rouge": rouge, "report": report, "best-of-n": best_of_n}  # fmt: skip
     try:
         return command[args.command](args) or 0
     except (DataError, TeacherError) as error:

@@ -2,12 +2,15 @@
 or any OpenAI-compatible endpoint through the shared teacher client.
 
 Prompts use the model's own template: `alpaca` (models trained by this repo's recipes) or `chat` (the
-tokenizer's chat template). Local generation runs on the GPU when there is one, in bf16 where the hardware computes
-it natively and fp32 elsewhere (gpt4llm.precision; on a CPU with native bf16 the linear layers' weights are also
-packed once for oneDNN: bench/generation_throughput.py), batched by prompt length with left padding, and every
-finished batch goes to the durable run log, so an interrupted run resumes.
+tokenizer's chat template). Multi-turn questions (MT-bench) are asked turn by turn: turn t's prompt holds the
+question's earlier turns and the model's own answers to them, as FastChat's gen_model_answer builds it. Local
+generation runs on the GPU when there is one, in bf16 where the hardware computes it natively and fp32 elsewhere
+(gpt4llm.precision; on a CPU with native bf16 the linear layers' weights are also packed once for oneDNN:
+bench/generation_throughput.py), batched by parameters and prompt length with left padding, and every finished
+batch goes to the durable run log, so an interrupted run resumes.
 """
 
+import json
 import logging
 import time
 from pathlib import Path
@@ -18,7 +21,7 @@ from gpt4llm.benchmarks import Item
 from gpt4llm.jobs import Job, RunLog, job_id
 from gpt4llm.models import inference_device
 from gpt4llm.precision import describe_choice, use_bf16
-from gpt4llm.templates import alpaca_prompt
+from gpt4llm.templates import alpaca_conversation, alpaca_prompt
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +33,26 @@ def prompt_jobs(items: list[Item], model: str, template: str, params: dict) -> l
         content = alpaca_prompt(item.instruction, item.input) if template == "alpaca" else item.prompt
         messages = [{"role": "user", "content": content}]
         jobs.append(Job(job_id("generate", model, template, params, messages), messages, params, meta={"key": item.key}))
+    return jobs
+
+
+def turn_jobs(items: list[Item], answers: dict, model: str, template: str, params_of) -> list[Job]:
+    """The next turn's job for each item: turn t = len(answers[item.key]) + 1, its prompt the conversation so far
+    (the earlier turns and their answers) in the model's template; `params_of(item)` gives its parameters. Turn 1
+    is the same request `prompt_jobs` makes."""
+    jobs = []
+    for item in items:
+        done = answers[item.key]
+        turns = item.turns[: len(done) + 1]
+        if template == "alpaca":
+            messages = [{"role": "user", "content": alpaca_conversation(list(turns), done)}]
+        else:
+            messages = [{"role": "user", "content": turns[0]}]
+            for answer, turn in zip(done, turns[1:]):
+                messages += [{"role": "assistant", "content": answer}, {"role": "user", "content": turn}]
+        params = params_of(item)
+        jobs.append(Job(job_id("generate", model, template, params, messages), messages, params,
+                        meta={"key": item.key}, source={"question_id": item.key, "turn": len(done) + 1}))  # fmt: skip
     return jobs
 
 
@@ -97,10 +120,17 @@ class LocalGenerator:
 
     @torch.inference_mode()
     def run(self, jobs: list[Job], log: RunLog, *, num_return_sequences: int = 1, progress=None) -> None:
-        """Generate every job not yet in the log; with num_return_sequences > 1 the log entry holds a list."""
-        pending = sorted((j for j in jobs if j.id not in log.done), key=lambda j: -len(self.render(j)))
-        for start in range(0, len(pending), self.batch_size):
-            batch = pending[start : start + self.batch_size]
+        """Generate every job not yet in the log; with num_return_sequences > 1 the log entry holds a list. A batch
+        holds jobs of the same parameters (MT-bench samples each category at its own temperature), longest first."""
+        groups: dict[str, list[Job]] = {}
+        for job in jobs:
+            if job.id not in log.done:
+                groups.setdefault(json.dumps(job.params, sort_keys=True), []).append(job)
+        batches = []
+        for group in groups.values():
+            group.sort(key=lambda j: -len(self.render(j)))
+            batches += [group[start : start + self.batch_size] for start in range(0, len(group), self.batch_size)]
+        for batch in batches:
             texts = self.generate([self.render(j) for j in batch], batch[0].params, num_return_sequences)
             for i, job in enumerate(batch):
                 answers = texts[i * num_return_sequences : (i + 1) * num_return_sequences]

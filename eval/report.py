@@ -170,6 +170,113 @@ def plot_length_bias(results: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
+# ---------------------------------------------------------------- MT-bench
+
+
+def _score(value, bounds=None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.2f}" + (f" [{bounds[0]:.2f}, {bounds[1]:.2f}]" if bounds else "")
+
+
+def mt_bench_table(results: list[dict]) -> list[str]:
+    """Single-answer grading as FastChat's show_result.py prints it, a row per model (and judge): the mean score
+    over all judgments, turn 1, turn 2, with 95% bootstrap intervals over questions; then the mean per category."""
+    categories = sorted({c for r in results for c in r["by_category"]})
+    lines = ["| model | judge | score | turn 1 | turn 2 | judgments |", "|---|---|---|---|---|---|"]
+    for r in results:
+        intervals = r.get("intervals") or {}
+        turns = [_score(r["turns"][t], intervals.get(f"turn_{t}")) for t in ("1", "2")]
+        score = _score(r["score"], intervals.get("score"))
+        counts = f"{r['counts']['1']} + {r['counts']['2']}"
+        lines.append(f"| {r['model']} | {r['judge']} | {score} | {turns[0]} | {turns[1]} | {counts} |")
+    lines += ["", "| model | " + " | ".join(categories) + " |", "|---" * (len(categories) + 1) + "|"]
+    for r in results:
+        lines.append(f"| {r['model']} | " + " | ".join(_score(r["by_category"].get(c)) for c in categories) + " |")
+    unreadable = sum(r["unreadable"] for r in results)
+    duplicates = sum(r["duplicates"] for r in results)
+    resamples = results[0]["bootstrap"]["resamples"]
+    lines += ["", "Scores 1-10, the mean over each model's judgments (turns 1 and 2, as FastChat's show_result.py); "
+              f"{unreadable} judgments without a rating are not counted; {duplicates} repeated judgments replaced by "
+              f"the later one. Intervals: 95% bootstrap over questions ({resamples} resamples)."]  # fmt: skip
+    return lines
+
+
+def mt_pair_table(result: dict) -> list[str]:
+    """Pairwise MT-bench judgments of one model pair, counted as FastChat's show_result.py counts them."""
+    model_1, model_2 = result["models"]
+    intervals = result.get("intervals") or {}
+
+    def rate(name):
+        value, bounds = result[name], intervals.get(name)
+        if value is None:
+            return "-"
+        return f"{100 * value:.1f}%" + (f" [{100 * bounds[0]:.1f}%, {100 * bounds[1]:.1f}%]" if bounds else "")
+
+    def row(name, counts):
+        wins, ties, losses = (counts.get(o, 0) for o in ("win", "tie", "loss"))
+        return f"| {name} | {wins} | {ties} | {losses} | {wins + ties + losses} |"
+
+    lines = [f"| {model_1} vs {model_2} | win | tie | loss | games |", "|---|---|---|---|---|", row("all", result)]
+    lines += [row(f"turn {turn}", counts) for turn, counts in result["by_turn"].items()]
+    lines += [row(category, counts) for category, counts in result["by_category"].items()]
+    games, inconsistent = result["games"], result["inconsistent"]
+    share = f" ({100 * inconsistent / games:.1f}%)" if games else ""
+    lines += ["", f"{model_1} against {model_2} (judge {result['judge']}): win rate {rate('win_rate')}, loss rate "
+              f"{rate('loss_rate')}, adjusted win rate (ties half) {rate('win_rate_adjusted')}. Each game (question "
+              f"and turn) is judged in both answer orders; the verdict changes with the order in {inconsistent} of "
+              f"{games} games{share}, counted as ties; {result['errors']} games with an unreadable verdict are left "
+              "out."]  # fmt: skip
+    return lines
+
+
+def plot_mt_bench(results: list[dict], path: Path) -> None:
+    """MT-bench single-answer grades: per model, the mean score of turn 1, turn 2 and both (95% intervals), and
+    the mean per category, on FastChat's 1-10 scale."""
+    names = short_names(r["model"] for r in results)
+    categories = sorted({c for r in results for c in r["by_category"]})
+    colors = [plt.get_cmap("tab10")(i % 10) for i in range(len(results))]
+    fig, (left, right) = plt.subplots(
+        1, 2, figsize=(10, 1.8 + 0.3 * max(3, len(categories)) * max(1, len(results)) / 2),
+        gridspec_kw={"width_ratios": [1, 2]}, layout="constrained",
+    )  # fmt: skip
+    height = 0.8 / len(results)
+    for panel, rows, value in ((left, ["all", "turn 1", "turn 2"], None), (right, categories, "category")):
+        for i, (result, color) in enumerate(zip(results, colors)):
+            intervals = result.get("intervals") or {}
+            for y, row in enumerate(rows):
+                if value:
+                    mean, bounds = result["by_category"].get(row), None
+                else:
+                    key = {"all": "score", "turn 1": "turn_1", "turn 2": "turn_2"}[row]
+                    mean = result["score"] if row == "all" else result["turns"][row[-1]]
+                    bounds = intervals.get(key)
+                position = y + (i - (len(results) - 1) / 2) * height
+                if mean is None:
+                    panel.text(0.2, position, "no judgments", va="center", fontsize=6, color="gray")
+                    continue
+                panel.barh(position, mean, height=height * 0.9, color=color)
+                if bounds:
+                    panel.errorbar(mean, position, xerr=[[mean - bounds[0]], [bounds[1] - mean]], color="black",
+                                   capsize=2, linewidth=0.8)  # fmt: skip
+                end = bounds[1] if bounds else mean
+                panel.text(max(mean, end) + 0.1, position, f"{mean:.1f}", va="center", fontsize=7)
+        panel.set_yticks(range(len(rows)), rows, fontsize=8)
+        panel.set_ylim(len(rows) - 0.5, -0.5)
+        panel.set_xlim(0, 10.9)
+        panel.xaxis.set_major_locator(matplotlib.ticker.MultipleLocator(2))
+        panel.xaxis.grid(True, linestyle="--", alpha=0.3)
+        panel.tick_params(axis="x", labelsize=7)
+        panel.set_xlabel("judge's score, 1-10", fontsize=8)
+    left.set_title("mean score (95% bootstrap interval)", fontsize=9)
+    right.set_title("mean score per category (both turns)", fontsize=9)
+    handles = [Patch(color=c, label=names[r["model"]]) for c, r in zip(colors, results)]
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(4, len(handles)), fontsize=7, frameon=False)
+    fig.suptitle(f"MT-bench, single-answer grading by {results[0]['judge']}", fontsize=10)
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+
+
 # ---------------------------------------------------------------- ROUGE-L (Figure 6)
 
 

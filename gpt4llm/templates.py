@@ -21,6 +21,16 @@ def alpaca_prompt(instruction: str, input: str = "") -> str:
     return ALPACA_PROMPT_NO_INPUT.format(instruction=instruction)
 
 
+def alpaca_conversation(turns: list[str], answers: list[str]) -> str:
+    """A later turn of a conversation in the Alpaca template, which has none of its own: as FastChat's `alpaca`
+    conversation does, the earlier turns stay in the prompt, each answer followed by the next `### Instruction:`.
+    The first turn is `alpaca_prompt`, exactly what the model was trained on."""
+    text = alpaca_prompt(turns[0])
+    for answer, turn in zip(answers, turns[1:]):
+        text += f"{answer}\n\n### Instruction:\n{turn}\n\n### Response:"
+    return text
+
+
 def alpaca_user_input(instruction: str, input: str = "") -> str:
     """The released comparison data's `user_input`: the Alpaca prompt without its trailing `### Response:`."""
     return alpaca_prompt(instruction, input).removesuffix("### Response:")

@@ -27,7 +27,9 @@ that exact content get the fault, later ones a normal answer (N=0 means every at
   ambiguous a rating whose first line has two candidate scores ("8 or 9")
   refusal  message.refusal set, content null      length   an answer longer than the length limit, cut
   html502  a proxy's HTML 502 page                vllm400  a 400 in vLLM's shape (the error fields at the top)
-Normal answers: a pairwise review (it mentions "Assistant 2") gets "9 3\\n...", preferring the first answer
+Normal answers: an MT-bench grade (its prompt asks for "[[rating]]") gets "Rating: [[N]]", N the last
+"[score:N]" marker in the prompt (else 5); an MT-bench pairwise judgment (asking for "[[A]]") gets "[[A]]", preferring
+Assistant A whatever it is; a pairwise review (it mentions "Assistant 2") gets "9 3\\n...", preferring the first answer
 whatever it is; a rating prompt (it contains "### End of Response") gets "8\\n..."; anything else
 "Answer: <the instruction's first line>", padded with filler words to `answer_tokens` tokens if set.
 """
@@ -293,8 +295,15 @@ class FakeOpenAI:
             message["refusal"] = REFUSAL
             answer = ""
         else:
+            everything = "\n".join(str(m.get("content") or "") for m in messages)
             if kind == "empty":
                 answer = ""
+            elif "[[rating]]" in everything:  # an MT-bench grade: the last "[score:N]" in the prompt, else 5
+                scores = re.findall(r"\[score:(\d+)\]", last)
+                score = scores[-1] if scores else 5
+                answer = "no idea" if kind == "noscore" else f"A fair answer.\nRating: [[{score}]]"
+            elif "[[A]]" in everything:  # an MT-bench pairwise verdict: always Assistant A, whichever it is
+                answer = "Assistant A follows the instructions better.\n[[A]]"
             elif "Assistant 2" in last:  # a pairwise review: always prefers the first answer
                 answer = "9 3\nThe first answer is better."
             elif "### End of Response" in last:

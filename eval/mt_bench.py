@@ -1,0 +1,424 @@
+"""MT-bench, FastChat's llm_judge protocol: two-turn answers, single-answer grading (a 1-10 score per turn) and
+pairwise judgments (both answer orders), reference-guided for math, reasoning and coding, and the totals of its
+show_result.py, with bootstrap intervals over questions.
+
+FastChat's files are read and written as they are (fastchat/llm_judge/common.py, gen_judgment.py at the commit
+gpt4llm/sources.py pins):
+- questions `{question_id, category, turns: [...], reference?: [...]}` and answers `{question_id, answer_id,
+  model_id, choices: [{index, turns: [...]}], tstamp}`: gpt4llm.benchmarks (`mt_bench` shape, read_turn_answers);
+- judge prompts `{name, type: single|pairwise, system_prompt, prompt_template, output_format, ...}`, told apart by
+  what their templates take: `question_2` for the second turn, `ref_answer_1` for a reference answer;
+- single judgments `{question_id, model, judge: [judge model, prompt name], user_prompt, judgment, score, turn,
+  tstamp}`; pairwise `{question_id, model_1, model_2, g1_winner, g2_winner, judge, g1_user_prompt, g1_judgment,
+  g2_user_prompt, g2_judgment, turn, tstamp}`, game 1 showing model_1 as Assistant A, game 2 model_2.
+
+As FastChat: turn 1 is graded on every question and turn 2 on the two-turn ones, with the turn-2 prompt showing
+the whole conversation; questions in NEED_REF_CATS are graded against a reference answer; judges run at
+temperature 0 with 2,048 tokens; ratings are read from "[[8]]" (else "[8]"), verdicts from "[[A]]", "[[B]]",
+"[[C]]" (a tie). A judgment without a rating is written with score null (FastChat writes -1; both are read as
+unreadable, counted and left out of the means, as its show_result.py drops -1). Totals follow show_result.py:
+single, the mean score per model over all its judgments, per turn, and (here) per category; pairwise, a game whose
+two orders disagree is a tie, and games with an unreadable verdict are dropped (counted).
+"""
+
+import re
+import string
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+
+from gpt4llm.benchmarks import Item, record_id
+from gpt4llm.data import DataError, Records, text_field
+from gpt4llm.jobs import Job, job_id
+
+from .stats import bootstrap
+
+# fastchat/llm_judge/common.py
+NEED_REF_CATS = ("math", "reasoning", "coding", "arena-hard-200")
+TEMPERATURES = {"writing": 0.7, "roleplay": 0.7, "extraction": 0.0, "math": 0.0, "coding": 0.0, "reasoning": 0.0,
+                "stem": 0.1, "humanities": 0.1, "arena-hard-200": 0.0}  # fmt: skip
+DEFAULT_TEMPERATURE = 0.7  # a category not in TEMPERATURES (gen_model_answer.py)
+MAX_NEW_TOKENS = 1024  # gen_model_answer.py's and gen_api_answer.py's default answer length
+JUDGE_PARAMS = {"temperature": 0.0, "max_tokens": 2048}  # run_judge_single / run_judge_pair, OpenAI judges
+_RATING = re.compile(r"\[\[(\d+\.?\d*)\]\]")
+_RATING_BACKUP = re.compile(r"\[(\d+\.?\d*)\]")
+MODES = ("single", "pairwise-baseline", "pairwise-all")
+
+# For small local judges: llama.cpp grammars that make a judgment start with its rating or verdict
+RATING_FIRST_GRAMMAR = 'root ::= "Rating: [[" score "]]\\n" [^\\x00]*\nscore ::= [1-9] | "10"'
+VERDICT_FIRST_GRAMMAR = 'root ::= "[[" [ABC] "]]\\n" [^\\x00]*'
+
+
+def answer_params(category: str, temperature: float | None, top_p: float, max_new_tokens: int | None) -> dict:
+    """An MT-bench answer's sampling: FastChat's temperature for its category unless one is given."""
+    if temperature is None:
+        temperature = TEMPERATURES.get(category, DEFAULT_TEMPERATURE)
+    return {"temperature": temperature, "top_p": top_p, "max_tokens": max_new_tokens or MAX_NEW_TOKENS}
+
+
+# ---------------------------------------------------------------- judge prompts
+
+
+@dataclass(frozen=True)
+class JudgePrompt:
+    name: str
+    type: str  # single or pairwise
+    system_prompt: str
+    prompt_template: str
+    second_turn: bool  # the template shows both turns and rates the second
+    with_reference: bool
+
+
+# what each role's template takes: (type, second turn) -> placeholders, without the reference answers
+_PLACEHOLDERS = {
+    ("single", False): {"question", "answer"},
+    ("single", True): {"question_1", "question_2", "answer_1", "answer_2"},
+    ("pairwise", False): {"question", "answer_a", "answer_b"},
+    ("pairwise", True): {"question_1", "question_2", "answer_a_1", "answer_b_1", "answer_a_2", "answer_b_2"},
+}
+_OUTPUT_FORMATS = {"single": "[[rating]]", "pairwise": "[[A]]"}
+
+
+def judge_prompts(records: Records) -> dict[tuple[str, bool, bool], JudgePrompt]:
+    """(type, second turn, with reference) -> the prompt for that role, from a file in FastChat's judge_prompts.jsonl
+    schema; a role filled twice, or a template whose placeholders fit no role, is a one-line error."""
+    out = {}
+    for row, where in zip(records.rows, records.locations):
+        name, kind = text_field(row, "name", where), text_field(row, "type", where)
+        if kind not in _OUTPUT_FORMATS:
+            raise DataError(f"{where}: field 'type' must be 'single' or 'pairwise', got {kind!r}")
+        if (output_format := text_field(row, "output_format", where)) != _OUTPUT_FORMATS[kind]:
+            raise DataError(f"{where}: field 'output_format' of a {kind} prompt must be {_OUTPUT_FORMATS[kind]!r}, "
+                            f"got {output_format!r}")  # fmt: skip
+        template = text_field(row, "prompt_template", where)
+        try:
+            fields = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
+        except ValueError as error:
+            raise DataError(f"{where}: field 'prompt_template' of {name!r} is not a format string ({error})") from None
+        second = "question_2" in fields
+        reference = "ref_answer_1" in fields
+        expected = _PLACEHOLDERS[kind, second] | ({"ref_answer_1"} if reference else set())
+        expected |= {"ref_answer_2"} if reference and second else set()
+        if fields != expected:
+            role = f"a {kind} prompt for turn {2 if second else 1}{' with a reference' if reference else ''}"
+            raise DataError(f"{where}: field 'prompt_template' of {name!r} takes {sorted(fields)}; {role} takes "
+                            f"{sorted(expected)}")  # fmt: skip
+        role = (kind, second, reference)
+        if role in out:
+            raise DataError(f"{where}: {name!r} is a second {_describe(role)} prompt (the first: {out[role].name!r})")
+        out[role] = JudgePrompt(name, kind, text_field(row, "system_prompt", where), template, second, reference)
+    return out
+
+
+def _describe(role: tuple[str, bool, bool]) -> str:
+    kind, second, reference = role
+    return f"{'single-answer' if kind == 'single' else 'pairwise'} turn-{2 if second else 1}" + (
+        " reference-guided" if reference else ""
+    )
+
+
+def _prompt(prompts: dict, role: tuple[str, bool, bool], source: str) -> JudgePrompt:
+    if role not in prompts:
+        raise DataError(f"{source}: no {_describe(role)} prompt")
+    return prompts[role]
+
+
+# ---------------------------------------------------------------- grading requests
+
+
+def graded_turns(item: Item) -> tuple[int, ...]:
+    """Turn 1 always, turn 2 on two-turn questions (FastChat's multi-turn judges see exactly two)."""
+    return (1, 2) if len(item.turns) == 2 else (1,)
+
+
+def references(items: list[Item], reference_answers: dict | None, source: str | None) -> dict:
+    """question key -> the reference answer's turns, for the questions graded against one (NEED_REF_CATS): from a
+    reference answer file (FastChat's reference_answer/gpt-4.jsonl) where it has one, else the question's own
+    `reference`."""
+    out = {}
+    for item in items:
+        if item.category not in NEED_REF_CATS:
+            continue
+        if reference_answers is not None and item.key in reference_answers:
+            turns = reference_answers[item.key]["choices"][0]["turns"]
+        else:
+            turns = list(item.turn_references)
+        if len(turns) < len(graded_turns(item)):
+            where = f"none in {source}" if source else "the question has no 'reference' for every turn"
+            raise DataError(f"{item.where}: question {item.key!r} ({item.category}) is graded against a reference "
+                            f"answer for each turn: {where}; pass --reference-answers")  # fmt: skip
+        out[item.key] = turns
+    return out
+
+
+def _fields(item: Item, turn: int, answers: dict[str, list[str]], reference: list[str] | None) -> dict:
+    """The template's fields: answers maps a placeholder suffix ("" single, "_a", "_b") to that answer's turns."""
+    fields = {}
+    if turn == 1:
+        fields["question"] = item.turns[0]
+        fields |= {f"answer{suffix}": turns[0] for suffix, turns in answers.items()}
+    else:
+        fields |= {"question_1": item.turns[0], "question_2": item.turns[1]}
+        fields |= {f"answer{suffix}_{t}": turns[t - 1] for suffix, turns in answers.items() for t in (1, 2)}
+    if reference is not None:
+        fields["ref_answer_1"] = reference[0]
+        if turn == 2:
+            fields["ref_answer_2"] = reference[1]
+    return fields
+
+
+def _job(prompt: JudgePrompt, fields: dict, judge: str, params: dict, parse, meta: dict, source: dict) -> Job:
+    user_prompt = prompt.prompt_template.format(**fields)
+    messages = [{"role": "system", "content": prompt.system_prompt}, {"role": "user", "content": user_prompt}]
+    meta = {**meta, "judge": [judge, prompt.name], "user_prompt": user_prompt}
+    return Job(job_id("grade", judge, params, messages), messages, params, parse=parse, meta=meta, source=source)
+
+
+def single_jobs(items: list[Item], answers: dict[str, dict], refs: dict, prompts: dict, judge: str, params: dict,
+                source: str) -> list[Job]:  # fmt: skip
+    """A request per question, model and graded turn; `answers`: model -> question key -> llm_judge answer."""
+    jobs = []
+    for item in items:
+        reference = refs.get(item.key)
+        for turn in graded_turns(item):
+            prompt = _prompt(prompts, ("single", turn == 2, reference is not None), source)
+            for model, by_key in answers.items():
+                fields = _fields(item, turn, {"": by_key[item.key]["choices"][0]["turns"]}, reference)
+                where = {"question_id": item.key, "model": model, "turn": turn}
+                jobs.append(_job(prompt, fields, judge, params, parse_rating, where, where))
+    return jobs
+
+
+def pair_jobs(items: list[Item], pairs: list[tuple[str, str]], answers: dict[str, dict], refs: dict, prompts: dict,
+              judge: str, params: dict, source: str) -> list[Job]:  # fmt: skip
+    """Two requests per question, model pair and graded turn: game 1 shows model_1 as Assistant A, game 2 model_2."""
+    jobs = []
+    for item in items:
+        reference = refs.get(item.key)
+        for turn in graded_turns(item):
+            prompt = _prompt(prompts, ("pairwise", turn == 2, reference is not None), source)
+            for model_1, model_2 in pairs:
+                for game, (a, b) in ((1, (model_1, model_2)), (2, (model_2, model_1))):
+                    shown = {"_a": answers[a][item.key]["choices"][0]["turns"],
+                             "_b": answers[b][item.key]["choices"][0]["turns"]}  # fmt: skip
+                    fields = _fields(item, turn, shown, reference)
+                    where = {"question_id": item.key, "model_1": model_1, "model_2": model_2, "turn": turn,
+                             "game": game}  # fmt: skip
+                    jobs.append(_job(prompt, fields, judge, params, parse_verdict, where, where))
+    return jobs
+
+
+def parse_rating(judgment: str) -> float | None:
+    """FastChat's reading of a rating: the first "[[8]]", else the first "[8]"; None when there is neither."""
+    match = _RATING.search(judgment) or _RATING_BACKUP.search(judgment)
+    return float(match.group(1)) if match else None
+
+
+def parse_verdict(judgment: str) -> str | None:
+    """FastChat's reading of a pairwise verdict, in its order: "[[A]]", else "[[B]]", else "[[C]]" (a tie)."""
+    for mark, verdict in (("[[A]]", "A"), ("[[B]]", "B"), ("[[C]]", "tie")):
+        if mark in judgment:
+            return verdict
+    return None
+
+
+# ---------------------------------------------------------------- judgment records
+
+
+def single_records(jobs: list[Job], done: dict, tstamp: float) -> list[dict]:
+    rows = []
+    for job in jobs:
+        if job.id in done:
+            meta, text = job.meta, done[job.id]["text"]
+            rows.append({"question_id": meta["question_id"], "model": meta["model"], "judge": meta["judge"],
+                         "user_prompt": meta["user_prompt"], "judgment": text, "score": parse_rating(text),
+                         "turn": meta["turn"], "tstamp": tstamp})  # fmt: skip
+    return rows
+
+
+def pair_records(jobs: list[Job], done: dict, tstamp: float) -> list[dict]:
+    """A record per match whose two games are both done (a failed game is in the failures file)."""
+    games: dict = defaultdict(dict)
+    for job in jobs:
+        meta = job.meta
+        games[meta["question_id"], meta["model_1"], meta["model_2"], meta["turn"]][meta["game"]] = job
+    rows = []
+    for (qid, model_1, model_2, turn), both in games.items():
+        if not all(both[g].id in done for g in (1, 2)):
+            continue
+        row = {"question_id": qid, "model_1": model_1, "model_2": model_2}
+        for game, shown_first in ((1, "model_1"), (2, "model_2")):
+            verdict = parse_verdict(done[both[game].id]["text"])
+            other = "model_2" if shown_first == "model_1" else "model_1"
+            row[f"g{game}_winner"] = {"A": shown_first, "B": other, "tie": "tie"}.get(verdict, "error")
+        row["judge"] = both[1].meta["judge"]
+        for game in (1, 2):
+            row[f"g{game}_user_prompt"] = both[game].meta["user_prompt"]
+            row[f"g{game}_judgment"] = done[both[game].id]["text"]
+        rows.append(row | {"turn": turn, "tstamp": tstamp})
+    return rows
+
+
+# ---------------------------------------------------------------- totals (show_result.py)
+
+
+def _judge(row: dict, where: str) -> list:
+    judge = row.get("judge")
+    if not (isinstance(judge, list) and len(judge) == 2 and all(isinstance(j, str) for j in judge)):
+        raise DataError(f"{where}: field 'judge' must be [judge model, prompt name]")
+    return judge
+
+
+def _turn(row: dict, where: str, item: Item) -> int:
+    turn = row.get("turn", 1)
+    if turn not in (1, 2) or isinstance(turn, bool) or turn > len(item.turns):
+        raise DataError(f"{where}: field 'turn' must be 1 or 2, a turn of question {item.key!r}, got {turn!r}")
+    return turn
+
+
+def _item(row: dict, where: str, items: dict) -> Item:
+    key = record_id(row, "question_id", where)
+    if key not in items:
+        raise DataError(f"{where}: field 'question_id' {key!r} is not a question of the benchmark")
+    return items[key]
+
+
+def read_judgments(records: Records, items: dict) -> tuple[str, list[dict]]:
+    """('single' | 'pairwise', the judgments), validated, from a judgment file (ours or FastChat's): every row is
+    to a question of the benchmark (`items`: key -> Item) and of the first row's kind."""
+    first = records.rows[0]
+    kind = "pairwise" if isinstance(first, dict) and "model_1" in first else "single"
+    rows = []
+    for row, where in zip(records.rows, records.locations):
+        if not isinstance(row, dict):
+            raise DataError(f"{where}: expected a JSON object, got {type(row).__name__}")
+        item = _item(row, where, items)
+        judge = _judge(row, where)
+        turn = _turn(row, where, item)
+        if kind == "single":
+            score = row.get("score", "missing")
+            if score is not None and (isinstance(score, bool) or not isinstance(score, (int, float))):
+                raise DataError(f"{where}: field 'score' must be a number (-1 or null: unreadable), got {score!r}")
+            readable = score is not None and score != -1
+            rows.append({"key": item.key, "model": text_field(row, "model", where), "judge": judge[0],
+                         "turn": turn, "score": float(score) if readable else None})  # fmt: skip
+        else:
+            winners = []
+            for name in ("g1_winner", "g2_winner"):
+                if row.get(name) not in ("model_1", "model_2", "tie", "error"):
+                    raise DataError(f"{where}: field '{name}' must be model_1, model_2, tie or error, "
+                                    f"got {row.get(name)!r}")  # fmt: skip
+                winners.append(row[name])
+            models = (text_field(row, "model_1", where), text_field(row, "model_2", where))
+            if models[0] == models[1]:
+                raise DataError(f"{where}: compares {models[0]} with itself")
+            rows.append({"key": item.key, "models": models, "judge": judge[0], "turn": turn, "winners": winners})
+    return kind, rows
+
+
+def single_totals(rows: list[dict], items: dict, *, resamples: int = 1000, seed: int = 0) -> list[dict]:
+    """Per judge and model: the mean score over its readable judgments, per turn and per category, with 95%
+    bootstrap intervals over questions. A second judgment of the same question, turn, model and judge replaces the
+    first (as FastChat's loaders keep the last), and is counted."""
+    latest: dict = {}
+    duplicates: Counter = Counter()
+    for row in rows:
+        key = (row["judge"], row["model"], row["key"], row["turn"])
+        duplicates[row["judge"], row["model"]] += key in latest
+        latest[key] = row
+    by_model: dict = defaultdict(list)
+    for row in latest.values():
+        by_model[row["judge"], row["model"]].append(row)
+    results = []
+    for (judge, model), group in by_model.items():
+        scores: dict = defaultdict(dict)  # question -> turn -> score
+        unreadable = 0
+        for row in group:
+            if row["score"] is None:
+                unreadable += 1
+            else:
+                scores[row["key"]][row["turn"]] = row["score"]
+        keys = [key for key in items if key in scores]  # benchmark order
+        turn_scores = {t: [scores[k][t] for k in keys if t in scores[k]] for t in (1, 2)}
+        every = [s for k in keys for s in scores[k].values()]
+        by_category: dict = defaultdict(list)
+        for key in keys:
+            by_category[items[key].category] += list(scores[key].values())
+        columns = {f"{part}{t}": [float(t in scores[k]) if part == "n" else scores[k].get(t, 0.0) for k in keys]
+                   for t in (1, 2) for part in ("s", "n")}  # fmt: skip
+
+        def mean_of(*turns):
+            return lambda s: sum(s[f"s{t}"].sum(axis=1) for t in turns) / sum(s[f"n{t}"].sum(axis=1) for t in turns)
+
+        results.append({
+            "kind": "single", "model": model, "judge": judge, "questions": len(keys), "judgments": len(group),
+            "unreadable": unreadable, "duplicates": duplicates[judge, model],
+            "score": _mean(every), "turns": {str(t): _mean(turn_scores[t]) for t in (1, 2)},
+            "counts": {str(t): len(turn_scores[t]) for t in (1, 2)},
+            "by_category": {c: _mean(v) for c, v in sorted(by_category.items())},
+            "intervals": bootstrap(columns, {"score": mean_of(1, 2), "turn_1": mean_of(1), "turn_2": mean_of(2)},
+                                   resamples=resamples, seed=seed),
+            "bootstrap": {"resamples": resamples, "seed": seed, "level": 0.95},
+            "per_question": [{"question_id": k, "category": items[k].category, "turn_1": scores[k].get(1),
+                              "turn_2": scores[k].get(2)} for k in keys],
+        })  # fmt: skip
+    return sorted(results, key=lambda r: (r["judge"], -(r["score"] or 0), r["model"]))
+
+
+def pair_totals(rows: list[dict], items: dict, *, resamples: int = 1000, seed: int = 0) -> list[dict]:
+    """Per judge and model pair (oriented as its first judgment names them): show_result.py's counts for model_1,
+    a game (question and turn) whose two orders disagree being a tie and a game with an unreadable verdict dropped
+    (counted), per turn and category; the share of games whose verdict changes with the order; and 95% bootstrap
+    intervals over questions for the win, loss and adjusted win rates (ties half)."""
+    latest: dict = {}
+    orientation: dict = {}
+    for row in rows:
+        pair = frozenset(row["models"])
+        first = orientation.setdefault((row["judge"], pair), row["models"])
+        winners = row["winners"]
+        if row["models"] != first:  # the same pair named the other way round: swap the roles
+            winners = [{"model_1": "model_2", "model_2": "model_1"}.get(w, w) for w in winners][::-1]
+        latest[row["judge"], pair, row["key"], row["turn"]] = winners
+    groups: dict = defaultdict(list)
+    for (judge, pair, key, turn), winners in latest.items():
+        groups[judge, pair].append((key, turn, winners))
+    results = []
+    for (judge, pair), games in groups.items():
+        model_1, model_2 = orientation[judge, pair]
+        outcomes = Counter()
+        by_turn: dict = defaultdict(Counter)
+        by_category: dict = defaultdict(Counter)
+        per_question: dict = defaultdict(Counter)
+        errors = inconsistent = 0
+        for key, turn, (g1, g2) in games:
+            if "error" in (g1, g2):
+                errors += 1
+                continue
+            inconsistent += g1 != g2
+            outcome = "tie" if g1 == "tie" or g1 != g2 else "win" if g1 == "model_1" else "loss"
+            for counter in (outcomes, by_turn[str(turn)], by_category[items[key].category], per_question[key]):
+                counter[outcome] += 1
+        n = sum(outcomes.values())
+        keys = [k for k in items if k in per_question]
+        columns = {o: [float(per_question[k][o]) for k in keys] for o in ("win", "tie", "loss")}
+
+        def share(*parts, tie_weight=0.0):
+            return lambda s: (sum(s[p].sum(axis=1) for p in parts) + tie_weight * s["tie"].sum(axis=1)) / (
+                s["win"] + s["tie"] + s["loss"]).sum(axis=1)
+
+        results.append({
+            "kind": "pairwise", "models": [model_1, model_2], "judge": judge, "questions": len(keys), "games": n,
+            "errors": errors, "inconsistent": inconsistent, **{o: outcomes[o] for o in ("win", "tie", "loss")},
+            "win_rate": outcomes["win"] / n if n else None, "loss_rate": outcomes["loss"] / n if n else None,
+            "win_rate_adjusted": (outcomes["win"] + 0.5 * outcomes["tie"]) / n if n else None,
+            "by_turn": {t: dict(c) for t, c in sorted(by_turn.items())},
+            "by_category": {c: dict(v) for c, v in sorted(by_category.items())},
+            "intervals": bootstrap(columns, {"win_rate": share("win"), "loss_rate": share("loss"),
+                                             "win_rate_adjusted": share("win", tie_weight=0.5)},
+                                   resamples=resamples, seed=seed),
+            "bootstrap": {"resamples": resamples, "seed": seed, "level": 0.95},
+        })  # fmt: skip
+    return results
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
