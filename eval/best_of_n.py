@@ -19,7 +19,10 @@ def rerank(args) -> list[Path]:
         raise DataError(f"--n {args.n}: best-of-n needs at least one sample per question")
     if args.temperature <= 0 and args.n > 1:
         raise DataError("best-of-n needs sampling: --temperature above 0")
-    items = select(read_benchmark(load_records(args.questions)).items, limit=args.limit)
+    bench = read_benchmark(load_records(args.questions))
+    if bench.shape == "mt_bench":
+        raise DataError(f"{bench.source}: best-of-n reranks single-turn answers; MT-bench's are two-turn")
+    items = select(bench.items, limit=args.limit)
     params = {"temperature": args.temperature, "top_p": args.top_p, "max_tokens": args.max_new_tokens}
     jobs = prompt_jobs(items, f"{args.policy}#n={args.n}", args.template, params)
     out = Path(args.output_dir)

@@ -542,6 +542,7 @@ def test_unreadable_judgments_are_stored_as_null_and_counted(tmp_path):
         "prompt-fields",
         "no-prompt",
         "baseline-missing",
+        "best-of-n",
     ],
 )
 def test_bad_inputs_are_one_line_errors(tmp_path, case):
@@ -593,6 +594,10 @@ def test_bad_inputs_are_one_line_errors(tmp_path, case):
         path = write_jsonl(tmp_path / "prompts.jsonl", read_jsonl(DATA / "mt_judge_prompts.jsonl")[1:])
         message = error_of(*grade, "--judge-prompts", path)
         expected = f"{path}: no single-answer turn-1 prompt"
+    elif case == "best-of-n":
+        bon = ("best-of-n", "--policy", "p", "--reward", "r", "--output-dir", tmp_path / "bon")
+        message = error_of(*bon, "--questions", QUESTIONS)
+        expected = f"{QUESTIONS}: best-of-n reranks single-turn answers; MT-bench's are two-turn"
     else:
         message = error_of(*grade, "--mode", "pairwise-baseline")
         expected = "--mode pairwise-baseline needs --baseline"
