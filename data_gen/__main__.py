@@ -6,6 +6,8 @@
     python -m data_gen rate       --input prompts.json --responses gpt4=a.json --responses opt=b.json --output out/cmp.json --model gpt-4
     python -m data_gen unnatural  --input core_data.jsonl --output out/unnatural.json --model gpt-4
     python -m data_gen translate  --input vicuna80 --output out/vicuna80_zh.json --model gpt-3.5-turbo   (Chinese eval)
+    python -m data_gen decontaminate --input release:alpaca_gpt4_en --output out/alpaca_gpt4_clean.json
+                                     [--against vicuna80 mt_bench my_benchmark.jsonl] [--ngram 13]   (no teacher)
     add --base-url http://127.0.0.1:8000/v1 for vLLM or llama.cpp, --dry-run to see prompts and cost first,
     --batch for the Batch API at half the price.
 
@@ -25,6 +27,7 @@ from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
+from gpt4llm.sources import EVALUATION_BENCHMARKS
 from gpt4llm.teacher_options import add_teacher_options, teacher_config
 
 from .tasks import TASKS
@@ -48,7 +51,33 @@ def parser() -> argparse.ArgumentParser:
     commands = root.add_subparsers(dest="task", required=True)
     for name, task in TASKS.items():
         task.add_arguments(commands.add_parser(name, parents=[common], help=task.help))
+    clean = commands.add_parser("decontaminate", help="leave out the records that share an n-gram with a benchmark")
+    clean.add_argument("--input", required=True, help="training data: Alpaca, chat, prompt/completion or comparisons")
+    clean.add_argument("--against", nargs="+", default=list(EVALUATION_BENCHMARKS), metavar="NAME_OR_FILE",
+                       help=f"benchmarks, registered or files (default: {' '.join(EVALUATION_BENCHMARKS)})")
+    clean.add_argument("--output", required=True, type=Path,
+                       help="the records that share nothing (.json, .jsonl or .parquet, the input's schema); the "
+                       "report goes to OUTPUT.decontamination.json")  # fmt: skip
+    clean.add_argument("--ngram", type=int, default=13, help="tokens per n-gram (default 13)")
+    clean.add_argument("--examples", type=int, default=5, help="examples per benchmark in the report (default 5)")
     return root
+
+
+def decontaminate(args) -> int:
+    """Write the records of --input that share no n-gram with a benchmark, and the report beside them."""
+    from gpt4llm.data import load_records
+    from gpt4llm.decontaminate import check_output, find, load_benchmarks, report_path, write_records
+    from gpt4llm.jobs import write_json_atomic
+
+    check_output(args.output)
+    records = load_records(args.input)
+    found = find(records, load_benchmarks(args.against), n=args.ngram)
+    kept = found.kept(records)
+    write_records(args.output, kept.rows)
+    write_json_atomic(report_path(args.output), found.report(records, examples=args.examples))
+    print("\n".join(found.lines()))
+    logger.info("wrote %d records to %s, the report to %s", len(kept), args.output, report_path(args.output))
+    return 0
 
 
 async def generate(args) -> int:
@@ -137,10 +166,11 @@ def main(argv: list[str] | None = None) -> int:
     """The command line; returns the exit status for rows that failed, exits with 1 on an error."""
     command_line = parser()
     args = command_line.parse_args(argv)
-    try:
-        teacher_config(args)
-    except ValueError as error:
-        command_line.error(str(error))
+    if args.task != "decontaminate":
+        try:
+            teacher_config(args)
+        except ValueError as error:
+            command_line.error(str(error))
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     for name in ("httpx", "httpx2"):  # one line per request otherwise
         logging.getLogger(name).setLevel(logging.WARNING)
@@ -148,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     from gpt4llm.teacher import TeacherError
 
     try:
-        return asyncio.run(generate(args))
+        return decontaminate(args) if args.task == "decontaminate" else asyncio.run(generate(args))
     except (DataError, TeacherError) as error:
         sys.exit(f"error: {error}")
 

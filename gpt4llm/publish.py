@@ -53,6 +53,7 @@ def write_model_card(
     hyperparameters: dict,
     metrics: dict,
     tags: list[str],
+    data_notes: list[str] = (),
 ) -> Path:
     hub_base = embedded_source(base_model) if is_embedded(base_model) else base_model
     hub_dataset = None if Path(dataset).exists() or ":" in dataset else dataset
@@ -69,6 +70,7 @@ def write_model_card(
         f"Fine-tuned from `{base_model}`" + (f" (`{hub_base}`)" if hub_base != base_model else "") + f" on `{dataset}`",
         f"with TRL's `{trainer}`, following the paper *Instruction Tuning with GPT-4* (Peng et al., 2023).",
         "",
+        *(line for note in data_notes for line in (note, "")),
         "## Recipe",
         "",
         f"`{recipe}`" if recipe else "(command-line arguments only)",

@@ -15,16 +15,21 @@
 - Resumes from the newest checkpoint in output_dir. Saves the model (or adapter), the tokenizer and a
   model card; with `merge_adapters`, also a merged model in output_dir/merged; pushes it with `push_to_hub`.
 - Bad data raises a one-line error naming file, row and field (exit status 1).
+- `decontaminate_against` (off by default): leave out the records that share a 13-gram with those benchmarks'
+  items (gpt4llm/decontaminate.py), with the counts in the log, the card and output_dir/decontamination.json.
 """
 
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from transformers import AutoTokenizer
 from trl import ModelConfig, SFTConfig, SFTTrainer, get_peft_config, get_quantization_config
 
 from gpt4llm import lm_head, recipes
 from gpt4llm.data import load_records, to_sft_dataset
+from gpt4llm.decontaminate import decontaminate
+from gpt4llm.jobs import write_json_atomic
 from gpt4llm.models import resolve_model
 from gpt4llm.publish import hyperparameters, merge_adapter
 
@@ -36,6 +41,12 @@ class SFTScriptArguments(recipes.RecipeArguments):
     dataset_limit: int | None = field(default=None, metadata={"help": "Train on the first N records only."})
     eval_dataset_name: str | None = field(default=None, metadata={"help": "Held-out data, same forms as dataset_name."})
     merge_adapters: bool = field(default=False, metadata={"help": "Also save LoRA merged into the base model."})
+    decontaminate_against: list[str] | None = field(
+        default=None,
+        metadata={"help": "Benchmarks (names or files) to leave out the training records that share an n-gram with, "
+                  "e.g. [vicuna80, mt_bench]; off by default, as in the paper."},
+    )  # fmt: skip
+    decontaminate_ngram: int = field(default=13, metadata={"help": "Tokens per n-gram for decontaminate_against."})
 
 
 CONFIG_CLASSES = (SFTScriptArguments, SFTConfig, ModelConfig)
@@ -53,6 +64,11 @@ def main(script_args: SFTScriptArguments, training_args: SFTConfig, model_args: 
     records = load_records(script_args.dataset_name, split=script_args.dataset_train_split, config=script_args.dataset_config)
     if script_args.dataset_limit is not None:
         records.rows, records.locations = records.rows[: script_args.dataset_limit], records.locations[: script_args.dataset_limit]
+    decontamination = None  # off by default: the paper trained on every record
+    if script_args.decontaminate_against:
+        records, decontamination = decontaminate(
+            records, script_args.decontaminate_against, n=script_args.decontaminate_ngram
+        )
     train_dataset = to_sft_dataset(records, tokenizer)
     eval_dataset = None
     if script_args.eval_dataset_name:
@@ -84,9 +100,12 @@ def main(script_args: SFTScriptArguments, training_args: SFTConfig, model_args: 
         if script_args.merge_adapters and model_args.use_peft:
             folders.append(merge_adapter(training_args.output_dir, model_args.dtype))
             tokenizer.save_pretrained(folders[-1])
+        if decontamination:
+            write_json_atomic(Path(training_args.output_dir) / "decontamination.json", decontamination)
         card = dict(
             base_model=model_args.model_name_or_path,
             dataset=script_args.dataset_name,
+            data_notes=[decontamination["summary"]] if decontamination else [],
             recipe=recipe,
             trainer="SFTTrainer",
             hyperparameters=hyperparameters(training_args, model_args, trainer.accelerator.num_processes),
