@@ -3,12 +3,14 @@
     python -m eval.pipeline [--limit 48] [--questions-limit 10] [--n 3] [--output-dir outputs/demo]
 
 seed instructions -> teacher answers -> SFT -> teacher-rated comparisons -> reward model -> answers of the
-tuned model -> best-of-N reranking -> judged (both orders) and ROUGE-scored evaluation -> report.md + figures.
+tuned model -> best-of-N reranking -> judged (both orders) and ROUGE-scored evaluation -> MT-bench at demo size
+(two-turn answers graded 1-10 per turn) -> report.md + figures.
 
 The teacher and judge default to the embedded one (SmolLM2-135M on llama.cpp), the student to the embedded
 SmolLM2 with LoRA. To scale up, change recipes and endpoints, not code: --teacher-model gpt-4 --base-url
 https://api.openai.com/v1, --sft-recipe recipes/configs/sft/llama-7b_full_en.yaml with --accelerate-config
-accelerate_configs/fsdp_8xa100.yaml, --questions vicuna80 --reference vicuna80_answers_chatgpt. Every step
+accelerate_configs/fsdp_8xa100.yaml, --questions vicuna80 --reference vicuna80_answers_chatgpt, --mt-bench mt_bench
+(graded with FastChat's judge prompts when the judge is an endpoint). Every step
 resumes where it stopped. A step whose rows partly failed (see its OUTPUT.failures.jsonl) goes on with the rest.
 """
 
@@ -26,6 +28,7 @@ from data_gen.teacher_server import EmbeddedTeacher
 
 from . import __main__ as evaluate
 from .judge import PAIR_FIRST_GRAMMAR
+from .mt_bench import RATING_FIRST_GRAMMAR
 
 ROOT = Path(__file__).resolve().parents[1]
 logger = logging.getLogger("pipeline")
@@ -48,6 +51,9 @@ def main() -> None:
     parser.add_argument("--questions-limit", type=int, default=10)
     parser.add_argument("--n", type=int, default=3, help="samples per question for best-of-N")
     parser.add_argument("--new-tokens", type=int, default=128, help="answer length of the tuned model")
+    parser.add_argument("--mt-bench", default=str(ROOT / "eval/data/demo_mt_bench.jsonl"),
+                        help="two-turn questions (mt_bench, or a file in FastChat's llm_judge schema)")
+    parser.add_argument("--mt-bench-limit", type=int, default=4, help="of its questions (0: all)")
     args = parser.parse_args()
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     out = args.output_dir
@@ -80,6 +86,10 @@ def main() -> None:
         step("4. reward model")
         rm = models / "reward"
         recipe("reward", args.reward_recipe, args.accelerate_config, "--dataset_name", data / "comparisons.json", "--output_dir", rm, "--eval_fraction", "0.2")
+        policies = {"sft": sft / "merged"}  # the tuned models that MT-bench (step 8) answers and grades
+
+        # The RL step goes here: recipes/rl.py (GRPO or RLOO with the reward model `rm` as the reward, a KL penalty
+        # against the SFT policy), its merged policy added as policies["rl"], so that step 8 grades it beside SFT.
 
         step("5. answers of the tuned model, of the reference, and best-of-N")
         questions = ["--questions", args.questions, "--limit", str(args.questions_limit)]
@@ -110,8 +120,26 @@ def main() -> None:
                        "--output", str(answers / "teacher_labelled.json"), *labelled])  # fmt: skip
         evaluate.main(["rouge", "--input", str(answers / "sft_labelled.json"), str(answers / "teacher_labelled.json"), "--output", str(out / "rouge.json")])
 
-    step("8. report")
-    evaluate.main(["report", "--judge", *judged, "--rouge", str(out / "rouge.json"), "--datasets", str(data / "answers.json"),
+        step("8. MT-bench at demo size: two-turn answers, graded 1-10 per turn by the judge")
+        mt_limit = ["--limit", str(args.mt_bench_limit)] if args.mt_bench_limit else []
+        mt_bench = ["--questions", args.mt_bench, *mt_limit]
+        mt_answers = {name: answers / f"mt_bench_{name}.jsonl" for name in [*policies, "teacher"]}
+        for name, policy in policies.items():
+            evaluate.main(["generate", "--model", str(policy), "--model-id", name, "--output", str(mt_answers[name]),
+                           *mt_bench, *tokens])  # fmt: skip
+        evaluate.main(["generate", "--model", teacher, "--base-url", base_url, "--template", "chat", "--model-id",
+                       "teacher", "--output", str(mt_answers["teacher"]), "--keep-truncated", *mt_bench,
+                       *tokens])  # fmt: skip
+        local_prompts = ["--judge-prompts", str(ROOT / "eval/data/mt_judge_prompts.jsonl")]
+        grading = ["--extra-body", json.dumps({"grammar": RATING_FIRST_GRAMMAR}), "--max-tokens", "48",
+                   *local_prompts] if small_judge else []  # fmt: skip
+        grades = reviews / "mt_bench_single.jsonl"
+        evaluate.main(["grade", *mt_bench, "--answers", *map(str, mt_answers.values()), "--model", teacher,
+                       "--base-url", base_url, "--output", str(grades), *grading])  # fmt: skip
+
+    step("9. report")
+    evaluate.main(["report", "--judge", *judged, "--rouge", str(out / "rouge.json"),
+                   "--mt-bench", f"{grades}.summary.json", "--datasets", str(data / "answers.json"),
                    str(data / "answers_short.json"), "--output-dir", str(out / "report")])  # fmt: skip
     print(f"\n{out / 'report' / 'report.md'}")
 

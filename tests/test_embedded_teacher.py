@@ -1,4 +1,5 @@
-"""The four data_gen tasks against the real embedded teacher: llama.cpp's server running SmolLM2 on loopback."""
+"""The four data_gen tasks, and the evaluation (Vicuna-style judging, MT-bench grading), against the real embedded
+teacher: llama.cpp's server running SmolLM2 on loopback."""
 
 import json
 
@@ -97,3 +98,39 @@ def test_generate_judge_report_end_to_end(teacher, tmp_path):
     eval_cli("report", "--judge", tmp_path / "reviews.jsonl.summary.json", "--output-dir", tmp_path / "report")
     report = (tmp_path / "report" / "report.md").read_text()
     assert "smollm2" in report and "teacher" in report and (tmp_path / "report" / "judge_totals.png").stat().st_size > 1000
+
+
+def test_mt_bench_demo_step_two_turns_graded_by_the_embedded_judge(teacher, tmp_path):
+    """make demo's MT-bench step at test size: two-turn answers of the local SmolLM2 and of the teacher endpoint,
+    each turn graded 1-10 by the real embedded judge (the grammar makes it write its rating first), reported."""
+    from test_generate import eval_cli
+
+    from eval.mt_bench import RATING_FIRST_GRAMMAR
+    from gpt4llm.models import DEFAULT_MODEL, resolve_model
+
+    questions = ROOT / "eval" / "data" / "demo_mt_bench.jsonl"
+    common = ("--questions", questions, "--limit", "3")  # writing, roleplay, reasoning (graded against a reference)
+    tokens = ("--max-new-tokens", "24")
+    eval_cli("generate", "--model", resolve_model(DEFAULT_MODEL), "--model-id", "smollm2",
+             "--output", tmp_path / "ours.jsonl", *common, *tokens)  # fmt: skip
+    eval_cli("generate", "--model", teacher.model, "--base-url", teacher.base_url, "--template", "chat",
+             "--model-id", "teacher", "--output", tmp_path / "teacher.jsonl", "--keep-truncated", *common,
+             *tokens)  # fmt: skip
+    for name in ("ours", "teacher"):
+        answers = [json.loads(line) for line in (tmp_path / f"{name}.jsonl").read_text().splitlines()]
+        assert [len(a["choices"][0]["turns"]) for a in answers] == [2, 2, 2]
+    eval_cli("grade", *common, "--answers", tmp_path / "ours.jsonl", tmp_path / "teacher.jsonl",
+             "--model", teacher.model, "--base-url", teacher.base_url, "--concurrency", "2", "--max-tokens", "48",
+             "--extra-body", json.dumps({"grammar": RATING_FIRST_GRAMMAR}),
+             "--judge-prompts", ROOT / "eval/data/mt_judge_prompts.jsonl",
+             "--output", tmp_path / "grades.jsonl")  # fmt: skip
+
+    grades = [json.loads(line) for line in (tmp_path / "grades.jsonl").read_text().splitlines()]
+    assert len(grades) == 2 * 3 * 2  # models x questions x turns
+    assert all(1 <= g["score"] <= 10 for g in grades)  # every judgment readable
+    referenced = {g["judge"][1] for g in grades if g["question_id"] == 3}
+    assert referenced == {"gpt4llm-single-ref", "gpt4llm-single-ref-multi-turn"}
+    summary = json.loads((tmp_path / "grades.jsonl.summary.json").read_text())
+    assert {r["model"] for r in summary} == {"smollm2", "teacher"} and all(r["unreadable"] == 0 for r in summary)
+    eval_cli("report", "--mt-bench", tmp_path / "grades.jsonl.summary.json", "--output-dir", tmp_path / "report")
+    assert (tmp_path / "report" / "mt_bench.png").stat().st_size > 1000
