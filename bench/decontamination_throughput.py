@@ -6,7 +6,7 @@ in one run.
 The training records are drawn like the release (bench/sft_throughput.py's `alpaca_like_records`: instructions of
 ~13 words, an input on 40%, outputs of ~114 words with a long tail). The benchmarks are those given with --against
 (registered names or files), else stand-ins written here at the registered benchmarks' sizes and shapes: Vicuna-80
-(80 questions of ~17 words), User-Oriented-252 (252 tasks, 1 or 2 instances each with an output), the Unnatural
+(80 questions of ~17 words), User-Oriented-252 (252 tasks, an instance each with an output), the Unnatural
 Instructions core set (66,010 instructions with 68,478 instances) and MT-bench (80 two-turn questions, references
 on 39). One overlap per benchmark is planted in the training data, and every one must be found. The time is that of
 `gpt4llm.decontaminate.find`: the benchmarks indexed and every record checked, the median of --repeats runs.
@@ -40,10 +40,10 @@ def stand_in_benchmarks(vocab: list[str], seed: int = 1) -> dict:
 
     vicuna = [{"question_id": i, "text": text(17), "category": "generic"} for i in range(1, 81)]
     user_oriented = [{"id": f"user_oriented_task_{i}", "motivation_app": "app", "instruction": text(12),
-                      "instances": [{"input": text(20), "output": text(40)} for _ in range(1 + i % 2)]}
-                     for i in range(252)]  # fmt: skip
+                      "instances": [{"input": text(20), "output": text(40)}]} for i in range(252)]  # fmt: skip
     # 66,010 instructions, 68,478 instances: 2,468 of the instructions have two
-    unnatural = [{"instruction": text(25), "instances": [{"input": text(15), "output": text(4)} for _ in range(1 + (i < 2468))]}
+    unnatural = [{"instruction": text(25),
+                  "instances": [{"input": text(15), "output": text(4)} for _ in range(1 + (i < 2468))]}
                  for i in range(66_010)]  # fmt: skip
     mt_bench = [{"question_id": 81 + i, "category": "writing", "turns": [text(30), text(12)],
                  **({"reference": [text(40), text(30)]} if i < 39 else {})} for i in range(80)]  # fmt: skip
@@ -78,7 +78,8 @@ def main() -> None:
         started = time.perf_counter()
         found = find(records, benchmarks)
         seconds.append(time.perf_counter() - started)
-    missed = [(row, name) for row, name in planted.items() if name not in {m.benchmark for m in found.matches.get(row, [])}]
+    missed = [(row, name) for row, name in planted.items()
+              if name not in {m.benchmark for m in found.matches.get(row, [])}]  # fmt: skip
     assert not missed, f"planted overlaps not found: {missed}"
     texts = sum(b["texts"] for b in found.benchmarks)
     median = statistics.median(seconds)
