@@ -101,6 +101,7 @@ bench: install-eval model
 	$(BIN)/python -m bench.data_gen_throughput
 	$(BIN)/python -m bench.generation_throughput
 	$(BIN)/python -m bench.reward_throughput
+	$(BIN)/python -m bench.decontamination_throughput
 
 # The GPU check (bench/gpu_check.py): a 1.1B LLaMA stand-in through FSDP, QLoRA, the grouped reward trainer and
 # eval generate, in the current Python environment (one with a CUDA torch, transformers, accelerate and peft, no
