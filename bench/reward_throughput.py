@@ -10,7 +10,7 @@ Both trainers see the same number of pairs a step; the rate is measured after wa
 FLOPs of the sequences' real tokens (bench/flops.py) per second, as a share of the matmul peak measured in this
 run in the precision trained in.
 
-    python -m bench.reward_throughput [--steps 8]      (make bench)
+    python -m bench.reward_throughput [--steps 8] [--rounds 2]      (make bench)
 """
 
 import argparse
@@ -58,14 +58,15 @@ def real_length_comparisons(n: int, seed: int = 0) -> Records:
     return Records("real-length", rows, [f"row {i}" for i in range(n)])
 
 
-def measure(name, trainer_class, dataset, batch_size, steps, model, tokenizer, bf16, peak) -> dict:
+def measure(trainer_class, dataset, batch_size, steps, seed, model, tokenizer, bf16) -> dict:
+    """One training run: the pairs, sequences, seconds and model FLOPs of its `steps` steps after warm-up."""
     clock = StepClock()
     trainer = trainer_class(
         model=model,
         args=RewardConfig(
             output_dir="/tmp/reward-bench", max_steps=WARMUP_STEPS + steps, per_device_train_batch_size=batch_size,
             learning_rate=2e-4, use_cpu=True, bf16=bf16, activation_checkpointing=False, max_length=MAX_LENGTH,
-            report_to="none", save_strategy="no", logging_strategy="no", disable_tqdm=True, seed=42,
+            report_to="none", save_strategy="no", logging_strategy="no", disable_tqdm=True, seed=seed,
         ),  # fmt: skip
         train_dataset=dataset,
         processing_class=tokenizer,
@@ -89,9 +90,8 @@ def measure(name, trainer_class, dataset, batch_size, steps, model, tokenizer, b
     measured = slice(WARMUP_STEPS, WARMUP_STEPS + steps)
     # LoRA: the backward pass of the frozen base costs about one more forward pass
     flops = sum(2 * forward_flops(config, batch, 0, weights) for batch in lengths[measured])
-    n_pairs, sequences = sum(pairs[measured]), sum(len(batch) for batch in lengths[measured])
-    return {"variant": name, "pairs": n_pairs, "seconds": seconds, "mfu": flops / seconds / peak,
-            "sequences_per_pair": sequences / n_pairs}  # fmt: skip
+    sequences = sum(len(batch) for batch in lengths[measured])
+    return {"pairs": sum(pairs[measured]), "sequences": sequences, "seconds": seconds, "flops": flops}
 
 
 def variants(records: Records, tokenizer, pairs_per_step: int) -> list[tuple]:
@@ -114,7 +114,8 @@ def variants(records: Records, tokenizer, pairs_per_step: int) -> list[tuple]:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=8)
+    parser.add_argument("--steps", type=int, default=8, help="measured optimizer steps per variant and round")
+    parser.add_argument("--rounds", type=int, default=2, help="rounds of all variants, each on other random batches")
     args = parser.parse_args()
     model = resolve_model(DEFAULT_MODEL)
     tokenizer = AutoTokenizer.from_pretrained(model)
@@ -124,14 +125,22 @@ def main():
         "real-length (3 distinct scores a prompt)": (real_length_comparisons(200), 6),
         "demo (the embedded judge's ratings)": (load_records(str(ROOT / "data/demo/comparisons_smollm2_en.json")), 4),
     }
+    runs = [(data, *variant) for data, (records, pairs_per_step) in sets.items()
+            for variant in variants(records, tokenizer, pairs_per_step)]  # fmt: skip
+    totals = {(data, name): [] for data, name, *_ in runs}
+    for round_ in range(args.rounds):  # the variants take turns, so slow and fast moments fall on all of them
+        for data, name, trainer_class, dataset, batch_size in runs:
+            totals[data, name].append(measure(trainer_class, dataset, batch_size, args.steps, 42 + round_, model,
+                                              tokenizer, bf16))  # fmt: skip
+            print(f"done: round {round_ + 1}: {data}: {name}", flush=True)
     rows = []
-    for data, (records, pairs_per_step) in sets.items():
-        for name, trainer_class, dataset, batch_size in variants(records, tokenizer, pairs_per_step):
-            result = measure(name, trainer_class, dataset, batch_size, args.steps, model, tokenizer, bf16, peak)
-            rows.append((data, result))
-            print(f"done: {data}: {name}", flush=True)
+    for (data, name), results in totals.items():
+        total = {key: sum(r[key] for r in results) for key in ("pairs", "sequences", "seconds", "flops")}
+        rows.append((data, {"variant": name, "pairs": total["pairs"], "seconds": total["seconds"],
+                            "mfu": total["flops"] / total["seconds"] / peak,
+                            "sequences_per_pair": total["sequences"] / total["pairs"]}))  # fmt: skip
     print(f"\n{describe_cpu()}, {'bf16' if bf16 else 'fp32'} (the CPU recipe's choice here), matmul peak "
-          f"{peak / 1e9:.0f} GFLOP/s; {args.steps} steps after {WARMUP_STEPS} warm-up\n")
+          f"{peak / 1e9:.0f} GFLOP/s; {args.rounds} rounds of {args.steps} steps after {WARMUP_STEPS} warm-up\n")
     print("| data | reward training | pairs/s | sequences per pair | MFU | speedup |\n|---|---|---|---|---|---|")
     baselines = {}
     for data, r in rows:

@@ -1,12 +1,12 @@
 """SFT throughput on real-length data: this repo's recipe path (TRL SFTTrainer) next to a stanford_alpaca-style
 baseline, side by side in one run.
 
-    python -m bench.sft_throughput [--steps 8] [--batch-size 4]        (make bench)
+    python -m bench.sft_throughput [--steps 8] [--rounds 2] [--batch-size 4]        (make bench)
 
 Every variant trains the embedded SmolLM2-135M with the CPU recipe's LoRA (r16, alpha 32, all-linear, fp32 weights,
-autocast to the precision the recipe picks on this CPU) on the same 400 synthetic records whose lengths are drawn
+autocast to the precision the recipe picks on this CPU) on the same 800 synthetic records whose lengths are drawn
 like Alpaca-GPT4's (114 words per output on average, a long tail cut at the 512-token max length), at the same
-per-device batch size (but (e)), for the same number of optimizer steps after warm-up:
+per-device batch size (but (d)), for the same number of optimizer steps after warm-up, in rounds that take turns:
   (a) baseline: plain transformers Trainer; stanford_alpaca's tokenization (prompt + output + EOS, prompt masked)
       and its collator (pad each batch to its longest example), examples in random order;
   (b) the CPU recipe: SFTTrainer on `to_sft_dataset(...)` with length-grouped batches (train_sampling_strategy
@@ -14,8 +14,8 @@ per-device batch size (but (e)), for the same number of optimizer steps after wa
       projecting only the positions a loss is taken on (gpt4llm/lm_head.py; TRL's own scores every position on
       a CPU); the other SFTTrainer variants share that head;
   (c) SFTTrainer with padding_free=True but no packing, on the baseline's tokenized examples;
-  (d) SFTTrainer with packing=True (bfd, padding-free), 4 packed rows a step;
-  (e) as (d), but one packed row per step (per-device batch 1): see `variants` for why the row length matters.
+  (d) SFTTrainer with packing=True (bfd, padding-free), one 512-token packed row per step (per-device batch 1):
+      see `variants` for why the row length matters.
 Tokens are counted from the batches the collators actually built. A packed batch holds more examples than an
 unpacked one, so compare tokens per second, not per step. "MFU" is the model FLOPs the batches' real tokens need
 (bench/flops.py) per second, as a share of the matmul peak measured in this run in the precision trained in.
@@ -144,7 +144,8 @@ class StepClock(TrainerCallback):
         self.step_ends.append(time.perf_counter())
 
 
-def run(name: str, make_trainer, steps: int, peak: float) -> dict:
+def run(make_trainer, steps: int) -> dict:
+    """One training run: the token counts, seconds and model FLOPs of its `steps` steps after warm-up."""
     clock = StepClock()
     trainer = make_trainer()
     trainer.add_callback(clock)
@@ -153,29 +154,21 @@ def run(name: str, make_trainer, steps: int, peak: float) -> dict:
     # The dataloader may build one batch ahead of the step it serves; batches are still used in the order built.
     measured = slice(WARMUP_STEPS, WARMUP_STEPS + steps)
     trained, non_pad, all_tokens = (sum(c) for c in zip(*counter.counts[measured]))
-    seconds = clock.step_ends[WARMUP_STEPS + steps - 1] - clock.step_ends[WARMUP_STEPS - 1]
     config = trainer.model.get_base_model().config
     weights = block_weights(config)
     # LoRA: the frozen base needs input gradients only, so the backward pass costs about one more forward pass
     flops = sum(2 * forward_flops(config, lengths, head, weights) for lengths, (head, _, _) in
                 zip(counter.lengths[measured], counter.counts[measured]))  # fmt: skip
-    return {
-        "variant": name,
-        "steps": steps,
-        "s_per_step": seconds / steps,
-        "trained_tok_per_s": trained / seconds,
-        "non_pad_tok_per_s": non_pad / seconds,
-        "padding_pct": 100 * (all_tokens - non_pad) / all_tokens,
-        "tokens_per_batch": all_tokens / steps,
-        "mfu": flops / seconds / peak,
-        # This run alone keeps the load near the core count; well above it, other work shared the CPU.
-        "load_1min": os.getloadavg()[0],
-    }
+    seconds = clock.step_ends[WARMUP_STEPS + steps - 1] - clock.step_ends[WARMUP_STEPS - 1]
+    # This run alone keeps the load near the core count; well above it, other work shared the CPU.
+    return {"steps": steps, "seconds": seconds, "trained": trained, "non_pad": non_pad, "all_tokens": all_tokens,
+            "flops": flops, "load_1min": os.getloadavg()[0]}  # fmt: skip
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=8, help="measured optimizer steps per variant, after warm-up")
+    parser.add_argument("--steps", type=int, default=8, help="measured optimizer steps per variant and round")
+    parser.add_argument("--rounds", type=int, default=2, help="rounds of all variants, each on other random batches")
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--records", type=int, default=800, help="enough for group_by_length's largest megabatches")
     args = parser.parse_args()
@@ -194,7 +187,7 @@ def main():
     common = dict(
         output_dir=tempfile.mkdtemp(prefix="sft-bench-"), max_steps=WARMUP_STEPS + args.steps,
         gradient_accumulation_steps=1, learning_rate=2e-4, use_cpu=True, bf16=bf16, activation_checkpointing=False,
-        report_to="none", save_strategy="no", logging_strategy="no", disable_tqdm=True, seed=42,
+        report_to="none", save_strategy="no", logging_strategy="no", disable_tqdm=True,
     )
 
     def model():  # fp32 master weights; `bf16` above is autocast, as in the CPU recipe
@@ -203,10 +196,10 @@ def main():
     def recipe_dataset():
         return to_sft_dataset(Records("synthetic", records, [f"record {i}" for i in range(len(records))]), tokenizer)
 
-    def sft(dataset, batch_size=args.batch_size, **config):  # as recipes/sft.py builds it
+    def sft(dataset, seed, batch_size=args.batch_size, **config):  # as recipes/sft.py builds it
         trainer = SFTTrainer(
             model=model(),
-            args=SFTConfig(**common, per_device_train_batch_size=batch_size, **config),
+            args=SFTConfig(**common, seed=seed, per_device_train_batch_size=batch_size, **config),
             train_dataset=dataset,
             processing_class=tokenizer,
             peft_config=LoraConfig(**LORA),
@@ -216,14 +209,15 @@ def main():
 
     packing = dict(max_length=MAX_LENGTH, packing=True, packing_strategy="bfd", completion_only_loss=True)
     variants = {
-        "(a) Trainer, pad to longest (stanford_alpaca)": lambda: Trainer(
+        "(a) Trainer, pad to longest (stanford_alpaca)": lambda seed: Trainer(
             model=get_peft_model(model(), LoraConfig(**LORA)),
-            args=TrainingArguments(**common, per_device_train_batch_size=args.batch_size),
+            args=TrainingArguments(**common, seed=seed, per_device_train_batch_size=args.batch_size),
             train_dataset=tokenized,
             data_collator=pad_to_longest(tokenizer.pad_token_id),
         ),
-        "(b) SFTTrainer, length-grouped batches (the CPU recipe)": lambda: sft(
+        "(b) SFTTrainer, length-grouped batches (the CPU recipe)": lambda seed: sft(
             recipe_dataset(),
+            seed,
             max_length=MAX_LENGTH,
             train_sampling_strategy="group_by_length",
             completion_only_loss=True,
@@ -231,24 +225,37 @@ def main():
         # Padding-free works with CPU SDPA: transformers finds the examples from the restarting position_ids and builds
         # a block-diagonal mask. SFTTrainer refuses padding_free without packing when max_length is set (it would not
         # truncate), so this one trains on the baseline's examples, already truncated to MAX_LENGTH, max_length=None.
-        "(c) SFTTrainer, padding-free, no packing": lambda: sft(tokenized, max_length=None, padding_free=True),
-        "(d) SFTTrainer, packing (bfd, padding-free)": lambda: sft(recipe_dataset(), **packing),
+        "(c) SFTTrainer, padding-free, no packing": lambda seed: sft(
+            tokenized, seed, max_length=None, padding_free=True
+        ),
         # Padding-free concatenates a batch's packed rows into ONE sequence of batch x max_length tokens. CPU SDPA has
         # no varlen kernel, so it scores that whole sequence against itself under the block-diagonal mask: attention
-        # per token grows with batch x max_length (2048 in (d)). One 512-token row per step keeps it short.
-        "(e) SFTTrainer, packing, batch 1 (one 512-token row)": lambda: sft(
-            recipe_dataset(), batch_size=1, **packing
+        # per token grows with batch x max_length (2048 for 4 rows: 0.9x to 1.1x the baseline in earlier runs, so it is
+        # left out). One 512-token row per step keeps it short.
+        "(d) SFTTrainer, packing (bfd), one 512-token row a step": lambda seed: sft(
+            recipe_dataset(), seed, batch_size=1, **packing
         ),
     }
+    totals = {name: [] for name in variants}
+    for round_ in range(args.rounds):  # the variants take turns, so slow and fast moments fall on all of them
+        for name, make_trainer in variants.items():
+            totals[name].append(run(lambda: make_trainer(42 + round_), args.steps))
+            print(f"done: round {round_ + 1}: {name}", flush=True)
     results = []
-    for name, make_trainer in variants.items():
-        results.append(run(name, make_trainer, args.steps, peak))
-        print(f"done: {name}", flush=True)
-
+    for name, runs in totals.items():
+        keys = ("steps", "seconds", "trained", "non_pad", "all_tokens", "flops")
+        total = {key: sum(r[key] for r in runs) for key in keys}
+        seconds = total["seconds"]
+        results.append({
+            "variant": name, "steps": total["steps"], "s_per_step": seconds / total["steps"],
+            "trained_tok_per_s": total["trained"] / seconds, "non_pad_tok_per_s": total["non_pad"] / seconds,
+            "padding_pct": 100 * (total["all_tokens"] - total["non_pad"]) / total["all_tokens"],
+            "mfu": total["flops"] / total["seconds"] / peak, "load_1min": max(r["load_1min"] for r in runs),
+        })  # fmt: skip
     baseline = results[0]["trained_tok_per_s"]
     print(f"\n{describe_cpu()}, {'bf16' if bf16 else 'fp32'} (the CPU recipe's choice here), matmul peak "
           f"{peak / 1e9:.0f} GFLOP/s; batch size {args.batch_size}, max_length {MAX_LENGTH}, "
-          f"{args.steps} steps after {WARMUP_STEPS} warm-up\n")
+          f"{args.rounds} rounds of {args.steps} steps after {WARMUP_STEPS} warm-up\n")
     print("| variant | s/step | trained tok/s | non-pad tok/s | padding % | MFU | speedup |")
     print("|---|---|---|---|---|---|---|")
     for r in results:
