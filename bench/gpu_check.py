@@ -164,14 +164,14 @@ def main() -> int:
           f"{block_weights(config) / 1e9:.2f}B weights in its blocks", flush=True)
 
     rows, failed = [], False
-    for stage in STAGES:
-        stage_dir = out / stage.script / Path(stage.recipe).stem
+    for number, stage in enumerate(STAGES, 1):
+        stage_dir = out / f"{number}-{stage.script}-{Path(stage.recipe).stem}"
         result = run_stage(stage, model, data, stage_dir, args.steps, cpu)
         per_token = training_flops_per_token(config, pairs, tokenizer, stage.backward, lm_head=stage.script == "sft")
         rows.append((stage.name, result, per_token))
         failed |= not result["ok"]
         print(f"done: {stage.name}: {'ok' if result['ok'] else 'FAILED: ' + result['error']}", flush=True)
-    sft_model = out / "sft" / "llama-7b_full_en"
+    sft_model = out / f"1-{STAGES[0].script}-{Path(STAGES[0].recipe).stem}"
     generation = run_generation(str(sft_model), out, cpu) if rows[0][1]["ok"] else {"ok": False, "error": "no model"}
     text = config.get_text_config()
     decode = 2 * (block_weights(config) + text.hidden_size * text.vocab_size)  # per new token; attention left out

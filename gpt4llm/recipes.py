@@ -50,7 +50,8 @@ def run(main, config_classes: tuple) -> None:
     try:
         main(*configs, recipe=recipe)
     except (DataError, RecipeError) as error:
-        sys.exit(f"error: {error}")
+        # every rank meets the same bad data or setting: one of them says so (8 at once would share lines)
+        sys.exit(f"error: {error}" if configs[1].should_log else 1)
 
 
 def set_log_levels(training_args) -> None:
