@@ -124,8 +124,8 @@ async def distilabel_style(url: str, n: int, max_tokens: int, batch: int = 50) -
     failures = 0
     for first in range(0, n, batch):
         calls = [client.chat.completions.create(model="bench", max_tokens=max_tokens,
-                                                messages=[{"role": "user",
-                                                           "content": f"Write about topic number {i} in some detail, please."}])
+                                                messages=[{"role": "user", "content": f"Write about topic number {i} "
+                                                                                      "in some detail, please."}])
                  for i in range(first, min(n, first + batch))]  # fmt: skip
         failures += sum(isinstance(r, Exception) for r in await asyncio.gather(*calls, return_exceptions=True))
     await client.close()
