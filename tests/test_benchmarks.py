@@ -42,9 +42,10 @@ def test_every_shape_gives_keyed_items_with_their_references(tmp_path):
     assert user_oriented.shape == "user_oriented" and user_oriented.keys() == ["task_1", "task_2-0", "task_2-1"]
     assert user_oriented.items[2] == Item("task_2-1", "Reply politely.", "b", reference="B")
 
-    core = read(tmp_path / "core.jsonl", [{"instruction": "Add one.", "instances": [{"input": "1", "output": "2"}]},
-                                          {"instruction": "Double.", "instances": [{"input": "2", "output": "4"},
-                                                                                   {"input": "3", "output": "6"}]}])  # fmt: skip
+    core = read(tmp_path / "core.jsonl", [
+        {"instruction": "Add one.", "instances": [{"input": "1", "output": "2"}]},
+        {"instruction": "Double.", "instances": [{"input": "2", "output": "4"}, {"input": "3", "output": "6"}]},
+    ])  # fmt: skip
     assert core.shape == "unnatural_core" and core.keys() == ["0", "1-0", "1-1"] and core.items[2].reference == "6"
 
     released = read(
