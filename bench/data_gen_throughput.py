@@ -43,7 +43,8 @@ def cpu_name() -> str:
 
 
 def start_server(*args: str) -> tuple[subprocess.Popen, str]:
-    server = subprocess.Popen([sys.executable, str(ROOT / "tests" / "fake_openai.py"), *args], stdout=subprocess.PIPE, text=True)
+    server = subprocess.Popen([sys.executable, str(ROOT / "tests" / "fake_openai.py"), *args],
+                              stdout=subprocess.PIPE, text=True)
     return server, server.stdout.readline().strip()
 
 
@@ -52,7 +53,8 @@ def server_stats(url: str) -> dict:
 
 
 def jobs(n: int, tag: str, max_tokens: int = 16) -> list[Job]:
-    return [Job(f"{tag}-{i}", [{"role": "user", "content": f"Question {i} of run {tag}"}], {"max_tokens": max_tokens}) for i in range(n)]
+    return [Job(f"{tag}-{i}", [{"role": "user", "content": f"Question {i} of run {tag}"}], {"max_tokens": max_tokens})
+            for i in range(n)]
 
 
 async def data_gen_client(url: str, concurrency: int, n: int) -> tuple[float, float]:
@@ -75,7 +77,9 @@ async def sdk_client(url: str, concurrency: int, n: int) -> tuple[float, float]:
 
     async def one(i):
         async with slots:
-            return await client.chat.completions.create(model="bench", messages=[{"role": "user", "content": f"SDK question {i}"}], max_tokens=16)
+            return await client.chat.completions.create(
+                model="bench", messages=[{"role": "user", "content": f"SDK question {i}"}], max_tokens=16
+            )
 
     cpu, start = time.process_time(), time.perf_counter()
     await asyncio.gather(*(one(i) for i in range(n)))
@@ -89,7 +93,9 @@ def sequential(url: str, n: int) -> tuple[float, float]:
     client = openai.OpenAI(api_key="bench", base_url=url)
     cpu, start = time.process_time(), time.perf_counter()
     for i in range(n):
-        client.chat.completions.create(model="bench", messages=[{"role": "user", "content": f"Question {i}"}], max_tokens=16)
+        client.chat.completions.create(
+            model="bench", messages=[{"role": "user", "content": f"Question {i}"}], max_tokens=16
+        )
     return time.perf_counter() - start, time.process_time() - cpu
 
 
@@ -97,23 +103,29 @@ def whole_command(url: str, n: int, concurrency: int, *extra: str) -> float:
     """Wall seconds of `python -m data_gen answer` on n records, from process start to exit."""
     with tempfile.TemporaryDirectory() as tmp:
         source = Path(tmp) / "in.json"
-        source.write_text(json.dumps([{"instruction": f"Question {i} of the whole run", "input": ""} for i in range(n)]))
-        command = [sys.executable, "-m", "data_gen", "answer", "--input", str(source), "--output", str(Path(tmp) / "out.json"),
+        source.write_text(
+            json.dumps([{"instruction": f"Question {i} of the whole run", "input": ""} for i in range(n)])
+        )
+        command = [sys.executable, "-m", "data_gen", "answer", "--input", str(source),
+                   "--output", str(Path(tmp) / "out.json"),
                    "--model", "bench", "--base-url", url, "--concurrency", str(concurrency), *extra]  # fmt: skip
         start = time.perf_counter()
-        result = subprocess.run(command, check=False, cwd=ROOT, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        result = subprocess.run(command, check=False, cwd=ROOT, capture_output=True, text=True,
+                                env={**os.environ, "PYTHONPATH": str(ROOT)})
         wall = time.perf_counter() - start
     assert result.returncode == 0, result.stderr[-2000:]
     return wall
 
 
 async def distilabel_style(url: str, n: int, max_tokens: int, batch: int = 50) -> int:
-    """distilabel's AsyncLLM: each batch of inputs gathered at once through AsyncOpenAI(max_retries=6); returns failures."""
+    """distilabel's AsyncLLM: each batch of inputs gathered at once through AsyncOpenAI(max_retries=6); returns
+    failures."""
     client = openai.AsyncOpenAI(api_key="bench", base_url=url, max_retries=6, timeout=120)
     failures = 0
     for first in range(0, n, batch):
         calls = [client.chat.completions.create(model="bench", max_tokens=max_tokens,
-                                                messages=[{"role": "user", "content": f"Write about topic number {i} in some detail, please."}])
+                                                messages=[{"role": "user", "content": f"Write about topic number {i} "
+                                                                                      "in some detail, please."}])
                  for i in range(first, min(n, first + batch))]  # fmt: skip
         failures += sum(isinstance(r, Exception) for r in await asyncio.gather(*calls, return_exceptions=True))
     await client.close()
@@ -124,7 +136,8 @@ def token_limit_runs(args) -> list[dict]:
     tpm, period, answer_tokens, max_tokens = args.tpm, args.period, 400, 512
     n = int(5.5 * tpm / (answer_tokens + 20))  # about five and a half windows' worth
     rows = []
-    for name in ("data_gen --tpm (rolling window, settled with usage)", "distilabel-style: batches of 50, SDK retries, no TPM control"):
+    for name in ("data_gen --tpm (rolling window, settled with usage)",
+                 "distilabel-style: batches of 50, SDK retries, no TPM control"):
         server, url = start_server("--latency", str(args.latency), "--tpm", str(tpm), "--period", str(period),
                                    "--answer-tokens", str(answer_tokens))  # fmt: skip
         try:
@@ -132,13 +145,16 @@ def token_limit_runs(args) -> list[dict]:
             if name.startswith("data_gen"):
                 with tempfile.TemporaryDirectory() as tmp:
                     source = Path(tmp) / "in.json"
-                    source.write_text(json.dumps([{"instruction": f"Write about topic number {i} in some detail, please.", "input": ""}
+                    source.write_text(json.dumps([{"instruction": f"Write about topic number {i} in some detail, "
+                                                                  "please.", "input": ""}
                                                   for i in range(n)]))  # fmt: skip
                     result = subprocess.run(
-                        [sys.executable, "-m", "data_gen", "answer", "--input", str(source), "--output", str(Path(tmp) / "o.json"),
+                        [sys.executable, "-m", "data_gen", "answer", "--input", str(source),
+                         "--output", str(Path(tmp) / "o.json"),
                          "--model", "bench", "--base-url", url, "--tpm", str(tpm), "--limit-period", str(period),
                          "--max-tokens", str(max_tokens), "--concurrency", "32"],
-                        check=False, cwd=ROOT, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                        check=False, cwd=ROOT, capture_output=True, text=True,
+                        env={**os.environ, "PYTHONPATH": str(ROOT)},
                     )  # fmt: skip
                     failures = 0 if result.returncode == 0 else result.stderr.count("failed with")
             else:
@@ -148,8 +164,9 @@ def token_limit_runs(args) -> list[dict]:
         finally:
             server.terminate()
         shares = stats["utilization"] or [0.0]
-        rows.append({"client": name, "requests": n, "wall_s": wall, "rate_limited_429": stats["rate_limited"], "failed": failures,
-                     "window_shares": shares, "mean_share": statistics.mean(shares), "min_share": min(shares)})  # fmt: skip
+        rows.append({"client": name, "requests": n, "wall_s": wall, "rate_limited_429": stats["rate_limited"],
+                     "failed": failures, "window_shares": shares, "mean_share": statistics.mean(shares),
+                     "min_share": min(shares)})  # fmt: skip
     return rows
 
 
@@ -169,15 +186,17 @@ def main():
         rows.append(("sequential loop (stanford_alpaca)", 1, n, *sequential(url, n)))
         for concurrency in (1, 8, 32, 128):
             n = max(25, concurrency * 8)
-            rows.append((f"data_gen, concurrency {concurrency}", concurrency, n, *asyncio.run(data_gen_client(url, concurrency, n))))
-        rows.append(("openai SDK AsyncOpenAI (distilabel's client), concurrency 128", 128, 1024, *asyncio.run(sdk_client(url, 128, 1024))))
+            rows.append((f"data_gen, concurrency {concurrency}", concurrency, n,
+                         *asyncio.run(data_gen_client(url, concurrency, n))))
+        rows.append(("openai SDK AsyncOpenAI (distilabel's client), concurrency 128", 128, 1024,
+                     *asyncio.run(sdk_client(url, 128, 1024))))
         whole = whole_command(url, args.whole, 128, "--max-tokens", "16")
     finally:
         server.terminate()
     limits = token_limit_runs(args)
 
-    print(f"\nCPU: {cpu_name()}; load average {load:.1f} at the start, {os.getloadavg()[0]:.1f} at the end (other work on "
-          "the machine shares the cores)")  # fmt: skip
+    print(f"\nCPU: {cpu_name()}; load average {load:.1f} at the start, {os.getloadavg()[0]:.1f} at the end "
+          "(other work on the machine shares the cores)")  # fmt: skip
     print(f"latency {args.latency * 1000:.0f} ms per request\n")
     print("| client | requests | req/s | % of ideal | vs sequential | client CPU ms/request |")
     print("|---|---|---|---|---|---|")
@@ -185,18 +204,23 @@ def main():
     results = {"cpu": cpu_name(), "load_average": load, "requests": []}
     for name, concurrency, n, wall, cpu in rows:
         rate, ideal = n / wall, concurrency / args.latency
-        print(f"| {name} | {n} | {rate:.1f} | {100 * rate / ideal:.0f}% | {rate / baseline:.1f}x | {1000 * cpu / n:.2f} |")
-        results["requests"].append({"client": name, "requests": n, "req_per_s": rate, "ideal": ideal, "cpu_ms_per_request": 1000 * cpu / n})
+        print(f"| {name} | {n} | {rate:.1f} | {100 * rate / ideal:.0f}% | {rate / baseline:.1f}x "
+              f"| {1000 * cpu / n:.2f} |")
+        results["requests"].append({"client": name, "requests": n, "req_per_s": rate, "ideal": ideal,
+                                    "cpu_ms_per_request": 1000 * cpu / n})
     ideal = args.whole / (128 / args.latency)
-    print(f"\n`python -m data_gen answer`, {args.whole:,} records at 128 in flight, process start to exit: {whole:.1f} s; "
-          f"ideal {ideal:.1f} s: {100 * ideal / whole:.0f}% of ideal (target 85%)")  # fmt: skip
-    results["whole_command"] = {"records": args.whole, "wall_s": whole, "ideal_s": ideal, "share_of_ideal": ideal / whole}
-    print(f"\ntoken limit {args.tpm:,.0f} per {args.period:g} s window enforced by the server; answers of ~400 tokens, max_tokens 512\n")
+    print(f"\n`python -m data_gen answer`, {args.whole:,} records at 128 in flight, process start to exit: "
+          f"{whole:.1f} s; ideal {ideal:.1f} s: {100 * ideal / whole:.0f}% of ideal (target 85%)")  # fmt: skip
+    results["whole_command"] = {
+        "records": args.whole, "wall_s": whole, "ideal_s": ideal, "share_of_ideal": ideal / whole,
+    }
+    print(f"\ntoken limit {args.tpm:,.0f} per {args.period:g} s window enforced by the server; "
+          "answers of ~400 tokens, max_tokens 512\n")
     print("| client | requests | wall s | 429s | failed | share of each window used (mean, min) |")
     print("|---|---|---|---|---|---|")
     for row in limits:
-        print(f"| {row['client']} | {row['requests']} | {row['wall_s']:.0f} | {row['rate_limited_429']} | {row['failed']} | "
-              f"{100 * row['mean_share']:.0f}%, {100 * row['min_share']:.0f}% |")  # fmt: skip
+        print(f"| {row['client']} | {row['requests']} | {row['wall_s']:.0f} | {row['rate_limited_429']} "
+              f"| {row['failed']} | {100 * row['mean_share']:.0f}%, {100 * row['min_share']:.0f}% |")  # fmt: skip
     results["token_limit"] = limits
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)

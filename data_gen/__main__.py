@@ -1,9 +1,12 @@
 """Generate the paper's datasets with a teacher behind any OpenAI-compatible endpoint.
 
-    python -m data_gen answer     --input data_gen/seeds/seed_instructions_en.jsonl --output out/answers.json --model gpt-4
-    python -m data_gen translate  --input release:alpaca_gpt4_en --output out/zh_instructions.json --model gpt-3.5-turbo
+    python -m data_gen answer     --input data_gen/seeds/seed_instructions_en.jsonl --output out/answers.json
+                                  --model gpt-4
+    python -m data_gen translate  --input release:alpaca_gpt4_en --output out/zh_instructions.json
+                                  --model gpt-3.5-turbo
     python -m data_gen answer     --input out/zh_instructions.json --output out/answers_zh.json --model gpt-4 --lang zh
-    python -m data_gen rate       --input prompts.json --responses gpt4=a.json --responses opt=b.json --output out/cmp.json --model gpt-4
+    python -m data_gen rate       --input prompts.json --responses gpt4=a.json --responses opt=b.json
+                                  --output out/cmp.json --model gpt-4
     python -m data_gen unnatural  --input core_data.jsonl --output out/unnatural.json --model gpt-4
     python -m data_gen translate  --input vicuna80 --output out/vicuna80_zh.json --model gpt-3.5-turbo   (Chinese eval)
     python -m data_gen decontaminate --input release:alpaca_gpt4_en --output out/alpaca_gpt4_clean.json
@@ -42,12 +45,14 @@ def parser() -> argparse.ArgumentParser:
     common.add_argument("--limit", type=int, help="the first N input records only")
     common.add_argument("--temperature", type=float)
     common.add_argument("--top-p", type=float)
-    common.add_argument("--max-tokens", type=int, help="the answer's length limit (sent as max_completion_tokens to reasoning models)")
+    common.add_argument("--max-tokens", type=int,
+                        help="the answer's length limit (sent as max_completion_tokens to reasoning models)")
     common.add_argument("--push-to-hub", metavar="REPO_ID", help="also publish the dataset with a card")
     common.add_argument("--private", action="store_true", help="with --push-to-hub: a private dataset")
     add_teacher_options(common)
 
-    root = argparse.ArgumentParser(prog="python -m data_gen", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    root = argparse.ArgumentParser(prog="python -m data_gen", description=__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = root.add_subparsers(dest="task", required=True)
     for name, task in TASKS.items():
         task.add_arguments(commands.add_parser(name, parents=[common], help=task.help))
@@ -128,7 +133,8 @@ def dataset_card(args, params: dict, dataset: list[dict], summaries: list) -> st
     counts = []
     for model, summary in summaries:
         reasons = summary.reasons
-        others = ", ".join(f"{count} {kind}" for kind, count in reasons.most_common() if kind not in ("refusal", "truncated"))
+        others = ", ".join(f"{count} {kind}" for kind, count in reasons.most_common()
+                           if kind not in ("refusal", "truncated"))
         line = (f"- {model}: {summary.done}/{summary.total} requests answered; {reasons['refusal']} refused and "
                 f"{reasons['truncated']} cut at the length limit, left out")  # fmt: skip
         if summary.truncated_kept:

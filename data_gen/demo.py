@@ -40,8 +40,10 @@ def main() -> None:
     with EmbeddedTeacher() as teacher:
         common = ["--model", teacher.model, "--base-url", teacher.base_url, "--concurrency", "2"]
         data_gen.main(["answer", "--input", str(SEEDS), "--output", str(ANSWERS), *common])
-        data_gen.main(["answer", "--input", str(SEEDS), "--output", str(greedy), "--temperature", "0", *limit, *common])
-        data_gen.main(["answer", "--input", str(SEEDS), "--output", str(short), "--max-tokens", "32", "--keep-truncated", *limit, *common])
+        data_gen.main(["answer", "--input", str(SEEDS), "--output", str(greedy), "--temperature", "0",
+                       *limit, *common])
+        data_gen.main(["answer", "--input", str(SEEDS), "--output", str(short), "--max-tokens", "32",
+                       "--keep-truncated", *limit, *common])
         data_gen.main([
             "rate", "--input", str(SEEDS), "--output", str(COMPARISONS), *limit, *common, "--max-tokens", "32",
             "--responses", f"smollm2-sampled={ANSWERS}", "--responses", f"smollm2-greedy={greedy}",

@@ -77,7 +77,9 @@ def translate_jobs(rows: list[dict], model: str, params: dict) -> list[Job]:
     ]
 
 
-def translate_records(rows: list[dict], model: str, params: dict, done: dict, keep_truncated: bool = False) -> list[dict]:
+def translate_records(
+    rows: list[dict], model: str, params: dict, done: dict, keep_truncated: bool = False
+) -> list[dict]:
     """Translated records keep the id of their English source, so answers can be matched back."""
     records = []
     for row in rows:
@@ -133,17 +135,20 @@ def _with_id(row: dict, record: dict) -> dict:
 SCORE_FIRST_GRAMMAR = 'root ::= score "\\n" [^\\x00]*\nscore ::= [1-9] | "10"'
 
 _NUMBER = r"(?<![\w.])(?<![A-Za-z]-)(\d+(?:\.\d+)?)(?!\w)"  # not the 4 of "GPT-4"
-_OUT_OF_TEN = re.compile(_NUMBER + r"\s*(?:/\s*10(?:\.0)?|\(?\s*out\s+of\s+(?:a\s+possible\s+)?10\)?)(?!\.?\d)", re.IGNORECASE)
-_SCALE = re.compile(r"\(?\b(?:0|1)\s*(?:-|–|—|to)\s*10\b\)?", re.IGNORECASE)  # "(1-10)", "1 to 10": the scale, not a score
+_OUT_OF_TEN = re.compile(
+    _NUMBER + r"\s*(?:/\s*10(?:\.0)?|\(?\s*out\s+of\s+(?:a\s+possible\s+)?10\)?)(?!\.?\d)", re.IGNORECASE
+)
+# "(1-10)", "1 to 10": the scale, not a score
+_SCALE = re.compile(r"\(?\b(?:0|1)\s*(?:-|–|—|to)\s*10\b\)?", re.IGNORECASE)
 _ENUMERATION = re.compile(r"^\s*(?:\d+[.)]|[-*•])\s+")  # "1. Helpfulness: 9": a list item's number
 _ANY_NUMBER = re.compile(_NUMBER)
 
 
 def parse_score(text: str) -> float:
-    """The 0-10 score on the first line of a rating, as a person reads it: "9", "9/10", "Score: 8.5", "Rating (1-10): 9",
-    "I would rate it 7 out of 10", "On a scale of 1 to 10, I give 7", "1. Helpfulness: 9". A line with competing
-    candidates ("8 or 9", "Helpfulness: 9, Accuracy: 7") raises ValueError, so the rating is asked for again
-    rather than stored as a guess."""
+    """The 0-10 score on the first line of a rating, as a person reads it: "9", "9/10", "Score: 8.5",
+    "Rating (1-10): 9", "I would rate it 7 out of 10", "On a scale of 1 to 10, I give 7", "1. Helpfulness: 9". A
+    line with competing candidates ("8 or 9", "Helpfulness: 9, Accuracy: 7") raises ValueError, so the rating is
+    asked for again rather than stored as a guess."""
     first = next((line for line in text.strip().splitlines() if line.strip()), "")
     unnumbered = _ENUMERATION.sub("", first)
     line = unnumbered if _ANY_NUMBER.search(unnumbered) else first  # "8. Accurate" is a score, not a list item
@@ -164,7 +169,8 @@ def rating_jobs(groups: list[dict], model: str, params: dict) -> list[Job]:
     return [
         Job(
             rating_id(group, response["response"], model, params),
-            [{"role": "user", "content": RATING_PROMPT.format(instruction=_task_text(group), response=response["response"])}],
+            [{"role": "user",
+              "content": RATING_PROMPT.format(instruction=_task_text(group), response=response["response"])}],
             params,
             parse=parse_score,
             source={**row_source(i, group), "response_source": response["source"]},
@@ -198,7 +204,8 @@ def comparison_records(groups: list[dict], model: str, params: dict, done: dict)
                 break
             scored.append({"response": response["response"], "score": entry["value"], "source": response["source"]})
         else:
-            records.append({"user_input": alpaca_user_input(group["instruction"], group["input"]), "responses_and_scores": scored})
+            records.append({"user_input": alpaca_user_input(group["instruction"], group["input"]),
+                            "responses_and_scores": scored})
     return records
 
 
@@ -210,7 +217,8 @@ def response_groups(rows: list[dict], sources: dict[str, Records]) -> list[dict]
     groups = []
     for row in rows:
         key = (row["instruction"], row["input"])
-        responses = [{"response": answers[key], "source": name} for name, answers in by_source.items() if key in answers]
+        responses = [{"response": answers[key], "source": name}
+                     for name, answers in by_source.items() if key in answers]
         groups.append({"instruction": row["instruction"], "input": row["input"], "responses": responses})
     return groups
 
@@ -234,7 +242,8 @@ def unnatural_records(rows: list[dict], jobs: list[Job], done: dict, keep_trunca
     records = []
     for row, job in zip(rows, jobs):
         if job.id in done:
-            record = {"instruction": row["instruction"], "input": row["input"], "output": done[job.id]["text"], "label": row["label"]}
+            record = {"instruction": row["instruction"], "input": row["input"], "output": done[job.id]["text"],
+                      "label": row["label"]}
             records.append(_flagged(record, [done[job.id]], keep_truncated))
     return records
 
@@ -288,7 +297,8 @@ class Translate(Task):
 
     def rows(self, records):
         first = records.rows[0]
-        if isinstance(first, dict) and "question_id" in first:  # FastChat questions (vicuna80): the Chinese evaluation's
+        # FastChat questions (vicuna80): the Chinese evaluation's
+        if isinstance(first, dict) and "question_id" in first:
             return question_rows(records)
         return alpaca_rows(records, require_output=False)
 
@@ -308,8 +318,10 @@ class Rate(Task):
 
     @classmethod
     def add_arguments(cls, parser) -> None:
-        parser.add_argument("--responses", action="append", default=[], metavar="SOURCE=PATH", help="responses of one source (Alpaca schema)")
-        parser.add_argument("--responder", action="append", default=[], metavar="MODEL", help="a model that answers the prompts first")
+        parser.add_argument("--responses", action="append", default=[], metavar="SOURCE=PATH",
+                            help="responses of one source (Alpaca schema)")
+        parser.add_argument("--responder", action="append", default=[], metavar="MODEL",
+                            help="a model that answers the prompts first")
 
     async def jobs(self, rows, model, params, args, send):
         sources = {name: load_records(path) for name, path in (_source(spec) for spec in args.responses)}

@@ -1,14 +1,18 @@
 """The paper's evaluation.
 
     python -m eval generate  --model outputs/llama-gpt4-7b --questions vicuna80 --output answers/llama-gpt4.jsonl
-    python -m eval generate  --model gpt-4 --base-url https://api.openai.com/v1 --questions vicuna80 --output answers/gpt4.jsonl
+    python -m eval generate  --model gpt-4 --base-url https://api.openai.com/v1 --questions vicuna80 \
+                             --output answers/gpt4.jsonl
     python -m eval judge     --questions vicuna80 --answers answers/llama-gpt4.jsonl --reference answers/gpt4.jsonl \
                              --model gpt-4 --output reviews/llama-gpt4_vs_gpt4.jsonl
     python -m eval aggregate --questions vicuna80 --answers A.jsonl B.jsonl --reviews reviews.jsonl
-    python -m eval generate  --model outputs/llama-gpt4-7b --questions release:unnatural_gpt4 --sample 9000 --output llama-gpt4.jsonl
-    python -m eval generate  --predictions --model-id gpt-4 --questions release:unnatural_gpt4 --sample 9000 --output gpt4.jsonl
+    python -m eval generate  --model outputs/llama-gpt4-7b --questions release:unnatural_gpt4 --sample 9000 \
+                             --output llama-gpt4.jsonl
+    python -m eval generate  --predictions --model-id gpt-4 --questions release:unnatural_gpt4 --sample 9000 \
+                             --output gpt4.jsonl
     python -m eval rouge     --input llama-gpt4.jsonl gpt4.jsonl
-    python -m eval best-of-n --policy outputs/llama-gpt4-7b --reward outputs/opt-1.3b-reward --questions vicuna80 --n 5 --output-dir bon/
+    python -m eval best-of-n --policy outputs/llama-gpt4-7b --reward outputs/opt-1.3b-reward --questions vicuna80 \
+                             --n 5 --output-dir bon/
     python -m eval generate  --model outputs/llama-gpt4-7b --questions mt_bench --output mt_bench/llama-gpt4.jsonl
     python -m eval grade     --questions mt_bench --answers mt_bench/llama-gpt4.jsonl --model gpt-4 \
                              --output mt_bench/gpt-4_single.jsonl
@@ -77,14 +81,18 @@ def generate(args) -> int:
 
         from .generate import LocalGenerator
 
-        generator = LocalGenerator(args.model, template=args.template, batch_size=args.batch_size, precision=args.precision)
+        generator = LocalGenerator(
+            args.model, template=args.template, batch_size=args.batch_size, precision=args.precision
+        )
         with tqdm(total=len(jobs), desc=f"generate ({Path(args.model).name})") as bar:
             generator.run(jobs, log, progress=bar)
         if generator.seconds:
-            logger.info("%d new tokens in %.1fs: %.1f tokens/s", generator.new_tokens, generator.seconds, generator.new_tokens / generator.seconds)
+            logger.info("%d new tokens in %.1fs: %.1f tokens/s",
+                        generator.new_tokens, generator.seconds, generator.new_tokens / generator.seconds)
     model_id = args.model_id or Path(args.model).name
     metadata = {"template": args.template, **params}
-    rows = [answer_record(item, model_id, log.done[job.id]["text"], metadata) for item, job in zip(items, jobs) if job.id in log.done]
+    rows = [answer_record(item, model_id, log.done[job.id]["text"], metadata)
+            for item, job in zip(items, jobs) if job.id in log.done]
     write_rows(args.output, rows)
     logger.info("wrote %d answers to %s", len(rows), args.output)
     status = report_failures(args.output, jobs, log)
@@ -146,13 +154,18 @@ def _generate_turns(args, items) -> int:
 
 def _write_predictions(args, bench, items) -> None:
     if not args.model_id:
-        raise DataError("--predictions needs --model-id: the name of the model whose answers the benchmark carries (e.g. gpt-4)")
+        raise DataError(
+            "--predictions needs --model-id: the name of the model whose answers the benchmark carries (e.g. gpt-4)"
+        )
     without = [item for item in items if item.prediction is None]
     if without:
-        raise DataError(f"{without[0].where}: field 'output' is missing: --predictions needs a model's output beside each label")
+        raise DataError(
+            f"{without[0].where}: field 'output' is missing: --predictions needs a model's output beside each label"
+        )
     rows = [answer_record(item, args.model_id, item.prediction, {"source": bench.source}) for item in items]
     write_rows(args.output, rows)
-    logger.info("wrote the %d answers of %s that %s carries to %s", len(rows), args.model_id, bench.source, args.output)
+    logger.info("wrote the %d answers of %s that %s carries to %s",
+                len(rows), args.model_id, bench.source, args.output)
 
 
 def judge(args) -> int:
@@ -162,10 +175,12 @@ def judge(args) -> int:
     if bench.shape == "mt_bench":
         raise DataError(f"{bench.source}: multi-turn questions (MT-bench) are judged with `python -m eval grade`")
     items = bench.items[: args.limit] if args.limit else bench.items
-    answers, reference = (read_answers(load_records(path), bench.keys(), required=[i.key for i in items]) for path in (args.answers, args.reference))
+    answers, reference = (read_answers(load_records(path), bench.keys(), required=[i.key for i in items])
+                          for path in (args.answers, args.reference))
     revs = judging.reviewers(load_records(args.reviewers), load_records(args.review_prompts))
     jobs = judging.review_jobs(
-        items, answers, reference, revs, args.model, both_orders=not args.single_order, extra_body=args.extra_body, max_tokens=args.max_tokens
+        items, answers, reference, revs, args.model,
+        both_orders=not args.single_order, extra_body=args.extra_body, max_tokens=args.max_tokens,
     )
     config = teacher_config(args)
     if args.dry_run:
@@ -295,9 +310,12 @@ def aggregate(args) -> None:
             for name in ("answer1_id", "answer2_id"):
                 answer = by_id.get(record_id(row, name, where))
                 if answer is None:
-                    raise DataError(f"{where}: field '{name}' {row[name]!r} is in none of the answer files {args.answers}")
+                    raise DataError(
+                        f"{where}: field '{name}' {row[name]!r} is in none of the answer files {args.answers}"
+                    )
                 if answer["question_id"] != record_id(row, "question_id", where):
-                    raise DataError(f"{where}: field '{name}' {row[name]!r} answers question {answer['question_id']!r}, not {row['question_id']!r}")
+                    raise DataError(f"{where}: field '{name}' {row[name]!r} answers question "
+                                    f"{answer['question_id']!r}, not {row['question_id']!r}")
             reviews.append(row)
     _print_judgement(reviews, by_id, bench, args.reference, args.output, resamples=args.bootstrap, seed=args.seed)
 
@@ -311,15 +329,19 @@ def _print_judgement(reviews, answers, bench, references, output, **bootstrap) -
     for review in reviews:
         pair = (answers[review["answer1_id"]]["model_id"], answers[review["answer2_id"]]["model_id"])
         if pair[0] == pair[1]:
-            raise DataError(f"review {review.get('review_id')}: compares {pair[0]} with itself; give each answer file its own model_id")
+            raise DataError(f"review {review.get('review_id')}: compares {pair[0]} with itself; "
+                            "give each answer file its own model_id")
         by_pair.setdefault(frozenset(pair), []).append(review)
     results = []
     for pair, group in by_pair.items():
         named = sorted(pair & set(references or ()))
         if references and len(named) != 1:
-            raise DataError(f"reviews of {' vs '.join(sorted(pair))}: --reference must name exactly one of the two, got {named or references}")
+            raise DataError(f"reviews of {' vs '.join(sorted(pair))}: --reference must name exactly one of the two, "
+                            f"got {named or references}")
         reference = named[0] if named else answers[group[0]["answer1_id"]]["model_id"]
-        results.append(judging.aggregate(group, answers, {i.key: i.category for i in bench.items}, reference, **bootstrap))
+        results.append(
+            judging.aggregate(group, answers, {i.key: i.category for i in bench.items}, reference, **bootstrap)
+        )
     for result in results:
         print("\n".join(judge_table(result)) + "\n")
     if output:
@@ -350,14 +372,16 @@ def _predictions(records) -> tuple[str, list[dict]]:
         for where, row in answers.items():
             text_field(row, "text", where)
             if not isinstance(row.get("reference"), str):
-                raise DataError(f"{where}: field 'reference' must be a string: rouge scores answers that `eval generate` "
-                                "wrote for a benchmark with references or labels")  # fmt: skip
-        return model_id(answers, records.source), [{"output": a["text"], "label": a["reference"]} for a in answers.values()]
+                raise DataError(f"{where}: field 'reference' must be a string: rouge scores answers that "
+                                "`eval generate` wrote for a benchmark with references or labels")  # fmt: skip
+        return model_id(answers, records.source), [{"output": a["text"], "label": a["reference"]}
+                                                   for a in answers.values()]
     bench = read_benchmark(records)
     for item in bench.items:
         if item.prediction is None or item.reference is None:
-            raise DataError(f"{item.where}: field '{'output' if item.prediction is None else 'label'}' is missing: rouge needs "
-                            "answers from `eval generate`, or records with an output beside their label")  # fmt: skip
+            raise DataError(f"{item.where}: field '{'output' if item.prediction is None else 'label'}' is missing: "
+                            "rouge needs answers from `eval generate`, or records with an output beside their "
+                            "label")  # fmt: skip
     return Path(records.source).stem, [{"output": item.prediction, "label": item.reference} for item in bench.items]
 
 
@@ -398,7 +422,8 @@ def report(args) -> None:
         result = json.loads(Path(path).read_text())
         name = f"human_eval_{len(sections)}.png"
         plot_pies(result, out / name)
-        sections.append((f"{result['models'][0]} vs {result['models'][1]} (human, HHH)", human_table(result) + ["", f"![]({name})"]))
+        sections.append((f"{result['models'][0]} vs {result['models'][1]} (human, HHH)",
+                         human_table(result) + ["", f"![]({name})"]))
     if args.datasets:
         outputs = {Path(p).stem: [r["output"] for r in alpaca_rows(load_records(p))] for p in args.datasets}
         figures.plot_output_lengths(outputs, out / "output_lengths.png")
@@ -425,14 +450,16 @@ def best_of_n(args) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="python -m eval", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    root = argparse.ArgumentParser(prog="python -m eval", description=__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = root.add_subparsers(dest="command", required=True)
 
     gen = commands.add_parser("generate", help="a model's answers to a benchmark")
     gen.add_argument("--model", help="local path or Hub id (LoRA adapters too); with --base-url, the endpoint's model")
     gen.add_argument("--questions", required=True, help="benchmark name or file")
     gen.add_argument("--output", required=True)
-    gen.add_argument("--template", choices=["alpaca", "chat"], default="alpaca", help="alpaca for models of this repo's recipes")
+    gen.add_argument("--template", choices=["alpaca", "chat"], default="alpaca",
+                     help="alpaca for models of this repo's recipes")
     gen.add_argument("--model-id", help="the name in the answer file (default: the model's last path part)")
     gen.add_argument("--batch-size", type=int, default=8)
     gen.add_argument("--max-new-tokens", type=int, help="default 512; MT-bench: FastChat's 1024")
@@ -445,7 +472,8 @@ def parser() -> argparse.ArgumentParser:
     gen.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto",
                      help="weights in bf16 or fp32; auto: bf16 where the GPU or CPU computes it natively")
     gen.add_argument("--predictions", action="store_true",
-                     help="no model: write the answers the benchmark carries (the `output` beside each label), as --model-id")
+                     help="no model: write the answers the benchmark carries (the `output` beside each label), "
+                     "as --model-id")
     add_teacher_options(gen, model=False)  # with --base-url: an endpoint instead of a local model
 
     jud = commands.add_parser("judge", help="pairwise reviews of two answer files by a judge model")
@@ -455,7 +483,8 @@ def parser() -> argparse.ArgumentParser:
     jud.add_argument("--reviewers", default=FASTCHAT_REVIEWERS[0], help="reviewer.jsonl (name or file)")
     jud.add_argument("--review-prompts", default=FASTCHAT_REVIEWERS[1], help="prompt.jsonl (name or file)")
     jud.add_argument("--limit", type=int, help="the first N questions (as generate --limit)")
-    jud.add_argument("--single-order", action="store_true", help="FastChat's protocol: the reference as Assistant 1 only")
+    jud.add_argument("--single-order", action="store_true",
+                     help="FastChat's protocol: the reference as Assistant 1 only")
     jud.add_argument("--max-tokens", type=int, help="cap the reviews' length (default: the reviewer's, 1024)")
     jud.add_argument("--output", required=True, help="reviews (FastChat schema, .jsonl)")
     add_teacher_options(jud, model_default="gpt-4", model_help="the judge (default gpt-4)")
@@ -493,7 +522,8 @@ def parser() -> argparse.ArgumentParser:
     agg.add_argument("--answers", nargs="+", required=True, help="the answer files the reviews refer to")
     agg.add_argument("--reviews", nargs="+", required=True)
     agg.add_argument("--reference", nargs="+", metavar="MODEL_ID",
-                     help="the reference model of each pair (ratios are model / reference); default: each pair's Assistant 1")
+                     help="the reference model of each pair (ratios are model / reference); "
+                     "default: each pair's Assistant 1")
     agg.add_argument("--bootstrap", type=int, default=1000, help="resamples of the questions for the 95%% intervals")
     agg.add_argument("--seed", type=int, default=0, help="of the bootstrap")
     agg.add_argument("--output", help="also write OUTPUT.summary.json")

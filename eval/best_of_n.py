@@ -43,7 +43,9 @@ def rerank(args) -> list[Path]:
         order = sorted(range(len(samples)), key=lambda i: -rewards[i])
         scores.append({"question_id": item.key, "rewards": sorted(rewards, reverse=True)})
         for rank, i in enumerate(order, start=1):
-            ranked_files[rank - 1].append(answer_record(item, f"{name}-R{rank}", samples[i], {"reward": rewards[i], "rank": rank, **params}))
+            ranked_files[rank - 1].append(
+                answer_record(item, f"{name}-R{rank}", samples[i], {"reward": rewards[i], "rank": rank, **params})
+            )
     paths = []
     for rank, rows in enumerate(ranked_files, start=1):
         path = out / f"R{rank}.jsonl"

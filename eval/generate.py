@@ -32,7 +32,9 @@ def prompt_jobs(items: list[Item], model: str, template: str, params: dict) -> l
     for item in items:
         content = alpaca_prompt(item.instruction, item.input) if template == "alpaca" else item.prompt
         messages = [{"role": "user", "content": content}]
-        jobs.append(Job(job_id("generate", model, template, params, messages), messages, params, meta={"key": item.key}))
+        jobs.append(
+            Job(job_id("generate", model, template, params, messages), messages, params, meta={"key": item.key})
+        )
     return jobs
 
 
@@ -78,7 +80,8 @@ def pack_linear_layers(model: torch.nn.Module, batch_size: int) -> int:
     if not (torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()):
         return 0
     swaps = [(parent, name, child) for parent in model.modules() for name, child in parent.named_children()
-             if isinstance(child, torch.nn.Linear) and child.weight.dtype == torch.bfloat16 and child.weight.device.type == "cpu"]  # fmt: skip
+             if isinstance(child, torch.nn.Linear) and child.weight.dtype == torch.bfloat16
+             and child.weight.device.type == "cpu"]  # fmt: skip
     for parent, name, child in swaps:
         setattr(parent, name, PackedLinear(child, batch_size))
     return len(swaps)
@@ -87,7 +90,10 @@ def pack_linear_layers(model: torch.nn.Module, batch_size: int) -> int:
 class LocalGenerator:
     """transformers generation for a path or Hub id; a directory with adapter_config.json is a LoRA adapter."""
 
-    def __init__(self, model_path: str, *, template: str, batch_size: int = 8, precision: str = "auto", pack_weights: bool = True):
+    def __init__(
+        self, model_path: str, *, template: str, batch_size: int = 8, precision: str = "auto",
+        pack_weights: bool = True,
+    ):
         """`precision`: auto (bf16 where native), bf16 or fp32 weights."""
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -134,14 +140,18 @@ class LocalGenerator:
             texts = self.generate([self.render(j) for j in batch], batch[0].params, num_return_sequences)
             for i, job in enumerate(batch):
                 answers = texts[i * num_return_sequences : (i + 1) * num_return_sequences]
-                log.append({"id": job.id, "status": "done", "text": answers[0] if num_return_sequences == 1 else answers})
+                log.append(
+                    {"id": job.id, "status": "done", "text": answers[0] if num_return_sequences == 1 else answers}
+                )
             if progress:
                 progress.update(len(batch))
 
     @torch.inference_mode()
     def generate(self, prompts: list[str], params: dict, num_return_sequences: int = 1) -> list[str]:
         # the Alpaca prompt is plain text: the tokenizer adds its special tokens (BOS) as in training
-        inputs = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=self.template == "alpaca")
+        inputs = self.tokenizer(
+            prompts, return_tensors="pt", padding=True, add_special_tokens=self.template == "alpaca"
+        )
         sampling = params.get("temperature", 0) > 0
         started = time.perf_counter()
         output = self.model.generate(

@@ -40,7 +40,8 @@ def reviewers(reviewer_records: Records, prompt_records: Records) -> dict[str, R
     prompts = {}
     for row, where in zip(prompt_records.rows, prompt_records.locations):
         prompts[record_id(row, "prompt_id", where)] = (
-            text_field(row, "system_prompt", where), text_field(row, "prompt_template", where), row.get("defaults") or {}
+            text_field(row, "system_prompt", where), text_field(row, "prompt_template", where),
+            row.get("defaults") or {}
         )  # fmt: skip
     out = {}
     for row, where in zip(reviewer_records.rows, reviewer_records.locations):
@@ -74,7 +75,9 @@ def review_jobs(
     jobs = []
     for item in items:
         reviewer = revs.get(item.category, revs["general"])
-        orders = [(reference[item.key], answers[item.key])] + ([(answers[item.key], reference[item.key])] if both_orders else [])
+        orders = [(reference[item.key], answers[item.key])] + (
+            [(answers[item.key], reference[item.key])] if both_orders else []
+        )
         for answer_1, answer_2 in orders:
             prompt = reviewer.prompt_template.format(
                 question=item.prompt, answer_1=answer_1["text"], answer_2=answer_2["text"], **reviewer.defaults
@@ -86,7 +89,9 @@ def review_jobs(
             meta = {"question_id": item.key, "answer1_id": answer_1["answer_id"], "answer2_id": answer_2["answer_id"],
                     "reviewer_id": reviewer.reviewer_id}  # fmt: skip
             # parse: a review cut at the length limit after its scores is kept (jobs.answer_entry)
-            jobs.append(Job(job_id("review", judge, params, messages), messages, params, parse=parse_review, meta=meta))
+            jobs.append(
+                Job(job_id("review", judge, params, messages), messages, params, parse=parse_review, meta=meta)
+            )
     return jobs
 
 
@@ -107,7 +112,8 @@ _NAMED = re.compile(rf"Assistant\s*([12])\D{{0,40}}?(?:score(?:s|d)?\s*(?:of|:|i
 
 def parse_review(text: str) -> list[float] | None:
     """[s1, s2] from a review, or None: the first line "8 7" / "8, 7" (general and coding reviews), else the last
-    "(8, 7)" tuple in the last three lines (math reviews end with one), else "Assistant 1 ... score of 8" for both assistants."""
+    "(8, 7)" tuple in the last three lines (math reviews end with one), else "Assistant 1 ... score of 8" for both
+    assistants."""
     lines = text.strip().splitlines()
     if lines and (match := _PAIR.match(lines[0].replace("Score", "").replace(":", " "))):
         scores = [float(match.group(1)), float(match.group(2))]
@@ -137,7 +143,9 @@ def _is_score(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 10
 
 
-def aggregate(reviews: list[dict], answers: dict, categories: dict, reference: str, *, resamples: int = 1000, seed: int = 0) -> dict:
+def aggregate(
+    reviews: list[dict], answers: dict, categories: dict, reference: str, *, resamples: int = 1000, seed: int = 0
+) -> dict:
     """Totals of a model against a reference over the questions the reviews cover, with bootstrap intervals.
 
     `reviews` are one model pair's, `answers` maps answer_id -> answer record (model_id, text) and `categories`
@@ -164,7 +172,9 @@ def aggregate(reviews: list[dict], answers: dict, categories: dict, reference: s
         by_model = {first["model_id"]: (score[0], first), second["model_id"]: (score[1], second)}
         order = "reference_first" if first["model_id"] == reference else "model_first"
         scores[review["question_id"]][order].append((by_model[model][0], by_model[reference][0]))
-        lengths[review["question_id"]] = (length_in_tokens(by_model[model][1]["text"]), length_in_tokens(by_model[reference][1]["text"]))
+        lengths[review["question_id"]] = (
+            length_in_tokens(by_model[model][1]["text"]), length_in_tokens(by_model[reference][1]["text"])
+        )
 
     def mean(pairs) -> tuple[float, float]:
         return sum(p[0] for p in pairs) / len(pairs), sum(p[1] for p in pairs) / len(pairs)
@@ -173,14 +183,17 @@ def aggregate(reviews: list[dict], answers: dict, categories: dict, reference: s
     for qid, orders in scores.items():
         m, r = mean(orders["reference_first"] + orders["model_first"])
         per_question.append({"question_id": qid, "category": categories.get(qid, "general"), "model_score": m,
-                             "reference_score": r, "model_length": lengths[qid][0], "reference_length": lengths[qid][1]})  # fmt: skip
+                             "reference_score": r, "model_length": lengths[qid][0],
+                             "reference_length": lengths[qid][1]})  # fmt: skip
     m_scores = [q["model_score"] for q in per_question]
     r_scores = [q["reference_score"] for q in per_question]
     totals = {model: sum(m_scores), reference: sum(r_scores)}
     by_category = {}
     for category in sorted({q["category"] for q in per_question}):
         chosen = [q for q in per_question if q["category"] == category]
-        by_category[category] = {model: sum(q["model_score"] for q in chosen), reference: sum(q["reference_score"] for q in chosen)}
+        by_category[category] = {
+            model: sum(q["model_score"] for q in chosen), reference: sum(q["reference_score"] for q in chosen)
+        }
     single = [mean(o["reference_first"]) for o in scores.values() if o["reference_first"]]
     outcomes = Counter("win" if m > r else "loss" if m < r else "tie" for m, r in zip(m_scores, r_scores))
     n = len(per_question)
@@ -224,6 +237,8 @@ def _verdict(pairs: list[tuple[float, float]]) -> int:
 
 def _length_bias(per_question: list[dict]) -> dict:
     """How often the longer answer wins, over the questions with a winner and answers of different lengths."""
-    decided = [q for q in per_question if q["model_score"] != q["reference_score"] and q["model_length"] != q["reference_length"]]
-    longer_wins = sum((q["model_score"] > q["reference_score"]) == (q["model_length"] > q["reference_length"]) for q in decided)
+    decided = [q for q in per_question
+               if q["model_score"] != q["reference_score"] and q["model_length"] != q["reference_length"]]
+    longer_wins = sum((q["model_score"] > q["reference_score"]) == (q["model_length"] > q["reference_length"])
+                      for q in decided)
     return {"questions": len(decided), "longer_answer_win_rate": longer_wins / len(decided) if decided else None}

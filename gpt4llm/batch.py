@@ -35,7 +35,9 @@ def batch_inputs(jobs: list[Job], teacher: Teacher) -> list[tuple[list[str], byt
     config = teacher.config
     files, ids, lines, size = [], [], [], 0
     for job in jobs:
-        request = {"custom_id": job.id, "method": "POST", "url": ENDPOINT, "body": teacher.body(job.messages, job.params)}
+        request = {
+            "custom_id": job.id, "method": "POST", "url": ENDPOINT, "body": teacher.body(job.messages, job.params),
+        }
         line = (json.dumps(request, ensure_ascii=False) + "\n").encode()
         if ids and (len(ids) == config.batch_max_requests or size + len(line) > config.batch_max_bytes):
             files.append((ids, b"".join(lines)))
@@ -80,9 +82,13 @@ async def run_batches(jobs: list[Job], teacher: Teacher, log: RunLog, *, desc: s
         in_open = {key for file_id in open_batches.values() for key in log.files[file_id]["jobs"]}
         pending = [job for key, job in unique.items() if key not in log.done and key not in in_open]
         for number, (ids, content) in enumerate(batch_inputs(pending, teacher), start=1):
-            upload = await _call(client.files.create(file=(f"{log.path.stem}-{number}.jsonl", content, "application/jsonl"),
+            upload = await _call(client.files.create(file=(f"{log.path.stem}-{number}.jsonl", content,
+                                                           "application/jsonl"),
                                                      purpose="batch"), "uploading a batch file")  # fmt: skip
-            log.append({"id": upload.id, "status": "batch_file", "jobs": ids, "bytes": len(content), "created_at": upload.created_at})
+            log.append({
+                "id": upload.id, "status": "batch_file", "jobs": ids, "bytes": len(content),
+                "created_at": upload.created_at,
+            })
             open_batches[await _create(client, upload.id, log)] = upload.id
     else:
         for batch_id in open_batches:
@@ -122,7 +128,9 @@ async def _batch_made_from(client, file_entry: dict) -> str | None:
     return None
 
 
-async def _poll(client, open_batches: dict[str, str], unique: dict[str, Job], log: RunLog, teacher: Teacher, bar) -> None:
+async def _poll(
+    client, open_batches: dict[str, str], unique: dict[str, Job], log: RunLog, teacher: Teacher, bar
+) -> None:
     progress: dict[str, int] = {}
     while open_batches:
         for batch_id in list(open_batches):

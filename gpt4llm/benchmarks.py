@@ -145,9 +145,10 @@ def read_benchmark(records: Records) -> Benchmark:
     shape = next((s for s in SHAPES if all(f in first for f in s.fields)), None)
     if shape is None:
         raise DataError(
-            f"{records.locations[0]}: not a benchmark record (fields {sorted(first)[:6]}); expected FastChat questions "
-            "(question_id, text), MT-bench questions (question_id, turns), User-Oriented or Unnatural records "
-            "(instruction, instances), or Alpaca records (instruction, input, output[, label])"
+            f"{records.locations[0]}: not a benchmark record (fields {sorted(first)[:6]}); "
+            "expected FastChat questions (question_id, text), MT-bench questions (question_id, turns), "
+            "User-Oriented or Unnatural records (instruction, instances), "
+            "or Alpaca records (instruction, input, output[, label])"
         )
     items, seen = [], {}
     for index, (row, where) in enumerate(zip(records.rows, records.locations)):

@@ -94,7 +94,9 @@ def _read_file(path: Path) -> Records:
         try:
             rows = pyarrow.parquet.read_table(path).to_pylist()
         except (pyarrow.ArrowException, OSError) as e:
-            raise DataError(f"{path}: not a readable Parquet file ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+            raise DataError(
+                f"{path}: not a readable Parquet file ({str(e).splitlines()[0] if str(e) else type(e).__name__})"
+            ) from None
         return Records(str(path), rows, [f"{path}: row {i}" for i in range(len(rows))])
     try:
         text = path.read_text(encoding="utf-8")

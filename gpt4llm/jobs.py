@@ -151,7 +151,8 @@ class Summary:
         if self.usage is not None:
             usage, price = self.usage, f", about ${self.cost:.2f}" if self.cost is not None else ""
             lines.append(f"{usage.requests} requests ({usage.retries} retries), {usage.prompt_tokens} prompt + "
-                         f"{usage.completion_tokens} completion tokens{price}{' at batch prices' if self.batch else ''}")  # fmt: skip
+                         f"{usage.completion_tokens} completion tokens{price}"
+                         f"{' at batch prices' if self.batch else ''}")  # fmt: skip
         return lines
 
 
@@ -196,7 +197,9 @@ async def run_jobs(jobs: list[Job], teacher, log: RunLog, *, desc: str) -> Summa
         while not queue.empty():
             job = queue.get_nowait()
             try:
-                entry = answer_entry(job, await teacher.complete(job.messages, parse=job.parse, **job.params), keep_truncated)
+                entry = answer_entry(
+                    job, await teacher.complete(job.messages, parse=job.parse, **job.params), keep_truncated
+                )
             except TeacherUnusable:
                 raise
             except TeacherError as error:
@@ -204,7 +207,8 @@ async def run_jobs(jobs: list[Job], teacher, log: RunLog, *, desc: str) -> Summa
             log.append(entry)
             failures += entry["status"] == "failed"
             bar.update()
-            if entry["status"] == "failed" or bar.n % 32 == 0:  # formatting it for every answer costs more than the rest
+            # formatting it for every answer costs more than the rest
+            if entry["status"] == "failed" or bar.n % 32 == 0:
                 usage = teacher.usage
                 bar.set_postfix(failed=failures, tokens=usage.prompt_tokens + usage.completion_tokens, refresh=False)
 
@@ -263,7 +267,10 @@ def dry_run(jobs: list[Job], config) -> None:
     jobs = list({job.id: job for job in jobs}.values())  # identical requests are sent once
     for job in jobs[:3]:
         body = request_body(config, job.messages, job.params)
-        print(f"--- request {job.id} to {config.model} {({k: v for k, v in body.items() if k not in ('model', 'messages')})}")
+        print(
+            f"--- request {job.id} to {config.model} "
+            f"{({k: v for k, v in body.items() if k not in ('model', 'messages')})}"
+        )
         for message in job.messages:
             print(f"[{message['role']}]\n{message['content']}")
     estimator = TokenEstimator()
@@ -273,7 +280,10 @@ def dry_run(jobs: list[Job], config) -> None:
     completion_tokens = sum(request_body(config, job.messages, job.params).get(length) or 0 for job in jobs)
     price = config.prices.get(config.model)
     factor = BATCH_PRICE_FACTOR if config.batch else 1.0
-    cost = f"at most ${factor * (prompt_tokens * price[0] + completion_tokens * price[1]) / 1e6:.2f}" if price else "no price known"
+    cost = (
+        f"at most ${factor * (prompt_tokens * price[0] + completion_tokens * price[1]) / 1e6:.2f}"
+        if price else "no price known"
+    )
     how = " through the Batch API (batch prices)" if config.batch else ""
     print(f"=== {len(jobs)} requests to {config.model}{how}: ~{prompt_tokens:.0f} prompt tokens, "
           f"at most {completion_tokens} completion tokens, {cost}")  # fmt: skip

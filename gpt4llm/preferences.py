@@ -47,7 +47,8 @@ def preference_pairs(records: Records) -> tuple[list[dict], Counter]:
             found = _scored_pairs(row, where, group, counts)
         elif "completion_a" in row:
             prompt = prompt_from_user_input(text_field(row, "user_input", where))
-            found = [_pair(prompt, text_field(row, "completion_a", where), text_field(row, "completion_b", where), 1.0, group)]
+            found = [_pair(prompt, text_field(row, "completion_a", where), text_field(row, "completion_b", where),
+                           1.0, group)]
         elif "chosen" in row:
             prompt = text_field(row, "prompt", where, required=False)
             found = [_pair(prompt, text_field(row, "chosen", where), text_field(row, "rejected", where), 1.0, group)]

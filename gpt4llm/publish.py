@@ -67,7 +67,9 @@ def write_model_card(
     lines = [
         f"# {Path(output_dir).name}",
         "",
-        f"Fine-tuned from `{base_model}`" + (f" (`{hub_base}`)" if hub_base != base_model else "") + f" on `{dataset}`",
+        f"Fine-tuned from `{base_model}`"
+        + (f" (`{hub_base}`)" if hub_base != base_model else "")
+        + f" on `{dataset}`",
         f"with TRL's `{trainer}`, following the paper *Instruction Tuning with GPT-4* (Peng et al., 2023).",
         "",
         *(line for note in data_notes for line in (note, "")),

@@ -42,9 +42,13 @@ logger = logging.getLogger(__name__)
 LOCAL_KEY = "no-key-needed-for-local-endpoints"
 # o1, o3, o4-mini, gpt-5, gpt-5.1-mini ... (also behind a provider prefix such as "openai/"), but not gpt-5-chat
 REASONING_MODEL = re.compile(r"^(?:[\w.-]+/)*(?:o\d|gpt-5)(?![\w.-]*-chat)", re.IGNORECASE)
-SAMPLING_PARAMETERS = ("temperature", "top_p", "presence_penalty", "frequency_penalty", "logprobs", "top_logprobs", "logit_bias")
+SAMPLING_PARAMETERS = (
+    "temperature", "top_p", "presence_penalty", "frequency_penalty", "logprobs", "top_logprobs", "logit_bias",
+)
 # error codes that every request of the run would get again
-UNUSABLE_CODES = {"unsupported_parameter", "unsupported_value", "model_not_found", "insufficient_quota", "invalid_api_key"}
+UNUSABLE_CODES = {
+    "unsupported_parameter", "unsupported_value", "model_not_found", "insufficient_quota", "invalid_api_key",
+}
 DEFAULT_COMPLETION_TOKENS = 4096  # what a request without a length limit is assumed to use, for --tpm
 
 
@@ -85,7 +89,9 @@ class ChatEndpoint:
 
     def __init__(self, base_url: str, api_key: str, timeout: float):
         self.url = base_url.rstrip("/") + "/chat/completions"
-        self.headers = {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json", "Accept": "application/json"}
+        self.headers = {
+            "Authorization": f"Bearer {api_key}", "Content-Type": "application/json", "Accept": "application/json",
+        }
         for header, variable in (("OpenAI-Organization", "OPENAI_ORG_ID"), ("OpenAI-Project", "OPENAI_PROJECT_ID")):
             if os.environ.get(variable):
                 self.headers[header] = os.environ[variable]
@@ -103,7 +109,9 @@ class ChatEndpoint:
             self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout),
                                                   connector=aiohttp.TCPConnector(limit=0))  # fmt: skip
         try:
-            async with self._session.post(self.url, data=json.dumps(body).encode(), headers=self.headers, proxy=self._proxy) as response:
+            async with self._session.post(
+                self.url, data=json.dumps(body).encode(), headers=self.headers, proxy=self._proxy
+            ) as response:
                 status, headers, data = response.status, response.headers, await response.read()
         except asyncio.TimeoutError:
             raise RequestTimeout() from None
@@ -232,7 +240,9 @@ class Teacher:
         self._unusable: TeacherUnusable | None = None
         self._reasoning, self._length_name = is_reasoning_model(config.model), token_parameter(config)
         if self._reasoning and config.token_parameter == "auto":
-            logger.info("%s is a reasoning model: sending max_completion_tokens and no temperature/top_p", config.model)
+            logger.info(
+                "%s is a reasoning model: sending max_completion_tokens and no temperature/top_p", config.model
+            )
 
     @property
     def client(self):
@@ -240,7 +250,9 @@ class Teacher:
         if self._openai is None:
             import openai
 
-            self._openai = openai.AsyncOpenAI(api_key=self._api_key, base_url=self.base_url, max_retries=0, timeout=self.config.timeout)
+            self._openai = openai.AsyncOpenAI(
+                api_key=self._api_key, base_url=self.base_url, max_retries=0, timeout=self.config.timeout
+            )
         return self._openai
 
     def body(self, messages: list[dict], params: dict) -> dict:
@@ -248,7 +260,9 @@ class Teacher:
             return request_body(self.config, messages, params)
         return {"model": self.config.model, "messages": messages, **params}  # the common case, without the renaming
 
-    async def complete(self, messages: list[dict], *, parse: Callable[[str], object] | None = None, **params) -> Answer:
+    async def complete(
+        self, messages: list[dict], *, parse: Callable[[str], object] | None = None, **params
+    ) -> Answer:
         """The answer, with `parse(text)` as its value; raises TeacherError when it gives up.
 
         `parse` raises ValueError on an answer that should be asked for again (e.g. a rating with no score).
@@ -296,7 +310,8 @@ class Teacher:
             if completion >= self._tokens.limit or (self.estimator.calibrated and charge > self._tokens.limit):
                 raise TeacherError(
                     f"needs about {charge} tokens ({completion} of them for the answer), more than the whole limit of "
-                    f"{self._tokens.limit:g} per {self.config.limit_period:g}s (--tpm); raise it or lower the length limit",
+                    f"{self._tokens.limit:g} per {self.config.limit_period:g}s (--tpm); "
+                    "raise it or lower the length limit",
                     "too large",
                 )  # fmt: skip
             charge = min(charge, self._tokens.limit)  # an uncertain estimate over the limit waits for a whole window
@@ -328,7 +343,11 @@ class Teacher:
             self.usage.add(usage)
             if self._tokens and usage.get("prompt_tokens"):
                 self.estimator.observe(messages, usage["prompt_tokens"])
-            used = usage.get("total_tokens") or (usage.get("prompt_tokens") or 0) + (usage.get("completion_tokens") or 0) or charge
+            used = (
+                usage.get("total_tokens")
+                or (usage.get("prompt_tokens") or 0) + (usage.get("completion_tokens") or 0)
+                or charge
+            )
             return response
         except HTTPStatusError as error:
             if error.status_code == 429:
@@ -348,12 +367,17 @@ class Teacher:
         """The error every request would get again, or None: no access (401/403/404), a code that names the
         model or a parameter, or a 400 whose `param` is a request-wide field (not one of the messages)."""
         status, code, param = error.status_code, error.code, error.param
-        wide_param = status == 400 and isinstance(param, str) and re.split(r"[.\[]", param)[0] in set(body) - {"messages"}
+        wide_param = (
+            status == 400 and isinstance(param, str) and re.split(r"[.\[]", param)[0] in set(body) - {"messages"}
+        )
         if status not in (401, 403, 404) and code not in UNUSABLE_CODES and not wide_param:
             return None
         where = self.config.base_url or "the OpenAI API"
         detail = f"HTTP {status}{f' {code}' if code else ''}: {_message(error)}"
-        hint = " (--token-parameter chooses the length limit's name)" if param in ("max_tokens", "max_completion_tokens") else ""
+        hint = (
+            " (--token-parameter chooses the length limit's name)"
+            if param in ("max_tokens", "max_completion_tokens") else ""
+        )
         return TeacherUnusable(f"{where}, model {self.config.model}: {detail}{hint}", f"HTTP {status}")
 
     def _backoff(self, attempt: int) -> float:

@@ -74,14 +74,17 @@ def add_teacher_options(parser: argparse.ArgumentParser, *, model: bool = True, 
     group = parser.add_argument_group("teacher (OpenAI or any OpenAI-compatible endpoint)")
     if model:
         group.add_argument("--model", required=model_default is None, default=model_default, help=model_help)
-    group.add_argument("--base-url", help="an OpenAI-compatible endpoint, e.g. vLLM or llama.cpp (default: the OpenAI API)")
+    group.add_argument("--base-url",
+                       help="an OpenAI-compatible endpoint, e.g. vLLM or llama.cpp (default: the OpenAI API)")
     group.add_argument("--concurrency", type=int, default=32, help="requests in flight (default 32)")
     group.add_argument("--rpm", type=float, help="requests-per-minute limit, never exceeded")
-    group.add_argument("--tpm", type=float, help="tokens-per-minute limit, never exceeded: each request is charged its "
-                       "prompt and max tokens up front and settled with the usage the response reports")  # fmt: skip
+    group.add_argument("--tpm", type=float, help="tokens-per-minute limit, never exceeded: each request is charged "
+                       "its prompt and max tokens up front and settled with the usage the response "
+                       "reports")  # fmt: skip
     group.add_argument("--limit-period", type=float, default=60.0, metavar="SECONDS",
                        help="the window of --rpm and --tpm (default 60, as APIs count; shorter only for tests)")
-    group.add_argument("--max-attempts", type=int, default=6, help="tries per request before it is a failure (default 6)")
+    group.add_argument("--max-attempts", type=int, default=6,
+                       help="tries per request before it is a failure (default 6)")
     group.add_argument("--timeout", type=float, default=120.0, help="seconds per request (default 120)")
     group.add_argument("--token-parameter", choices=TOKEN_PARAMETERS, default="auto",
                        help="the name the length limit is sent under (default auto: max_completion_tokens, and no "
@@ -92,7 +95,8 @@ def add_teacher_options(parser: argparse.ArgumentParser, *, model: bool = True, 
     group.add_argument("--extra-body", type=json.loads, metavar="JSON",
                        help='endpoint-specific request fields, e.g. a llama.cpp grammar: \'{"grammar": "..."}\'')
     group.add_argument("--price-table", type=Path, help='JSON {"model": [usd_per_1M_input, usd_per_1M_output]}')
-    group.add_argument("--dry-run", action="store_true", help="print the first requests and a cost estimate; send nothing")
+    group.add_argument("--dry-run", action="store_true",
+                       help="print the first requests and a cost estimate; send nothing")
     group.add_argument("--batch", action="store_true",
                        help="send through the Batch API (half the price, results within 24 h); rerun the same "
                        "command to resume polling after an interruption")

@@ -63,9 +63,13 @@ def write_alpaca(path: Path, n: int = 24) -> Path:
     for i in range(n):
         word = words[i % len(words)]
         if i % 2:
-            records.append({"instruction": "Repeat the word three times.", "input": word, "output": f"{word} {word} {word}"})
+            records.append(
+                {"instruction": "Repeat the word three times.", "input": word, "output": f"{word} {word} {word}"}
+            )
         else:
-            records.append({"instruction": f"Name the colour {word}.", "input": "", "output": f"The colour is {word}."})
+            records.append(
+                {"instruction": f"Name the colour {word}.", "input": "", "output": f"The colour is {word}."}
+            )
     path.write_text(json.dumps(records, indent=2))
     return path
 

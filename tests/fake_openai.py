@@ -68,7 +68,8 @@ def error_body(message: str, type_: str = "invalid_request_error", param=None, c
 class FakeOpenAI:
     def __init__(self, latency: float = 0.0, slow_seconds: float = 2.0, *, tokens_per_period: float | None = None,
                  requests_per_period: float | None = None, period: float = 60.0, answer_tokens: int | None = None,
-                 reasoning_models=(), known_models=None, batch_seconds: float = 0.05, batch_max_requests: int = 50_000):  # fmt: skip
+                 reasoning_models=(), known_models=None, batch_seconds: float = 0.05,
+                 batch_max_requests: int = 50_000):  # fmt: skip
         self.latency = latency
         self.slow_seconds = slow_seconds
         self.tokens_per_period = tokens_per_period
@@ -83,7 +84,8 @@ class FakeOpenAI:
         self.attempts: Counter = Counter()
         self.requests: list[dict] = []  # the bodies of every chat completion request
         self.rate_limited = 0  # 429s sent because a limit was reached
-        self.admitted: list[list] = []  # [time, tokens, in window] of every admitted request; tokens settled to the usage
+        # [time, tokens, in window] of every admitted request; tokens settled to the usage
+        self.admitted: list[list] = []
         self._window: deque = deque()  # the admitted requests of the last period
         self._window_tokens = 0.0
         self.files: dict[str, dict] = {}
@@ -198,20 +200,25 @@ class FakeOpenAI:
         """A request the API rejects before generating: validation and injected errors; (200, ...) otherwise."""
         model = body.get("model", "")
         if self.known_models is not None and model not in self.known_models:
-            return 404, error_body(f"The model `{model}` does not exist or you do not have access to it.", code="model_not_found"), {}
+            return 404, error_body(f"The model `{model}` does not exist or you do not have access to it.",
+                                   code="model_not_found"), {}
         if model in self.reasoning_models:
             if "max_tokens" in body:
                 return 400, error_body("Unsupported parameter: 'max_tokens' is not supported with this model. Use "
-                                       "'max_completion_tokens' instead.", param="max_tokens", code="unsupported_parameter"), {}  # fmt: skip
+                                       "'max_completion_tokens' instead.", param="max_tokens",
+                                       code="unsupported_parameter"), {}  # fmt: skip
             if body.get("temperature", 1) != 1:
-                return 400, error_body(f"Unsupported value: 'temperature' does not support {body['temperature']} with this "
-                                       "model. Only the default (1) value is supported.", param="temperature", code="unsupported_value"), {}  # fmt: skip
+                return 400, error_body(f"Unsupported value: 'temperature' does not support {body['temperature']} "
+                                       "with this model. Only the default (1) value is supported.",
+                                       param="temperature", code="unsupported_value"), {}  # fmt: skip
             for name in ("top_p", "presence_penalty", "frequency_penalty", "logprobs"):
                 if name in body:
                     return 400, error_body(f"Unsupported parameter: '{name}' is not supported with this model.",
                                            param=name, code="unsupported_parameter"), {}  # fmt: skip
         if kind == "429":
-            return 429, error_body("Rate limit reached (injected)", "requests", code="rate_limit_exceeded"), {"Retry-After": "0.05"}
+            return 429, error_body("Rate limit reached (injected)", "requests", code="rate_limit_exceeded"), {
+                "Retry-After": "0.05"
+            }
         if kind == "429ms":
             headers = {"retry-after": "30", "retry-after-ms": "50"}
             return 429, error_body("Rate limit reached (injected)", "requests", code="rate_limit_exceeded"), headers
@@ -250,8 +257,8 @@ class FakeOpenAI:
             if self.tokens_per_period and charge > self.tokens_per_period:
                 self.rate_limited += 1
                 message = (f"Request too large for {model} in organization org-fake on tokens per min (TPM): Limit "
-                           f"{self.tokens_per_period:g}, Requested {charge}. The input or output tokens must be reduced "
-                           "in order to run successfully.")  # fmt: skip
+                           f"{self.tokens_per_period:g}, Requested {charge}. The input or output tokens must be "
+                           "reduced in order to run successfully.")  # fmt: skip
                 return 429, error_body(message, "tokens", code="rate_limit_exceeded"), {}, None
             over_tokens = self.tokens_per_period and used + charge > self.tokens_per_period
             over_requests = self.requests_per_period and len(self._window) + 1 > self.requests_per_period
@@ -269,8 +276,10 @@ class FakeOpenAI:
                            f"{self.tokens_per_period if over_tokens else self.requests_per_period:g}, Used {used:g}, "
                            f"Requested {charge}. Please try again in {wait:.3f}s.")  # fmt: skip
                 headers = {"retry-after": str(math.ceil(wait)), "retry-after-ms": str(math.ceil(wait * 1000))}
-                return 429, error_body(message, "tokens" if over_tokens else "requests", code="rate_limit_exceeded"), headers, None
-            entry = [now, charge, bool(self.tokens_per_period or self.requests_per_period)]  # [admitted, tokens, in window]
+                return (429, error_body(message, "tokens" if over_tokens else "requests", code="rate_limit_exceeded"),
+                        headers, None)
+            # [admitted, tokens, in window]
+            entry = [now, charge, bool(self.tokens_per_period or self.requests_per_period)]
             if entry[2]:
                 self._window.append(entry)
                 self._window_tokens += charge
@@ -307,7 +316,9 @@ class FakeOpenAI:
             elif "Assistant 2" in last:  # a pairwise review: always prefers the first answer
                 answer = "9 3\nThe first answer is better."
             elif "### End of Response" in last:
-                answer = {"noscore": "no idea\n", "ambiguous": "8 or 9, hard to say\n"}.get(kind, "8\nA helpful, accurate answer.")
+                answer = {"noscore": "no idea\n", "ambiguous": "8 or 9, hard to say\n"}.get(
+                    kind, "8\nA helpful, accurate answer."
+                )
             else:
                 instruction = re.search(r"### Instruction:\n(.+)", last)
                 answer = "Answer: " + (instruction.group(1) if instruction else last.strip().splitlines()[0])[:200]
@@ -324,7 +335,8 @@ class FakeOpenAI:
         usage = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
                  "completion_tokens_details": {"reasoning_tokens": reasoning}}  # fmt: skip
         return {"id": f"chatcmpl-{uuid.uuid4().hex[:12]}", "object": "chat.completion", "created": int(time.time()),
-                "model": model, "choices": [{"index": 0, "message": message, "finish_reason": finish}], "usage": usage}  # fmt: skip
+                "model": model, "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+                "usage": usage}  # fmt: skip
 
     # ---------------------------------------------------------------- files
 
@@ -338,8 +350,9 @@ class FakeOpenAI:
         return web.json_response(self._public(self._new_file(filename or "upload.jsonl", content, "batch")))
 
     def _new_file(self, filename: str, content: bytes, purpose: str) -> dict:
-        file = {"id": f"file-{uuid.uuid4().hex[:16]}", "object": "file", "bytes": len(content), "created_at": int(time.time()),
-                "filename": filename, "purpose": purpose, "status": "processed", "content": content}  # fmt: skip
+        file = {"id": f"file-{uuid.uuid4().hex[:16]}", "object": "file", "bytes": len(content),
+                "created_at": int(time.time()), "filename": filename, "purpose": purpose, "status": "processed",
+                "content": content}  # fmt: skip
         self.files[file["id"]] = file
         return file
 
@@ -371,13 +384,15 @@ class FakeOpenAI:
         if file is None or file["purpose"] != "batch":
             return web.json_response(error_body("Invalid 'input_file_id'", param="input_file_id"), status=400)
         if body.get("endpoint") != "/v1/chat/completions" or body.get("completion_window") != "24h":
-            return web.json_response(error_body("Invalid 'endpoint' or 'completion_window'", param="endpoint"), status=400)
+            return web.json_response(error_body("Invalid 'endpoint' or 'completion_window'", param="endpoint"),
+                                     status=400)
         now = int(time.time())
-        batch = {"id": f"batch_{uuid.uuid4().hex[:16]}", "object": "batch", "endpoint": body["endpoint"], "errors": None,
-                 "input_file_id": file["id"], "completion_window": "24h", "status": "validating", "output_file_id": None,
-                 "error_file_id": None, "created_at": now, "in_progress_at": None, "expires_at": now + 86400,
-                 "finalizing_at": None, "completed_at": None, "failed_at": None, "expired_at": None, "cancelling_at": None,
-                 "cancelled_at": None, "request_counts": {"total": 0, "completed": 0, "failed": 0},
+        batch = {"id": f"batch_{uuid.uuid4().hex[:16]}", "object": "batch", "endpoint": body["endpoint"],
+                 "errors": None, "input_file_id": file["id"], "completion_window": "24h", "status": "validating",
+                 "output_file_id": None, "error_file_id": None, "created_at": now, "in_progress_at": None,
+                 "expires_at": now + 86400, "finalizing_at": None, "completed_at": None, "failed_at": None,
+                 "expired_at": None, "cancelling_at": None, "cancelled_at": None,
+                 "request_counts": {"total": 0, "completed": 0, "failed": 0},
                  "metadata": body.get("metadata")}  # fmt: skip
         self.batches[batch["id"]] = batch
         self.batches_created.append(batch["id"])
@@ -394,14 +409,18 @@ class FakeOpenAI:
                 custom_id, request_body = line["custom_id"], line["body"]
                 assert line.get("method") == "POST" and line.get("url") == batch["endpoint"]
             except (ValueError, KeyError, TypeError, AssertionError):
-                problems.append({"code": "invalid_request", "message": f"line {number} is not a batch request", "line": number})
+                problems.append({"code": "invalid_request", "message": f"line {number} is not a batch request",
+                                 "line": number})
                 continue
             if custom_id in seen:
-                problems.append({"code": "duplicate_custom_id", "message": f"custom_id {custom_id!r} is used twice", "line": number})
+                problems.append({"code": "duplicate_custom_id", "message": f"custom_id {custom_id!r} is used twice",
+                                 "line": number})
             seen.add(custom_id)
             lines.append((custom_id, request_body))
         if len(lines) > self.batch_max_requests:
-            problems.append({"code": "too_many_requests", "message": f"at most {self.batch_max_requests} requests a batch"})
+            problems.append(
+                {"code": "too_many_requests", "message": f"at most {self.batch_max_requests} requests a batch"}
+            )
         if problems:
             batch.update(status="failed", failed_at=int(time.time()), errors={"object": "list", "data": problems})
             return
@@ -424,14 +443,17 @@ class FakeOpenAI:
             if status == 200:
                 payload = self._completion(request_body, kind)
             result = {"id": f"batch_req_{uuid.uuid4().hex[:12]}", "custom_id": custom_id,
-                      "response": {"status_code": status, "request_id": uuid.uuid4().hex, "body": payload}, "error": None}  # fmt: skip
+                      "response": {"status_code": status, "request_id": uuid.uuid4().hex, "body": payload},
+                      "error": None}  # fmt: skip
             (output if status == 200 else errors).append(result)
             batch["request_counts"]["completed" if status == 200 else "failed"] += 1
             await asyncio.sleep(self.batch_seconds / max(1, len(lines)))
         cancelled = batch["status"] == "cancelling"
         for custom_id, _ in lines[len(output) + len(errors) :]:  # never run: the batch was cancelled
             errors.append({"id": f"batch_req_{uuid.uuid4().hex[:12]}", "custom_id": custom_id, "response": None,
-                           "error": {"code": "batch_cancelled", "message": "This request was not executed because the batch was cancelled."}})  # fmt: skip
+                           "error": {"code": "batch_cancelled",
+                                     "message": "This request was not executed because the batch was "
+                                                "cancelled."}})  # fmt: skip
         if not cancelled:
             batch.update(status="finalizing", finalizing_at=int(time.time()))
             await asyncio.sleep(self.batch_seconds)
@@ -452,14 +474,16 @@ class FakeOpenAI:
         return web.json_response(batch)
 
     async def _list_batches(self, request: web.Request) -> web.Response:
-        newest_first = sorted(self.batches.values(), key=lambda b: (b["created_at"], self.batches_created.index(b["id"])), reverse=True)
+        newest_first = sorted(self.batches.values(),
+                              key=lambda b: (b["created_at"], self.batches_created.index(b["id"])), reverse=True)
         after = request.query.get("after")
         if after:
             newest_first = newest_first[[b["id"] for b in newest_first].index(after) + 1 :]
         limit = int(request.query.get("limit", 20))
         page = newest_first[:limit]
         return web.json_response({"object": "list", "data": page, "first_id": page[0]["id"] if page else None,
-                                  "last_id": page[-1]["id"] if page else None, "has_more": len(newest_first) > limit})  # fmt: skip
+                                  "last_id": page[-1]["id"] if page else None,
+                                  "has_more": len(newest_first) > limit})  # fmt: skip
 
     async def _cancel_batch(self, request: web.Request) -> web.Response:
         batch = self.batches.get(request.match_info["id"])
@@ -473,8 +497,10 @@ class FakeOpenAI:
     async def _stats(self, request: web.Request) -> web.Response:
         """Not an OpenAI endpoint: what a benchmark in another process needs to know."""
         with self.lock:
-            return web.json_response({"requests": len(self.requests), "rate_limited": self.rate_limited, "admitted": self.admitted,
-                                      "utilization": self.utilization() if self.admitted and self.tokens_per_period else None})  # fmt: skip
+            return web.json_response({"requests": len(self.requests), "rate_limited": self.rate_limited,
+                                      "admitted": self.admitted,
+                                      "utilization": self.utilization() if self.admitted and self.tokens_per_period
+                                      else None})  # fmt: skip
 
 
 if __name__ == "__main__":  # a stand-alone server for benchmarks: python tests/fake_openai.py --latency 0.2 [--tpm N]
@@ -486,6 +512,7 @@ if __name__ == "__main__":  # a stand-alone server for benchmarks: python tests/
     parser.add_argument("--period", type=float, default=60.0)
     parser.add_argument("--answer-tokens", type=int)
     args = parser.parse_args()
-    with FakeOpenAI(latency=args.latency, tokens_per_period=args.tpm, period=args.period, answer_tokens=args.answer_tokens) as server:
+    with FakeOpenAI(latency=args.latency, tokens_per_period=args.tpm, period=args.period,
+                    answer_tokens=args.answer_tokens) as server:
         print(server.url, flush=True)
         threading.Event().wait()

@@ -25,8 +25,8 @@ def log_entries(output) -> list[dict]:
 
 
 def batch_command(source, output, url, *extra) -> list[str]:
-    return ["answer", "--input", str(source), "--output", str(output), "--model", "gpt-4", "--base-url", url, "--batch",
-            "--batch-poll", "0.05", "--batch-max-requests", "4", *map(str, extra)]  # fmt: skip
+    return ["answer", "--input", str(source), "--output", str(output), "--model", "gpt-4", "--base-url", url,
+            "--batch", "--batch-poll", "0.05", "--batch-max-requests", "4", *map(str, extra)]  # fmt: skip
 
 
 def assert_every_row_once_with_its_own_answer(output, records, server):
@@ -97,12 +97,15 @@ def test_a_batch_the_server_fails_names_its_reason_for_every_row(tmp_path):
         result = data_gen(*batch_command(source, output, server.url, "--batch-max-requests", 6), check=False)
     assert result.returncode == 3 and json.loads(output.read_text()) == []
     failures = [json.loads(line) for line in Path(f"{output}.failures.jsonl").read_text().splitlines()]
-    assert [(f["row"], f["kind"], f["reason"]) for f in failures] == [(i, "batch failed", "at most 4 requests a batch") for i in range(6)]
+    assert [(f["row"], f["kind"], f["reason"]) for f in failures] == [
+        (i, "batch failed", "at most 4 requests a batch") for i in range(6)
+    ]
 
 
 def test_refusals_errors_and_truncation_in_a_batch_are_named_and_sent_again_by_the_next_run(tmp_path):
     records = [{"instruction": "Fine", "input": ""}, {"instruction": "No [fault:refusal*0]", "input": ""},
-               {"instruction": "Bad [fault:400*1]", "input": ""}, {"instruction": "Long [fault:length*0]", "input": ""}]  # fmt: skip
+               {"instruction": "Bad [fault:400*1]", "input": ""},
+               {"instruction": "Long [fault:length*0]", "input": ""}]  # fmt: skip
     source, output = write(tmp_path / "in.json", records), tmp_path / "out.json"
     with FakeOpenAI() as server:
         first = data_gen(*batch_command(source, output, server.url), check=False)
@@ -113,7 +116,8 @@ def test_refusals_errors_and_truncation_in_a_batch_are_named_and_sent_again_by_t
     assert failures[0]["reason"] == REFUSAL and failures[1]["reason"] == "injected 400"
     assert len(server.batches_created) == 2  # the second run sent the three failed requests in a new batch
     assert sum(server.processed.values()) == 4 + 3
-    assert [r["instruction"] for r in json.loads(output.read_text())] == ["Fine", "Bad [fault:400*1]"]  # the 400 was once
+    # the 400 was once
+    assert [r["instruction"] for r in json.loads(output.read_text())] == ["Fine", "Bad [fault:400*1]"]
 
 
 def test_cancel_batches_keeps_what_finished_and_the_next_run_sends_the_rest(tmp_path):
@@ -127,7 +131,8 @@ def test_cancel_batches_keeps_what_finished_and_the_next_run_sends_the_rest(tmp_
         assert reached.wait(60)
         process.send_signal(signal.SIGKILL)
         process.wait()
-        cancel = subprocess.Popen([sys.executable, "-m", "data_gen", *batch_command(source, output, server.url, "--cancel-batches")],
+        cancel = subprocess.Popen([sys.executable, "-m", "data_gen",
+                                   *batch_command(source, output, server.url, "--cancel-batches")],
                                   cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                                   env={**os.environ, "OPENAI_API_KEY": SECRET})  # fmt: skip
         (batch_id,) = server.batches_created
@@ -137,7 +142,9 @@ def test_cancel_batches_keeps_what_finished_and_the_next_run_sends_the_rest(tmp_
         server.release("process")
         cancel.communicate(timeout=120)
         assert cancel.returncode == 3 and server.batches[batch_id]["status"] == "cancelled"
-        assert {json.loads(line)["kind"] for line in Path(f"{output}.failures.jsonl").read_text().splitlines()} == {"batch_cancelled"}
+        assert {json.loads(line)["kind"] for line in Path(f"{output}.failures.jsonl").read_text().splitlines()} == {
+            "batch_cancelled"
+        }
         assert server.batches_created == [batch_id]  # --cancel-batches sends nothing new
         data_gen(*batch_command(source, output, server.url))
     assert len(server.batches_created) == 2
@@ -148,7 +155,8 @@ def test_dry_run_prices_a_batch_at_half(tmp_path):
     source = write(tmp_path / "in.json", rows(3))
     costs = []
     for extra in ([], ["--batch"]):
-        result = data_gen("answer", "--input", source, "--output", tmp_path / "o.json", "--model", "gpt-4", "--dry-run", *extra)
+        result = data_gen("answer", "--input", source, "--output", tmp_path / "o.json", "--model", "gpt-4",
+                          "--dry-run", *extra)
         costs.append(float(result.stdout.split("at most $")[-1].split()[0]))
     assert costs[1] == pytest.approx(costs[0] / 2, abs=0.006) and "through the Batch API" in result.stdout
 
@@ -163,4 +171,6 @@ def test_batch_files_split_at_the_size_limit():
     files = batch_inputs(jobs, teacher)
     assert [ids for ids, _ in files] == [["job-0", "job-1"], ["job-2", "job-3"], ["job-4", "job-5"], ["job-6"]]
     assert all(len(content) <= 1000 for _, content in files)
-    assert [json.loads(line)["custom_id"] for _, content in files for line in content.splitlines()] == [j.id for j in jobs]
+    assert [json.loads(line)["custom_id"] for _, content in files for line in content.splitlines()] == [
+        j.id for j in jobs
+    ]

@@ -108,7 +108,8 @@ def test_parquet_files_read_like_the_hub_stores_them(tmp_path):
     import pyarrow
     import pyarrow.parquet
 
-    rows = [{"instruction": "Name a colour.", "instances": [{"input": "", "output": "Blue"}]}, {"instruction": "Add.", "instances": []}]
+    rows = [{"instruction": "Name a colour.", "instances": [{"input": "", "output": "Blue"}]},
+            {"instruction": "Add.", "instances": []}]
     pyarrow.parquet.write_table(pyarrow.Table.from_pylist(rows), tmp_path / "core.parquet")
     records = load_records(str(tmp_path / "core.parquet"))
     assert records.rows == rows and records.locations[1] == f"{tmp_path / 'core.parquet'}: row 1"
@@ -134,7 +135,10 @@ def test_bad_input_errors_name_file_row_and_field(tmp_path):
     assert bad(tmp_path, "[]") == f"{path}: no records"
     assert bad(tmp_path, "").startswith(f"{path}: not JSON")
     assert bad(tmp_path, "\n", name="bad.jsonl") == f"{tmp_path / 'bad.jsonl'}: no records"
-    assert bad(tmp_path, json.dumps([ok, {"input": "", "output": "b"}])) == f"{path}: row 1: field 'instruction' is missing"
+    assert (
+        bad(tmp_path, json.dumps([ok, {"input": "", "output": "b"}]))
+        == f"{path}: row 1: field 'instruction' is missing"
+    )
     assert bad(tmp_path, json.dumps([ok, ok, {"instruction": "a"}])) == f"{path}: row 2: field 'output' is missing"
     assert (
         bad(tmp_path, json.dumps([ok, {"instruction": "a", "output": 7}]))
@@ -147,7 +151,10 @@ def test_bad_input_errors_name_file_row_and_field(tmp_path):
     jsonl = tmp_path / "bad.jsonl"
     assert bad(tmp_path, json.dumps(ok) + "\n{oops\n", name="bad.jsonl").startswith(f"{jsonl}: line 2: not JSON")
     messages = json.dumps({"messages": [{"role": "user", "content": "hi"}]})
-    assert bad(tmp_path, messages + "\n", name="bad.jsonl") == f"{jsonl}: line 1: field 'messages' has no assistant turn to train on"
+    assert (
+        bad(tmp_path, messages + "\n", name="bad.jsonl")
+        == f"{jsonl}: line 1: field 'messages' has no assistant turn to train on"
+    )
 
 
 def test_blank_outputs_are_dropped_and_counted(tmp_path, caplog):
@@ -185,7 +192,8 @@ def test_release_files_are_verified_by_git_blob(tmp_path, monkeypatch):
 
     monkeypatch.setenv("GPT4LLM_CACHE", str(tmp_path / "cache"))
     source = SOURCES["alpaca_gpt4_en"]
-    monkeypatch.setitem(SOURCES, "alpaca_gpt4_en", type(source)(payload.as_uri(), source.description, git_blob_sha1="0" * 40))
+    monkeypatch.setitem(SOURCES, "alpaca_gpt4_en",
+                        type(source)(payload.as_uri(), source.description, git_blob_sha1="0" * 40))
     with pytest.raises(DataError, match="alpaca_gpt4_en: cannot fetch .* does not match the pinned"):
         load_records("release:alpaca_gpt4_en")
     assert not list((tmp_path / "cache" / "sources").iterdir())

@@ -41,9 +41,10 @@ def log_entries(output: Path) -> list[dict]:
 
 @pytest.mark.parametrize(
     "text, score",
-    [("8", 8), ("9", 9), ("8/10", 8), ("9/10", 9), ("Score: 8.5", 8.5), ("Rating (1-10): 9", 9), ("Rating (1–10): 9", 9),
-     ("I would rate it 7 out of 10", 7), ("7 out of 10", 7), ("On a scale of 1 to 10, I give 7", 7),
-     ("1. Helpfulness: 9", 9), ("8. Accurate and complete.", 8), ("GPT-4 would say 6", 6), ("Score: 9/10 (a 1-10 scale)", 9),
+    [("8", 8), ("9", 9), ("8/10", 8), ("9/10", 9), ("Score: 8.5", 8.5), ("Rating (1-10): 9", 9),
+     ("Rating (1–10): 9", 9), ("I would rate it 7 out of 10", 7), ("7 out of 10", 7),
+     ("On a scale of 1 to 10, I give 7", 7), ("1. Helpfulness: 9", 9), ("8. Accurate and complete.", 8),
+     ("GPT-4 would say 6", 6), ("Score: 9/10 (a 1-10 scale)", 9),
      ("9 out of 10\nbecause", 9), (" 10 \nGreat", 10), ("\n\n7\n", 7), ("0", 0), ("7.5/10.", 7.5), ("10/10", 10)],
 )  # fmt: skip
 def test_parse_score_reads_a_rating_as_a_person_does(text, score):
@@ -65,15 +66,17 @@ def test_every_retryable_fault_ends_done_and_permanent_ones_are_recorded(tmp_pat
     records = [{"instruction": f"Plain task {i}", "input": ""} for i in range(5)]
     for fault in ["429*2", "500*2", "slow*1", "drop*2", "empty*1"]:
         records.append({"instruction": f"Retryable [fault:{fault}]", "input": "context"})
-    records += [{"instruction": "Always failing [fault:500*0]", "input": ""}, {"instruction": "Bad [fault:400*0]", "input": ""}]
+    records += [{"instruction": "Always failing [fault:500*0]", "input": ""},
+                {"instruction": "Bad [fault:400*0]", "input": ""}]
     output = tmp_path / "out.json"
     with FakeOpenAI(slow_seconds=1.5) as server:
         flags = ("--base-url", server.url, "--timeout", "0.5", "--max-attempts", "4", "--concurrency", "4")
-        result = data_gen("answer", "--input", write(tmp_path / "in.json", records), "--output", output, "--model", "m", *flags,
-                          check=False)  # fmt: skip
+        result = data_gen("answer", "--input", write(tmp_path / "in.json", records), "--output", output,
+                          "--model", "m", *flags, check=False)  # fmt: skip
         first_run_requests = len(server.requests)
         # the same command again: nothing done is asked again; the two failures are retried (and fail again)
-        again = data_gen("answer", "--input", tmp_path / "in.json", "--output", output, "--model", "m", *flags, check=False)
+        again = data_gen("answer", "--input", tmp_path / "in.json", "--output", output, "--model", "m", *flags,
+                         check=False)
     assert result.returncode == again.returncode == 3  # done, but rows failed
     failures = [json.loads(line) for line in Path(f"{output}.failures.jsonl").read_text().splitlines()]
     assert failures == [
@@ -103,8 +106,8 @@ def test_kill_9_loses_nothing_finished_and_the_rerun_duplicates_nothing(tmp_path
     with FakeOpenAI(latency=0.05) as server:
         command = [sys.executable, "-m", "data_gen", "answer", "--input", source, "--output", output, "--model", "m",
                    "--base-url", server.url, "--concurrency", "8"]
-        process = subprocess.Popen(list(map(str, command)), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                   env={**os.environ, "OPENAI_API_KEY": SECRET})
+        process = subprocess.Popen(list(map(str, command)), cwd=ROOT, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL, env={**os.environ, "OPENAI_API_KEY": SECRET})
         deadline = time.monotonic() + 60
         while (not log.exists() or log.read_text().count("\n") < 60) and time.monotonic() < deadline:
             time.sleep(0.02)
@@ -127,10 +130,11 @@ def test_api_key_never_appears_in_outputs_or_logs(tmp_path):
     records = [{"instruction": "Fine", "input": ""}, {"instruction": "Refused [fault:401*1]", "input": ""}]
     output = tmp_path / "out.json"
     with FakeOpenAI() as server:
-        ok = data_gen("answer", "--input", write(tmp_path / "in.json", records[:1]), "--output", output, "--model", "m",
-                      "--base-url", server.url)
-        refused = data_gen("answer", "--input", write(tmp_path / "bad.json", records[1:]), "--output", tmp_path / "bad_out.json",
-                           "--model", "m", "--base-url", server.url, check=False)
+        ok = data_gen("answer", "--input", write(tmp_path / "in.json", records[:1]), "--output", output,
+                      "--model", "m", "--base-url", server.url)
+        refused = data_gen("answer", "--input", write(tmp_path / "bad.json", records[1:]),
+                           "--output", tmp_path / "bad_out.json", "--model", "m", "--base-url", server.url,
+                           check=False)
     assert refused.returncode != 0 and "HTTP 401" in refused.stderr and "[redacted]" in refused.stderr
     assert server.requests  # the key did reach the server it is meant for
     texts = [ok.stdout, ok.stderr, refused.stdout, refused.stderr] + [p.read_text() for p in tmp_path.iterdir()]
@@ -144,7 +148,8 @@ def test_rate_scores_k_responses_per_prompt_in_the_released_schema(tmp_path):
     output = tmp_path / "cmp.json"
     with FakeOpenAI() as server:
         data_gen("rate", "--input", write(tmp_path / "p.json", prompts), "--output", output, "--model", "judge",
-                 "--responses", f"gpt4={write(tmp_path / 'a.json', gpt4)}", "--responses", f"small={write(tmp_path / 'b.json', small)}",
+                 "--responses", f"gpt4={write(tmp_path / 'a.json', gpt4)}",
+                 "--responses", f"small={write(tmp_path / 'b.json', small)}",
                  "--responder", "local-model", "--base-url", server.url)
     dataset = json.loads(output.read_text())
     assert [r["user_input"] for r in dataset] == [alpaca_user_input(**p) for p in prompts]
@@ -163,14 +168,15 @@ def test_unparseable_ratings_are_retried_then_fail_and_leave_the_prompt_out(tmp_
     answers = [{**prompts[0], "output": "fine"}, {**prompts[1], "output": "never scored [fault:noscore*0]"}]
     output = tmp_path / "cmp.json"
     with FakeOpenAI() as server:
-        result = data_gen("rate", "--input", write(tmp_path / "p.json", prompts), "--output", output, "--model", "judge",
-                          "--responses", f"x={write(tmp_path / 'a.json', answers)}", "--base-url", server.url, "--max-attempts", "3",
-                          check=False)  # fmt: skip
+        result = data_gen("rate", "--input", write(tmp_path / "p.json", prompts), "--output", output,
+                          "--model", "judge", "--responses", f"x={write(tmp_path / 'a.json', answers)}",
+                          "--base-url", server.url, "--max-attempts", "3", check=False)  # fmt: skip
     assert [r["user_input"] for r in json.loads(output.read_text())] == [alpaca_user_input("One")]
     assert "1 failed with bad answer" in result.stderr and result.returncode == 3
     (failure,) = [json.loads(line) for line in Path(f"{output}.failures.jsonl").read_text().splitlines()]
     assert failure == {"row": 1, "instruction": "Two", "response_source": "x", "kind": "bad answer",
-                       "reason": "gave up after 3 attempts: bad answer: no score on the first line: 'no idea'"}  # fmt: skip
+                       "reason": "gave up after 3 attempts: bad answer: no score on the first line: "
+                                 "'no idea'"}  # fmt: skip
     assert sum("never scored" in r["messages"][-1]["content"] for r in server.requests) == 3
 
 
@@ -178,8 +184,8 @@ def test_translate_then_answer_in_chinese_keeps_ids(tmp_path):
     records = [{"instruction": "Say hello.", "input": ""}, {"instruction": "Summarise.", "input": "A long text."}]
     translated, answers = tmp_path / "zh.json", tmp_path / "answers_zh.json"
     with FakeOpenAI() as server:
-        data_gen("translate", "--input", write(tmp_path / "en.json", records), "--output", translated, "--model", "cheap",
-                 "--base-url", server.url)
+        data_gen("translate", "--input", write(tmp_path / "en.json", records), "--output", translated,
+                 "--model", "cheap", "--base-url", server.url)
         data_gen("answer", "--input", translated, "--output", answers, "--model", "teacher", "--lang", "zh",
                  "--base-url", server.url)
     zh = json.loads(translated.read_text())
@@ -188,11 +194,13 @@ def test_translate_then_answer_in_chinese_keeps_ids(tmp_path):
     assert len([r for r in server.requests if r["model"] == "cheap"]) == 3  # two instructions and one input
     answered = json.loads(answers.read_text())
     assert [r["id"] for r in answered] == [r["id"] for r in zh]
-    assert all(r["messages"][0] == {"role": "system", "content": "请用简体中文回答。"} for r in server.requests if r["model"] == "teacher")
+    assert all(r["messages"][0] == {"role": "system", "content": "请用简体中文回答。"}
+               for r in server.requests if r["model"] == "teacher")
 
 
 def test_unnatural_keeps_the_ground_truth_as_label(tmp_path):
-    core = [{"instruction": "Reverse the word.", "instances": [{"input": "abc", "output": "cba"}, {"input": "xy", "output": "yx"}]}]
+    core = [{"instruction": "Reverse the word.",
+             "instances": [{"input": "abc", "output": "cba"}, {"input": "xy", "output": "yx"}]}]
     path, output = tmp_path / "core.jsonl", tmp_path / "un.json"
     path.write_text("\n".join(json.dumps(r) for r in core) + "\n")
     with FakeOpenAI() as server:
@@ -229,7 +237,8 @@ def test_bad_input_is_a_clear_error_and_overwrites_nothing(tmp_path, content, me
     if content is not None:
         source.write_text(content)
     output.write_text("previous dataset")
-    result = data_gen("answer", "--input", source, "--output", output, "--model", "m", "--base-url", "http://127.0.0.1:9/v1", check=False)
+    result = data_gen("answer", "--input", source, "--output", output, "--model", "m",
+                      "--base-url", "http://127.0.0.1:9/v1", check=False)
     assert result.returncode != 0
     assert result.stderr.strip().splitlines()[-1].startswith(f"error: {source}") and message in result.stderr
     assert output.read_text() == "previous dataset" and not Path(f"{output}.records.jsonl").exists()
@@ -268,7 +277,8 @@ def test_retry_after_is_honoured_instead_of_backoff(fault):
 
 def test_requests_per_minute_limit_holds_against_a_server_that_enforces_it():
     with FakeOpenAI(latency=0.01, requests_per_period=20, period=1.5) as server:  # a "minute" of 1.5 s
-        config = TeacherConfig(model="m", base_url=server.url, concurrency=32, requests_per_minute=20, limit_period=1.5)
+        config = TeacherConfig(model="m", base_url=server.url, concurrency=32, requests_per_minute=20,
+                               limit_period=1.5)
         start = time.monotonic()
         answers, _ = run(_complete_all(config, [f"prompt {i}" for i in range(50)]))
         elapsed = time.monotonic() - start
@@ -280,8 +290,11 @@ def test_usage_and_cost_are_counted_from_responses():
     with FakeOpenAI() as server:
         config = TeacherConfig(model="gpt-4", base_url=server.url)
         _, teacher = run(_complete_all(config, ["a", "b"]))
-    assert teacher.usage.prompt_tokens == 2 * prompt_tokens([{"role": "user", "content": "a"}])  # as the server reported
-    assert teacher.cost() == pytest.approx((teacher.usage.prompt_tokens * 30 + teacher.usage.completion_tokens * 60) / 1e6)
+    # as the server reported
+    assert teacher.usage.prompt_tokens == 2 * prompt_tokens([{"role": "user", "content": "a"}])
+    assert teacher.cost() == pytest.approx(
+        (teacher.usage.prompt_tokens * 30 + teacher.usage.completion_tokens * 60) / 1e6
+    )
     assert teacher.cost(batch=True) == pytest.approx(teacher.cost() / 2)  # the Batch API's half price
 
 

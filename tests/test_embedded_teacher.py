@@ -47,7 +47,8 @@ def test_translate(teacher, tmp_path):
 
 
 def test_rate(teacher, tmp_path):
-    responses = [{**p, "output": o} for p, o in zip(PROMPTS, ["Red, yellow and blue.", "I walked to school.", "Rome."])]
+    responses = [{**p, "output": o}
+                 for p, o in zip(PROMPTS, ["Red, yellow and blue.", "I walked to school.", "Rome."])]
     run(teacher, "rate", "--input", write(tmp_path / "in.json", PROMPTS), "--output", tmp_path / "out.json",
         "--responses", f"reference={write(tmp_path / 'r.json', responses)}", "--responder", teacher.model,
         "--extra-body", json.dumps({"grammar": SCORE_FIRST_GRAMMAR}))
@@ -60,7 +61,9 @@ def test_rate(teacher, tmp_path):
 
 def test_unnatural(teacher, tmp_path):
     core = tmp_path / "core.jsonl"
-    core.write_text(json.dumps({"instruction": "Is the number even?", "instances": [{"input": "4", "output": "Yes"}]}) + "\n")
+    core.write_text(
+        json.dumps({"instruction": "Is the number even?", "instances": [{"input": "4", "output": "Yes"}]}) + "\n"
+    )
     run(teacher, "unnatural", "--input", core, "--output", tmp_path / "out.json")
     (record,) = json.loads((tmp_path / "out.json").read_text())
     assert record["label"] == "Yes" and record["input"] == "4" and record["output"].strip()
@@ -76,20 +79,30 @@ def test_generate_judge_report_end_to_end(teacher, tmp_path):
 
     questions = ROOT / "eval" / "data" / "demo_questions.jsonl"
     common = ("--questions", questions, "--limit", "3", "--max-new-tokens", "24")
-    eval_cli("generate", "--model", resolve_model(DEFAULT_MODEL), "--model-id", "smollm2", "--output", tmp_path / "ours.jsonl", *common)
-    eval_cli("generate", "--model", teacher.model, "--base-url", teacher.base_url, "--template", "chat", "--model-id", "teacher",
-             "--output", tmp_path / "teacher.jsonl", "--keep-truncated", *common)  # cut at 24 tokens as the local answers  # fmt: skip
-    eval_cli("judge", "--questions", questions, "--limit", "3", "--answers", tmp_path / "ours.jsonl", "--reference", tmp_path / "teacher.jsonl",
+    eval_cli("generate", "--model", resolve_model(DEFAULT_MODEL), "--model-id", "smollm2",
+             "--output", tmp_path / "ours.jsonl", *common)
+    # the teacher's answers are cut at 24 tokens as the local answers
+    eval_cli("generate", "--model", teacher.model, "--base-url", teacher.base_url, "--template", "chat",
+             "--model-id", "teacher", "--output", tmp_path / "teacher.jsonl", "--keep-truncated", *common)  # fmt: skip
+    eval_cli("judge", "--questions", questions, "--limit", "3", "--answers", tmp_path / "ours.jsonl",
+             "--reference", tmp_path / "teacher.jsonl",
              "--model", teacher.model, "--base-url", teacher.base_url, "--concurrency", "2", "--max-tokens", "48",
-             "--extra-body", json.dumps({"grammar": PAIR_FIRST_GRAMMAR}), "--reviewers", ROOT / "eval/data/reviewers.jsonl",
-             "--review-prompts", ROOT / "eval/data/review_prompts.jsonl", "--output", tmp_path / "reviews.jsonl")  # fmt: skip
+             "--extra-body", json.dumps({"grammar": PAIR_FIRST_GRAMMAR}),
+             "--reviewers", ROOT / "eval/data/reviewers.jsonl",
+             "--review-prompts", ROOT / "eval/data/review_prompts.jsonl",
+             "--output", tmp_path / "reviews.jsonl")  # fmt: skip
 
     reviews = [json.loads(line) for line in (tmp_path / "reviews.jsonl").read_text().splitlines()]
     assert len(reviews) == 6  # 3 questions x both answer orders
-    assert {(r["question_id"], r["answer1_id"]) for r in reviews} == {(q, f"{m}-{q}") for q in (1, 2, 3) for m in ("smollm2", "teacher")}
+    assert {(r["question_id"], r["answer1_id"]) for r in reviews} == {
+        (q, f"{m}-{q}") for q in (1, 2, 3) for m in ("smollm2", "teacher")
+    }
     for review in reviews:
-        assert set(review) >= {"review_id", "question_id", "answer1_id", "answer2_id", "reviewer_id", "text", "score", "metadata"}
-        assert len(review["score"]) == 2 and all(1 <= s <= 10 for s in review["score"])  # the grammar makes every review readable
+        assert set(review) >= {
+            "review_id", "question_id", "answer1_id", "answer2_id", "reviewer_id", "text", "score", "metadata",
+        }
+        # the grammar makes every review readable
+        assert len(review["score"]) == 2 and all(1 <= s <= 10 for s in review["score"])
     (summary,) = json.loads((tmp_path / "reviews.jsonl.summary.json").read_text())  # one model pair
     assert summary["unparsed"] == 0 and summary["questions"] == 3
     ours = sum(r["score"][0] if r["answer1_id"].startswith("smollm2") else r["score"][1] for r in reviews) / 2
@@ -97,7 +110,8 @@ def test_generate_judge_report_end_to_end(teacher, tmp_path):
 
     eval_cli("report", "--judge", tmp_path / "reviews.jsonl.summary.json", "--output-dir", tmp_path / "report")
     report = (tmp_path / "report" / "report.md").read_text()
-    assert "smollm2" in report and "teacher" in report and (tmp_path / "report" / "judge_totals.png").stat().st_size > 1000
+    assert ("smollm2" in report and "teacher" in report
+            and (tmp_path / "report" / "judge_totals.png").stat().st_size > 1000)
 
 
 def test_mt_bench_demo_step_two_turns_graded_by_the_embedded_judge(teacher, tmp_path):

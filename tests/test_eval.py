@@ -24,7 +24,8 @@ DATA = ROOT / "eval" / "data"
         ("9.5 6\n", [9.5, 6]),
         ("Score: 8/10 6/10\nreasons", [8, 6]),
         ("First, let me solve it: (3 + 4) x 2 = 14, and the point (2, 5)...\nBoth were right.\n(10, 9)", [10, 9]),
-        ("Work: the segment from (2, -2) to (10, 4)...\nAssistant 1: 10\n\nAssistant 2: 4\n\nAssistant 2 erred.", [10, 4]),
+        ("Work: the segment from (2, -2) to (10, 4)...\nAssistant 1: 10\n\nAssistant 2: 4\n\nAssistant 2 erred.",
+         [10, 4]),
         ("Assistant 1 receives a score of 7 and Assistant 2 receives a score of 5.", [7, 5]),
         ("Both answers are good.", None),
         ("", None),
@@ -51,17 +52,19 @@ def answers_by_id(lengths: dict) -> dict:
 def test_aggregation_averages_orders_and_counts_unparsed():
     categories = {1: "math", 2: "writing", 3: "writing"}
     reviews = [
-        review(1, "ref", "ours", [8, 6]), review(1, "ours", "ref", [7, 5]),  # ours 6.5, ref 6.5; each order's first wins
+        review(1, "ref", "ours", [8, 6]), review(1, "ours", "ref", [7, 5]),  # ours 6.5, ref 6.5; each order's 1st wins
         review(2, "ref", "ours", [9, 9]), review(2, "ours", "ref", [6, 10]),  # ours 7.5, ref 9.5; a tie, then ref
         review(3, "ref", "ours", None), review(3, "ours", "ref", [2, 4]),     # one order unread: that one counts
     ]  # fmt: skip
     result = aggregate(reviews, answers_by_id({"ours": 30, "ref": 20}), categories, "ref")
     assert result["models"] == ["ours", "ref"] and result["questions"] == 3 and result["unparsed"] == 1
-    assert result["totals"] == {"ours": 6.5 + 7.5 + 2, "ref": 6.5 + 9.5 + 4} and result["ratio"] == pytest.approx(16 / 20)
+    assert (result["totals"] == {"ours": 6.5 + 7.5 + 2, "ref": 6.5 + 9.5 + 4}
+            and result["ratio"] == pytest.approx(16 / 20))
     assert result["by_category"] == {"math": {"ours": 6.5, "ref": 6.5}, "writing": {"ours": 9.5, "ref": 13.5}}
     assert result["single_order_totals"] == {"ours": 15, "ref": 17}  # questions 1 and 2, the reference as Assistant 1
     assert result["outcomes"] == {"win": 0, "tie": 1, "loss": 2} and result["loss_rate"] == pytest.approx(2 / 3)
-    # both orders on questions 1 and 2: q1 flips (ref, then ours), q2 goes from a tie to ref; 2 of 5 reviews: first higher
+    # both orders on questions 1 and 2: q1 flips (ref, then ours), q2 goes from a tie to ref;
+    # 2 of 5 reviews: first higher
     assert result["position"] == {"questions": 2, "flip_rate": 1.0, "first_position_win_rate": pytest.approx(2 / 5)}
     assert result["length"] == {"questions": 2, "longer_answer_win_rate": 0.0}  # ours is longer and lost both
     assert [q["model_length"] for q in result["per_question"]] == [30, 30, 30]
@@ -139,7 +142,8 @@ def eval_cli(*args, check=True):
 
 def answers_file(path, model, questions, prefix="Answer"):
     path.write_text("".join(
-        json.dumps({"answer_id": f"{model}-{q}", "question_id": q, "model_id": model, "text": f"{prefix} {q}", "metadata": {}}) + "\n"
+        json.dumps({"answer_id": f"{model}-{q}", "question_id": q, "model_id": model, "text": f"{prefix} {q}",
+                    "metadata": {}}) + "\n"
         for q in questions
     ))  # fmt: skip
     return path
@@ -155,11 +159,14 @@ def test_fastchat_order_favours_a_first_position_judge_and_both_orders_cancel_it
               "--reviewers", DATA / "reviewers.jsonl", "--review-prompts", DATA / "review_prompts.jsonl")  # fmt: skip
     with FakeOpenAI() as server:
         both = eval_cli("judge", *common, "--base-url", server.url, "--output", tmp_path / "both.jsonl")
-        single = eval_cli("judge", *common, "--base-url", server.url, "--output", tmp_path / "single.jsonl", "--single-order")
+        single = eval_cli("judge", *common, "--base-url", server.url, "--output", tmp_path / "single.jsonl",
+                          "--single-order")
     (single_result,) = json.loads((tmp_path / "single.jsonl.summary.json").read_text())
     assert single_result["models"] == ["ours", "ref"] and single_result["totals"] == {"ours": 30.0, "ref": 90.0}
     assert single_result["outcomes"] == {"win": 0, "tie": 0, "loss": 10} and single_result["position"] is None
-    assert "| total, ref as Assistant 1 | 30.0 [30.0, 30.0] | 90.0 [90.0, 90.0] | 33.3% [33.3%, 33.3%] |" in single.stdout
+    assert (
+        "| total, ref as Assistant 1 | 30.0 [30.0, 30.0] | 90.0 [90.0, 90.0] | 33.3% [33.3%, 33.3%] |" in single.stdout
+    )
     single_reviews = [json.loads(line) for line in (tmp_path / "single.jsonl").read_text().splitlines()]
     assert all(r["answer1_id"].startswith("ref-") and r["answer2_id"].startswith("ours-") for r in single_reviews)
 
@@ -168,18 +175,28 @@ def test_fastchat_order_favours_a_first_position_judge_and_both_orders_cancel_it
     assert result["outcomes"] == {"win": 0, "tie": 10, "loss": 0}
     assert result["position"] == {"questions": 10, "flip_rate": 1.0, "first_position_win_rate": 1.0}
     assert result["single_order_totals"] == {"ours": 30.0, "ref": 90.0}  # what FastChat's protocol would report
-    assert "| total, both orders averaged | 60.0 [60.0, 60.0] | 60.0 [60.0, 60.0] | 100.0% [100.0%, 100.0%] |" in both.stdout
+    assert (
+        "| total, both orders averaged | 60.0 [60.0, 60.0] | 60.0 [60.0, 60.0] | 100.0% [100.0%, 100.0%] |"
+        in both.stdout
+    )
     assert "the winner changes with the answer order on 100.0% of the 10 questions" in both.stdout
     reviews = [json.loads(line) for line in (tmp_path / "both.jsonl").read_text().splitlines()]
-    assert len(reviews) == 20 and {r["reviewer_id"] for r in reviews} == {"gpt4llm-general", "gpt4llm-coding", "gpt4llm-math"}
-    assert set(reviews[0]) == {"review_id", "question_id", "answer1_id", "answer2_id", "reviewer_id", "text", "score", "metadata"}
+    assert (len(reviews) == 20
+            and {r["reviewer_id"] for r in reviews} == {"gpt4llm-general", "gpt4llm-coding", "gpt4llm-math"})
+    assert set(reviews[0]) == {
+        "review_id", "question_id", "answer1_id", "answer2_id", "reviewer_id", "text", "score", "metadata",
+    }
 
     # aggregate reads the same files back, as it reads FastChat's own reviews
-    again = eval_cli("aggregate", "--questions", questions, "--answers", ours, ref, "--reviews", tmp_path / "both.jsonl")
-    assert "| total, both orders averaged | 60.0 [60.0, 60.0] | 60.0 [60.0, 60.0] | 100.0% [100.0%, 100.0%] |" in again.stdout
+    again = eval_cli("aggregate", "--questions", questions, "--answers", ours, ref,
+                     "--reviews", tmp_path / "both.jsonl")
+    assert (
+        "| total, both orders averaged | 60.0 [60.0, 60.0] | 60.0 [60.0, 60.0] | 100.0% [100.0%, 100.0%] |"
+        in again.stdout
+    )
 
-    report = eval_cli("report", "--judge", tmp_path / "both.jsonl.summary.json", tmp_path / "single.jsonl.summary.json",
-                      "--output-dir", tmp_path / "report")  # fmt: skip
+    report = eval_cli("report", "--judge", tmp_path / "both.jsonl.summary.json",
+                      tmp_path / "single.jsonl.summary.json", "--output-dir", tmp_path / "report")  # fmt: skip
     assert "judge_totals.png" in (tmp_path / "report" / "report.md").read_text() and report.returncode == 0
     for figure in ("judge_totals.png", "length_bias.png"):
         assert (tmp_path / "report" / figure).read_bytes()[:4] == b"\x89PNG"
@@ -193,9 +210,13 @@ def write_jsonl(path, rows):
 def review_files(tmp_path, questions=(1, 2, 3)):
     """Questions 1-3, answers of 'ours' and 'ref', and reviews in FastChat's order (reference first) whose stored
     scores were set by hand: on question 2 the stored pair disagrees with the review's first line."""
-    qs = write_jsonl(tmp_path / "q.jsonl", [{"question_id": q, "text": f"Question {q}?", "category": "generic"} for q in (1, 2, 3)])
-    ours, ref = answers_file(tmp_path / "ours.jsonl", "ours", (1, 2, 3)), answers_file(tmp_path / "ref.jsonl", "ref", (1, 2, 3))
-    stored = {1: ([8, 6], "8 6\nThe first is better."), 2: ([7, 9], "9 7\nAnswer 1 is better."), 3: ([5, 5], "5 5\nEqual.")}
+    qs = write_jsonl(tmp_path / "q.jsonl",
+                     [{"question_id": q, "text": f"Question {q}?", "category": "generic"} for q in (1, 2, 3)])
+    ours, ref = (answers_file(tmp_path / "ours.jsonl", "ours", (1, 2, 3)),
+                 answers_file(tmp_path / "ref.jsonl", "ref", (1, 2, 3)))
+    stored = {
+        1: ([8, 6], "8 6\nThe first is better."), 2: ([7, 9], "9 7\nAnswer 1 is better."), 3: ([5, 5], "5 5\nEqual."),
+    }
     reviews = write_jsonl(tmp_path / "reviews.jsonl", [
         {"review_id": f"r{q}", "question_id": q, "answer1_id": f"ref-{q}", "answer2_id": f"ours-{q}", "reviewer_id": 1,
          "text": stored[q][1], "score": stored[q][0], "metadata": {}} for q in questions
@@ -207,19 +228,22 @@ def test_aggregate_follows_stored_scores_and_reports_disagreements(tmp_path, cap
     from eval.__main__ import main
 
     qs, ours, ref, reviews = review_files(tmp_path)
-    main(["aggregate", "--questions", str(qs), "--answers", str(ours), str(ref), "--reviews", str(reviews), "--output", str(tmp_path / "agg")])
+    main(["aggregate", "--questions", str(qs), "--answers", str(ours), str(ref), "--reviews", str(reviews),
+          "--output", str(tmp_path / "agg")])
     out = capsys.readouterr().out
     (result,) = json.loads((tmp_path / "agg.summary.json").read_text())
     assert result["models"] == ["ours", "ref"]  # the reference is Assistant 1, as in FastChat's files
     assert result["totals"] == {"ours": 6 + 9 + 5, "ref": 8 + 7 + 5} and result["score_text_disagreements"] == 1
     assert "1 stored scores disagree with their review's text (the stored ones are used)" in out
 
-    main(["aggregate", "--questions", str(qs), "--answers", str(ours), str(ref), "--reviews", str(reviews), "--reference", "ours",
-          "--output", str(tmp_path / "flipped")])  # fmt: skip
+    main(["aggregate", "--questions", str(qs), "--answers", str(ours), str(ref), "--reviews", str(reviews),
+          "--reference", "ours", "--output", str(tmp_path / "flipped")])  # fmt: skip
     (flipped,) = json.loads((tmp_path / "flipped.summary.json").read_text())
     assert flipped["models"] == ["ref", "ours"] and flipped["ratio"] == pytest.approx(20 / 20)
-    with pytest.raises(SystemExit, match=r"^error: reviews of ours vs ref: --reference must name exactly one of the two"):
-        main(["aggregate", "--questions", str(qs), "--answers", str(ours), str(ref), "--reviews", str(reviews), "--reference", "gpt-4"])
+    with pytest.raises(SystemExit,
+                       match=r"^error: reviews of ours vs ref: --reference must name exactly one of the two"):
+        main(["aggregate", "--questions", str(qs), "--answers", str(ours), str(ref), "--reviews", str(reviews),
+              "--reference", "gpt-4"])
 
 
 def test_aggregate_totals_the_questions_the_reviews_cover(tmp_path, capsys):
@@ -227,8 +251,10 @@ def test_aggregate_totals_the_questions_the_reviews_cover(tmp_path, capsys):
     from eval.__main__ import main
 
     qs, _, _, reviews = review_files(tmp_path, questions=(1, 2))
-    ours, ref = answers_file(tmp_path / "ours2.jsonl", "ours", (1, 2)), answers_file(tmp_path / "ref2.jsonl", "ref", (1, 2))
-    main(["aggregate", "--questions", str(qs), "--answers", str(ours), str(ref), "--reviews", str(reviews), "--output", str(tmp_path / "agg")])
+    ours, ref = (answers_file(tmp_path / "ours2.jsonl", "ours", (1, 2)),
+                 answers_file(tmp_path / "ref2.jsonl", "ref", (1, 2)))
+    main(["aggregate", "--questions", str(qs), "--answers", str(ours), str(ref), "--reviews", str(reviews),
+          "--output", str(tmp_path / "agg")])
     (result,) = json.loads((tmp_path / "agg.summary.json").read_text())
     assert result["questions"] == 2 and result["totals"] == {"ours": 15, "ref": 15}
     assert "2 questions, 2 reviews" in capsys.readouterr().out
@@ -246,7 +272,9 @@ def test_aggregate_without_an_answer_file_is_a_one_line_error(tmp_path):
 
 def test_rouge_command_and_report(tmp_path):
     predictions = tmp_path / "model.json"
-    predictions.write_text(json.dumps([{"instruction": "i", "input": "", "output": "the cat", "label": "the cat sat"}]))
+    predictions.write_text(
+        json.dumps([{"instruction": "i", "input": "", "output": "the cat", "label": "the cat sat"}])
+    )
     result = eval_cli("rouge", "--input", predictions, "--output", tmp_path / "rouge.json")
     assert "| model | 0.800 (1) | - (0) | 0.800 (1) | - (0) | - (0) |" in result.stdout
     datasets = tmp_path / "data.json"
@@ -259,7 +287,9 @@ def test_rouge_command_and_report(tmp_path):
 @pytest.mark.parametrize("case", ["unknown-question", "missing-answer", "empty-file", "duplicate"])
 def test_bad_answer_files_are_clear_errors(tmp_path, case):
     questions = tmp_path / "q.jsonl"
-    questions.write_text("".join(json.dumps({"question_id": q, "text": f"Q{q}", "category": "generic"}) + "\n" for q in (1, 2)))
+    questions.write_text(
+        "".join(json.dumps({"question_id": q, "text": f"Q{q}", "category": "generic"}) + "\n" for q in (1, 2))
+    )
     ref = answers_file(tmp_path / "ref.jsonl", "ref", [1, 2])
     ours = tmp_path / "ours.jsonl"
     if case == "unknown-question":
@@ -276,7 +306,8 @@ def test_bad_answer_files_are_clear_errors(tmp_path, case):
         expected = f"{ours}: no records"
     result = eval_cli("judge", "--questions", questions, "--answers", ours, "--reference", ref, "--model", "judge",
                       "--base-url", "http://127.0.0.1:9/v1", "--output", tmp_path / "r.jsonl",
-                      "--reviewers", DATA / "reviewers.jsonl", "--review-prompts", DATA / "review_prompts.jsonl", check=False)  # fmt: skip
+                      "--reviewers", DATA / "reviewers.jsonl", "--review-prompts", DATA / "review_prompts.jsonl",
+                      check=False)  # fmt: skip
     assert result.returncode != 0 and result.stderr.strip().splitlines()[-1] == f"error: {expected}"
 
 

@@ -17,13 +17,14 @@ REVIEWERS = ("--reviewers", DATA / "reviewers.jsonl", "--review-prompts", DATA /
 
 
 def eval_cli(*args):
-    return subprocess.run([sys.executable, "-m", "eval", *map(str, args)], check=False, cwd=ROOT, capture_output=True, text=True,
-                          timeout=600, env={**os.environ, "OPENAI_API_KEY": "sk-test"})  # fmt: skip
+    return subprocess.run([sys.executable, "-m", "eval", *map(str, args)], check=False, cwd=ROOT, capture_output=True,
+                          text=True, timeout=600, env={**os.environ, "OPENAI_API_KEY": "sk-test"})  # fmt: skip
 
 
 def answers_file(path, model, questions, text=lambda q: f"Answer {q}"):
     path.write_text("".join(
-        json.dumps({"answer_id": f"{model}-{q}", "question_id": q, "model_id": model, "text": text(q), "metadata": {}}) + "\n"
+        json.dumps({"answer_id": f"{model}-{q}", "question_id": q, "model_id": model, "text": text(q),
+                    "metadata": {}}) + "\n"
         for q in questions
     ))  # fmt: skip
     return path
@@ -35,7 +36,8 @@ def read_jsonl(path) -> list[dict]:
 
 def judge_args(tmp_path, url, *extra):
     ids = [1, 2, 3]
-    ours = answers_file(tmp_path / "ours.jsonl", "ours", ids, lambda q: f"Answer {q}" + (" [fault:refusal*0]" if q == 2 else ""))
+    ours = answers_file(tmp_path / "ours.jsonl", "ours", ids,
+                        lambda q: f"Answer {q}" + (" [fault:refusal*0]" if q == 2 else ""))
     ref = answers_file(tmp_path / "ref.jsonl", "ref", ids)
     return ("judge", "--questions", QUESTIONS, "--limit", 3, "--answers", ours, "--reference", ref, "--model", "judge",
             "--base-url", url, "--output", tmp_path / "reviews.jsonl", *REVIEWERS, *extra)  # fmt: skip
@@ -58,7 +60,8 @@ def test_judge_through_the_batch_api(tmp_path):
     with FakeOpenAI() as server:
         result = eval_cli(*judge_args(tmp_path, server.url, "--batch", "--batch-poll", 0.05))
     assert result.returncode == 3 and len(server.batches_created) == 1 and not server.requests
-    assert len(read_jsonl(tmp_path / "reviews.jsonl")) == 4 and len(read_jsonl(tmp_path / "reviews.jsonl.failures.jsonl")) == 2
+    assert (len(read_jsonl(tmp_path / "reviews.jsonl")) == 4
+            and len(read_jsonl(tmp_path / "reviews.jsonl.failures.jsonl")) == 2)
     (summary,) = json.loads((tmp_path / "reviews.jsonl.summary.json").read_text())
     assert summary["questions"] == 2  # the reviews that came back are totalled as without --batch
 
@@ -71,23 +74,29 @@ def test_judge_dry_run_sends_nothing(tmp_path):
     assert not (tmp_path / "reviews.jsonl").exists()
 
 
-@pytest.mark.parametrize("mode, refusals", [([], 2), (["--batch", "--batch-poll", "0.05"], 1)], ids=["requests", "batch"])
+@pytest.mark.parametrize(
+    "mode, refusals", [([], 2), (["--batch", "--batch-poll", "0.05"], 1)], ids=["requests", "batch"]
+)
 def test_endpoint_generate_writes_its_failures_and_the_rerun_retries_them(tmp_path, mode, refusals):
-    questions = tmp_path / "q.jsonl"  # refused by the first run (which asks twice, or once in a batch), not by the second
+    # refused by the first run (which asks twice, or once in a batch), not by the second
+    questions = tmp_path / "q.jsonl"
     questions.write_text("".join(json.dumps({"question_id": q, "text": t, "category": "generic"}) + "\n"
-                                 for q, t in [(1, "Hello?"), (2, f"Refuse me [fault:refusal*{refusals}]"), (3, "Bye?")]))  # fmt: skip
+                                 for q, t in [(1, "Hello?"), (2, f"Refuse me [fault:refusal*{refusals}]"),
+                                              (3, "Bye?")]))  # fmt: skip
     output = tmp_path / "answers.jsonl"
     with FakeOpenAI() as server:
-        args = ("generate", "--model", "teacher", "--base-url", server.url, "--questions", questions, "--output", output,
-                "--template", "chat", *mode)  # fmt: skip
+        args = ("generate", "--model", "teacher", "--base-url", server.url, "--questions", questions,
+                "--output", output, "--template", "chat", *mode)  # fmt: skip
         first = eval_cli(*args)
         failures = read_jsonl(f"{output}.failures.jsonl")
         again = eval_cli(*args)
     assert first.returncode == 3 and again.returncode == 0, again.stderr[-2000:]
     assert failures == [{"question_id": 2, "kind": "refusal", "reason": REFUSAL}]
-    assert [a["question_id"] for a in read_jsonl(output)] == [1, 2, 3] and not Path(f"{output}.failures.jsonl").exists()
+    assert ([a["question_id"] for a in read_jsonl(output)] == [1, 2, 3]
+            and not Path(f"{output}.failures.jsonl").exists())
 
 
 def test_teacher_options_of_a_local_model_are_a_usage_error(tmp_path):
-    result = eval_cli("generate", "--model", "some/local-model", "--questions", QUESTIONS, "--output", tmp_path / "a.jsonl", "--batch")
+    result = eval_cli("generate", "--model", "some/local-model", "--questions", QUESTIONS,
+                      "--output", tmp_path / "a.jsonl", "--batch")
     assert result.returncode == 2 and "need --base-url" in result.stderr

@@ -31,7 +31,8 @@ def test_local_generation_is_batched_resumable_and_in_fastchat_schema(tmp_path, 
     first = eval_cli(*args)
     answers = read_jsonl(output)
     assert [a["question_id"] for a in answers] == [1, 2, 3, 4, 5, 6]
-    assert set(answers[0]) == {"answer_id", "question_id", "model_id", "text", "metadata"} and answers[0]["model_id"] == "tiny"
+    assert (set(answers[0]) == {"answer_id", "question_id", "model_id", "text", "metadata"}
+            and answers[0]["model_id"] == "tiny")
     assert "tokens/s" in first.stderr
     log = (tmp_path / "answers.jsonl.records.jsonl").read_text()
     again = eval_cli(*args)  # everything is in the log: nothing is generated again
@@ -39,7 +40,9 @@ def test_local_generation_is_batched_resumable_and_in_fastchat_schema(tmp_path, 
     assert read_jsonl(output) == answers
 
 
-BF16_ONEDNN = pytest.mark.skipif(not __import__("torch").ops.mkldnn._is_mkldnn_bf16_supported(), reason="no oneDNN bf16 on this CPU")
+BF16_ONEDNN = pytest.mark.skipif(
+    not __import__("torch").ops.mkldnn._is_mkldnn_bf16_supported(), reason="no oneDNN bf16 on this CPU"
+)
 
 
 @BF16_ONEDNN
@@ -76,8 +79,8 @@ def test_generation_with_packed_weights_equals_plain_generation(tiny_model_dir):
 def test_endpoint_generation_and_labelled_benchmarks(tmp_path):
     output = tmp_path / "unnatural.json"
     with FakeOpenAI() as server:
-        eval_cli("generate", "--model", "teacher", "--base-url", server.url, "--questions", ROOT / "eval/data/demo_unnatural.jsonl",
-                 "--output", output)  # fmt: skip
+        eval_cli("generate", "--model", "teacher", "--base-url", server.url,
+                 "--questions", ROOT / "eval/data/demo_unnatural.jsonl", "--output", output)  # fmt: skip
         prompt = server.requests[0]["messages"][0]["content"]
     answers = json.loads(output.read_text())
     assert len(answers) == 12 and answers[0] == {
@@ -99,14 +102,16 @@ def test_unnatural_core_parquet_and_a_seeded_sample(tmp_path):
     core = [json.loads(line) for line in (ROOT / "eval/data/demo_unnatural.jsonl").read_text().splitlines()]
     for record in core:
         for instance in record["instances"]:
-            instance.update(instruction_with_input=f"{record['instruction']}\n{instance['input']}", constraints="None.")
+            instance.update(instruction_with_input=f"{record['instruction']}\n{instance['input']}",
+                            constraints="None.")
     pyarrow.parquet.write_table(pyarrow.Table.from_pylist(core), tmp_path / "core.parquet")
     all_labels = [instance["output"] for record in core for instance in record["instances"]]
     samples = []
     with FakeOpenAI() as server:
         for seed, name in ((1, "a"), (1, "b"), (2, "c")):
-            eval_cli("generate", "--model", "teacher", "--base-url", server.url, "--questions", tmp_path / "core.parquet",
-                     "--sample", "5", "--seed", seed, "--output", tmp_path / f"{name}.json")  # fmt: skip
+            eval_cli("generate", "--model", "teacher", "--base-url", server.url,
+                     "--questions", tmp_path / "core.parquet", "--sample", "5", "--seed", seed,
+                     "--output", tmp_path / f"{name}.json")  # fmt: skip
             samples.append(json.loads((tmp_path / f"{name}.json").read_text()))
     labels = [[r["reference"] for r in sample] for sample in samples]
     assert len(labels[0]) == 5 and labels[0] == labels[1] != labels[2]  # reproducible for a seed
@@ -132,13 +137,18 @@ def test_best_of_n_ranks_samples_by_reward_and_writes_n_groups(tmp_path, tiny_mo
     groups = [read_jsonl(out / f"R{k}.jsonl") for k in (1, 2, 3)]
     assert all(len(g) == 4 for g in groups)
     scorer = RewardModel.from_pretrained(str(reward_dir))
-    questions = {json.loads(line)["question_id"]: json.loads(line)["text"] for line in QUESTIONS.read_text().splitlines()}
+    questions = {json.loads(line)["question_id"]: json.loads(line)["text"]
+                 for line in QUESTIONS.read_text().splitlines()}
     for r1, r2, r3 in zip(*groups):
         assert r1["question_id"] == r2["question_id"] == r3["question_id"]
-        assert (r1["model_id"], r3["model_id"]) == (f"{tiny_model_dir.split('/')[-1]}-R1", f"{tiny_model_dir.split('/')[-1]}-R3")
+        assert (r1["model_id"], r3["model_id"]) == (
+            f"{tiny_model_dir.split('/')[-1]}-R1", f"{tiny_model_dir.split('/')[-1]}-R3"
+        )
         assert r1["metadata"]["reward"] >= r2["metadata"]["reward"] >= r3["metadata"]["reward"]
         rescored = scorer.score(alpaca_prompt(questions[r1["question_id"]]), [r1["text"], r2["text"], r3["text"]])
-        assert rescored == pytest.approx([r1["metadata"]["reward"], r2["metadata"]["reward"], r3["metadata"]["reward"]], abs=1e-4)
+        assert rescored == pytest.approx(
+            [r1["metadata"]["reward"], r2["metadata"]["reward"], r3["metadata"]["reward"]], abs=1e-4
+        )
 
 
 def test_best_of_one_is_the_greedy_answer_and_fewer_is_refused(tmp_path, tiny_model_dir, tokenizer):
@@ -153,12 +163,14 @@ def test_best_of_one_is_the_greedy_answer_and_fewer_is_refused(tmp_path, tiny_mo
     common = ("--questions", QUESTIONS, "--limit", "3", "--max-new-tokens", "6", "--batch-size", "4")
     eval_cli("best-of-n", "--policy", tiny_model_dir, "--reward", reward_dir, "--n", "1", "--temperature", "0",
              "--model-id", "tiny", "--output-dir", tmp_path / "bon", *common)  # fmt: skip
-    eval_cli("generate", "--model", tiny_model_dir, "--model-id", "tiny", "--output", tmp_path / "greedy.jsonl", *common)
+    eval_cli("generate", "--model", tiny_model_dir, "--model-id", "tiny", "--output", tmp_path / "greedy.jsonl",
+             *common)
     best = read_jsonl(tmp_path / "bon" / "R1.jsonl")
     assert sorted(p.name for p in (tmp_path / "bon").glob("R*.jsonl")) == ["R1.jsonl"]
-    assert [b["text"] for b in best] == [g["text"] for g in read_jsonl(tmp_path / "greedy.jsonl")] and best[0]["model_id"] == "tiny-R1"
+    assert ([b["text"] for b in best] == [g["text"] for g in read_jsonl(tmp_path / "greedy.jsonl")]
+            and best[0]["model_id"] == "tiny-R1")
     from eval.__main__ import main
 
     with pytest.raises(SystemExit, match=r"^error: --n 0: best-of-n needs at least one sample per question$"):
-        main(["best-of-n", "--policy", tiny_model_dir, "--reward", str(reward_dir), "--n", "0", "--output-dir", str(tmp_path / "none"),
-              "--questions", str(QUESTIONS)])  # fmt: skip
+        main(["best-of-n", "--policy", tiny_model_dir, "--reward", str(reward_dir), "--n", "0",
+              "--output-dir", str(tmp_path / "none"), "--questions", str(QUESTIONS)])  # fmt: skip

@@ -370,14 +370,18 @@ def test_generated_user_oriented_answers_feed_a_study(tmp_path):
         {"id": "user_oriented_task_0", "motivation_app": "Notes", "instruction": "Turn the note into a to-do list.",
          "instances": [{"input": "milk, eggs", "output": "- milk\n- eggs"}]},
         {"id": "user_oriented_task_1", "motivation_app": "Mail", "instruction": "Write a one-line reply.",
-         "instances": [{"input": "Lunch on Friday?", "output": "Yes, see you then."}, {"input": "Call me.", "output": "Will do."}]},
+         "instances": [{"input": "Lunch on Friday?", "output": "Yes, see you then."},
+                       {"input": "Call me.", "output": "Will do."}]},
     ])  # fmt: skip
     with FakeOpenAI() as teacher:
         for model in ("model-a", "model-b"):
-            eval_main(["generate", "--model", model, "--base-url", teacher.url, "--template", "chat", "--model-id", model,
-                       "--questions", questions, "--output", str(tmp_path / f"{model}.jsonl")])  # fmt: skip
+            eval_main(["generate", "--model", model, "--base-url", teacher.url, "--template", "chat",
+                       "--model-id", model, "--questions", questions,
+                       "--output", str(tmp_path / f"{model}.jsonl")])  # fmt: skip
     answers_a = [json.loads(line) for line in (tmp_path / "model-a.jsonl").read_text().splitlines()]
-    assert [a["question_id"] for a in answers_a] == ["user_oriented_task_0", "user_oriented_task_1-0", "user_oriented_task_1-1"]
+    assert [a["question_id"] for a in answers_a] == [
+        "user_oriented_task_0", "user_oriented_task_1-0", "user_oriented_task_1-1"
+    ]
     assert answers_a[1]["reference"] == "Yes, see you then."
 
     files = (questions, str(tmp_path / "model-a.jsonl"), str(tmp_path / "model-b.jsonl"))
@@ -417,8 +421,9 @@ def test_judge_human_agreement_with_and_without_ties(tmp_path):
     human_main(["results", "--study", str(tmp_path / "study"), "--judge", str(tmp_path / "reviews.summary.json")])
     saved = json.loads((tmp_path / "study" / "human_eval.json").read_text())["judge_agreement"]
     assert saved["with_ties"] == {"agree": 2, "total": 2, "rate": 1.0} and saved["criterion"] == "helpfulness"
-    assert "Judge-human agreement on helpfulness over 2 items (MT-bench's): 100.0% (2 of 2) with ties" in "\n".join(human_table(
-        json.loads((tmp_path / "study" / "human_eval.json").read_text())))
+    assert "Judge-human agreement on helpfulness over 2 items (MT-bench's): 100.0% (2 of 2) with ties" in "\n".join(
+        human_table(json.loads((tmp_path / "study" / "human_eval.json").read_text()))
+    )
 
 
 # ---------------------------------------------------------------- a real browser

@@ -22,7 +22,8 @@ def test_packed_losses_equal_unpacked(tmp_path, tokenizer, tiny_model_dir):
     dataset = to_sft_dataset(load_records(str(write_alpaca(tmp_path / "d.json", n=12))), tokenizer)
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, attn_implementation="sdpa").eval()
     config = dict(output_dir=str(tmp_path), use_cpu=True, bf16=False, report_to="none", max_length=256)
-    packed = SFTTrainer(model=model, args=SFTConfig(packing=True, **config), train_dataset=dataset, processing_class=tokenizer)
+    packed = SFTTrainer(model=model, args=SFTConfig(packing=True, **config), train_dataset=dataset,
+                        processing_class=tokenizer)
     alone = SFTTrainer(model=model, args=SFTConfig(**config), train_dataset=dataset, processing_class=tokenizer)
     assert packed.padding_free and len(packed.train_dataset) < len(alone.train_dataset)
 

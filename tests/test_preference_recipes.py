@@ -22,7 +22,8 @@ def separable_comparisons(path, n_prompts=40):
         rows.append({
             "user_input": alpaca_user_input(f"Tell me something about {topic} ({i})."),
             "responses_and_scores": [
-                {"response": f"Here is a clear, friendly and helpful answer about {topic}.", "score": 9, "source": "good"},
+                {"response": f"Here is a clear, friendly and helpful answer about {topic}.", "score": 9,
+                 "source": "good"},
                 {"response": "no.", "score": 2, "source": "bad"},
                 {"response": f"Maybe {topic}, maybe not", "score": 5.5, "source": "meh"},
             ],
@@ -45,7 +46,8 @@ def test_reward_model_learns_a_separable_set_and_reloads(tmp_path, tiny_model_di
     from safetensors.torch import load_file
 
     out = tmp_path / "rm"
-    result = reward(tiny_model_dir, separable_comparisons(tmp_path / "cmp.json"), out, "--grouped", "false", "--per_device_train_batch_size", "4")
+    result = reward(tiny_model_dir, separable_comparisons(tmp_path / "cmp.json"), out, "--grouped", "false",
+                    "--per_device_train_batch_size", "4")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "120 pairs" in result.stderr  # 40 prompts x C(3,2)
     metrics = json.loads((out / "eval_results.json").read_text())
@@ -78,7 +80,8 @@ def test_grouped_reward_training_learns_the_same_set(tmp_path, tiny_model_dir):
 def test_reward_training_runs_with_a_tokenizer_without_pad_token(tmp_path, llama_dir, grouped):
     """LLaMA's tokenizer has no pad token: RewardTrainer pads with EOS, and so must the grouped batches."""
     out = tmp_path / "rm"
-    result = reward(llama_dir, separable_comparisons(tmp_path / "cmp.json", 12), out, "--grouped", grouped, "--max_steps", "2")
+    result = reward(llama_dir, separable_comparisons(tmp_path / "cmp.json", 12), out, "--grouped", grouped,
+                    "--max_steps", "2")
     assert result.returncode == 0, result.stderr[-3000:]
     assert json.loads((out / "eval_results.json").read_text())["eval_pairs"] == 9
 
@@ -88,8 +91,8 @@ def test_a_saved_reward_model_scores_a_response_alone_as_beside_a_longer_one(tmp
     """The LLaMA stand-in's config says pad_token_id 0 while training pads with EOS; the saved model must read
     each response at its own last token, whatever it is batched with."""
     out = tmp_path / "rm"
-    result = reward(llama_dir, separable_comparisons(tmp_path / "cmp.json", 12), out, "--use_peft", use_peft, "--max_steps", "3",
-                    "--grouped", "false", "--per_device_train_batch_size", "4")
+    result = reward(llama_dir, separable_comparisons(tmp_path / "cmp.json", 12), out, "--use_peft", use_peft,
+                    "--max_steps", "3", "--grouped", "false", "--per_device_train_batch_size", "4")
     assert result.returncode == 0, result.stderr[-3000:]
     scorer = RewardModel.from_pretrained(str(out), dtype="float32")
     prompt, short, long = alpaca_prompt("Tell me something about kites."), "no.", "A long and helpful answer. " * 12
@@ -102,7 +105,8 @@ def test_a_saved_reward_model_scores_a_response_alone_as_beside_a_longer_one(tmp
 
 
 def test_lora_without_seq_cls_is_refused(tmp_path, tiny_model_dir):
-    result = reward(tiny_model_dir, separable_comparisons(tmp_path / "cmp.json", 4), tmp_path / "rm", "--lora_task_type", "CAUSAL_LM")
+    result = reward(tiny_model_dir, separable_comparisons(tmp_path / "cmp.json", 4), tmp_path / "rm",
+                    "--lora_task_type", "CAUSAL_LM")
     assert result.returncode != 0 and "needs lora_task_type: SEQ_CLS" in result.stderr
 
 
@@ -124,7 +128,8 @@ def test_dpo_trains_and_its_saved_model_reloads(tmp_path, tiny_model_dir, tokeni
     out = tmp_path / "dpo"
     result = run_recipe(
         "recipes/dpo.py",
-        *("--config", str(ROOT / "recipes/configs/dpo/smollm2-135m_lora_cpu.yaml"), "--model_name_or_path", tiny_model_dir),
+        *("--config", str(ROOT / "recipes/configs/dpo/smollm2-135m_lora_cpu.yaml"),
+          "--model_name_or_path", tiny_model_dir),
         *("--dataset_name", str(separable_comparisons(tmp_path / "cmp.json", 8)), "--output_dir", str(out)),
         *("--cpu_precision", "fp32", "--max_steps", "3", "--learning_rate", "1e-3", "--eval_fraction", "0.25"),
     )

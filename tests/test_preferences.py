@@ -16,7 +16,8 @@ def records(*rows) -> Records:
 
 
 def scored(*items, user_input=USER_INPUT):
-    return {"user_input": user_input, "responses_and_scores": [{"response": r, "score": s, "source": "x"} for r, s in items]}
+    return {"user_input": user_input,
+            "responses_and_scores": [{"response": r, "score": s, "source": "x"} for r, s in items]}
 
 
 def as_tuples(pairs):
@@ -45,7 +46,9 @@ def test_ties_half_points_zero_scores_and_empty_responses():
 
 
 def test_k1_and_k2():
-    pairs, counts = preference_pairs(records(scored(("only", 7)), scored(("x", 4), ("y", 5)), scored(("", 9), ("z", 1))))
+    pairs, counts = preference_pairs(
+        records(scored(("only", 7)), scored(("x", 4), ("y", 5)), scored(("", 9), ("z", 1)))
+    )
     assert as_tuples(pairs) == [("y", "x", 1.0)]
     assert counts["prompt with fewer than 2 responses dropped"] == 2
 
@@ -74,8 +77,10 @@ def test_held_out_split_keeps_each_prompt_on_one_side():
 @pytest.mark.parametrize(
     "row, message",
     [
-        ({"user_input": "x", "responses_and_scores": [{"response": "a", "score": "9"}]}, "'responses_and_scores[0].score' must be a number, got str"),
-        ({"user_input": "x", "responses_and_scores": [{"score": 9}]}, "'responses_and_scores[0].response' must be a string"),
+        ({"user_input": "x", "responses_and_scores": [{"response": "a", "score": "9"}]},
+         "'responses_and_scores[0].score' must be a number, got str"),
+        ({"user_input": "x", "responses_and_scores": [{"score": 9}]},
+         "'responses_and_scores[0].response' must be a string"),
         ({"responses_and_scores": []}, "field 'user_input' is missing"),
         ({"question": "x"}, "unknown schema"),
     ],
@@ -94,13 +99,16 @@ def test_no_usable_pairs_is_an_error(tmp_path):
 
 def test_groups_list_each_response_once_with_the_pairs_as_indices():
     other = alpaca_user_input("Name a colour.")
-    pairs, _ = preference_pairs(records(scored(("a", 9), ("b", 2), ("c", 5)), scored(("red", 8), ("", 3), ("blue", 1), user_input=other)))
+    pairs, _ = preference_pairs(
+        records(scored(("a", 9), ("b", 2), ("c", 5)), scored(("red", 8), ("", 3), ("blue", 1), user_input=other))
+    )
     train, _ = split_by_prompt(pairs, 0.0, seed=0)
     groups = preference_groups(train).to_list()
     assert [g["prompt"] for g in groups] == [alpaca_prompt("Name a fruit."), alpaca_prompt("Name a colour.")]
     first = groups[0]
     assert sorted(first["responses"]) == ["a", "b", "c"]
-    as_pairs = [(first["responses"][c], first["responses"][r], m) for c, r, m in zip(first["chosen_index"], first["rejected_index"], first["margin"])]
+    as_pairs = [(first["responses"][c], first["responses"][r], m)
+                for c, r, m in zip(first["chosen_index"], first["rejected_index"], first["margin"])]
     assert as_pairs == as_tuples(pairs[:3])  # the same pairs, in order, with their margins
     assert groups[1]["responses"] == ["red", "blue"] and groups[1]["chosen_index"] == [0]
 
@@ -114,16 +122,19 @@ def test_grouped_loss_equals_the_pairwise_loss(tiny_model_dir, tokenizer):
 
     from gpt4llm.reward import GroupedRewardTrainer
 
-    rows = [scored((f"answer {i} is long and good", 9), (f"bad {i}", 2), (f"so-so {i}", 5.5), user_input=alpaca_user_input(f"Q{i}?")) for i in range(3)]
+    rows = [scored((f"answer {i} is long and good", 9), (f"bad {i}", 2), (f"so-so {i}", 5.5),
+                   user_input=alpaca_user_input(f"Q{i}?")) for i in range(3)]
     pairs, _ = preference_pairs(records(*rows))
     train, _ = split_by_prompt(pairs, 0.0, seed=0)
     torch.manual_seed(0)
     model = AutoModelForSequenceClassification.from_pretrained(tiny_model_dir, num_labels=1).eval()
-    args = RewardConfig(output_dir="/tmp/unused", report_to="none", use_cpu=True, max_length=256, center_rewards_coefficient=0.01)
+    args = RewardConfig(output_dir="/tmp/unused", report_to="none", use_cpu=True, max_length=256,
+                        center_rewards_coefficient=0.01)
     for use_margin in (False, True):
         pairwise = RewardTrainer(model=model, args=args, processing_class=tokenizer,
                                  train_dataset=train if use_margin else train.remove_columns("margin"))  # fmt: skip
-        grouped = GroupedRewardTrainer(model=model, args=args, processing_class=tokenizer, train_dataset=preference_groups(train), use_margin=use_margin)
+        grouped = GroupedRewardTrainer(model=model, args=args, processing_class=tokenizer,
+                                       train_dataset=preference_groups(train), use_margin=use_margin)
         pair_batch = pairwise.data_collator([pairwise.train_dataset[i] for i in range(len(pairwise.train_dataset))])
         group_batch = grouped.data_collator([grouped.train_dataset[i] for i in range(len(grouped.train_dataset))])
         assert len(pair_batch["input_ids"]) == 2 * 9 and len(group_batch["input_ids"]) == 9  # 18 sequences against 9

@@ -71,7 +71,10 @@ def test_paper_recipe_is_the_papers_schedule(language):
     assert args.completion_only_loss and not args.packing
 
 
-@pytest.mark.parametrize("config", [c for c in CONFIGS if c.parent.name == "reward" and "use_peft: true" in c.read_text()], ids=lambda c: c.name)
+@pytest.mark.parametrize(
+    "config", [c for c in CONFIGS if c.parent.name == "reward" and "use_peft: true" in c.read_text()],
+    ids=lambda c: c.name,
+)
 def test_lora_reward_recipes_train_the_score_head(config):
     assert parse(config)[2].lora_task_type == "SEQ_CLS"
 

@@ -55,7 +55,8 @@ class StandInParser:
             tokens = [{"lemma": words[0], "pos": "VERB", "dep": "ROOT", "head": 0}]
             for i, word in enumerate(words[1:], start=1):
                 determiner = word in ("a", "an", "the")
-                tokens.append({"lemma": word, "pos": "DET" if determiner else "NOUN", "dep": "det" if determiner else "dobj",
+                tokens.append({"lemma": word, "pos": "DET" if determiner else "NOUN",
+                               "dep": "det" if determiner else "dobj",
                                "head": i + 1 if determiner else 0})  # fmt: skip
             yield tokens
 
@@ -96,7 +97,8 @@ def test_without_spacy_the_report_says_how_to_get_it(tmp_path, monkeypatch):
     assert figures.spacy_parser() is None
     a, b = datasets_with_the_same_instructions(tmp_path)
     main(["report", "--datasets", str(a), str(b), "--output-dir", str(tmp_path / "report")])
-    hint = "Root verb / direct object pairs need spaCy and its English pipeline: pip install spacy && python -m spacy download en_core_web_sm"
+    hint = ("Root verb / direct object pairs need spaCy and its English pipeline: "
+            "pip install spacy && python -m spacy download en_core_web_sm")
     assert hint in (tmp_path / "report" / "report.md").read_text().splitlines()
     assert not (tmp_path / "report" / "verb_objects.png").exists()
 

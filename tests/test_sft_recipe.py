@@ -19,7 +19,8 @@ def sft(tiny_model_dir, data, output_dir, *overrides, script="recipes/sft.py", *
         script,
         *("--config", CPU_RECIPE, "--model_name_or_path", tiny_model_dir, "--dataset_name", str(data)),
         *("--output_dir", str(output_dir), "--use_peft", "false", "--merge_adapters", "false"),
-        *("--learning_rate", "2e-2", "--lr_scheduler_type", "constant", "--warmup_steps", "0", "--logging_steps", "1", "--cpu_precision", "fp32"),
+        *("--learning_rate", "2e-2", "--lr_scheduler_type", "constant", "--warmup_steps", "0", "--logging_steps", "1",
+          "--cpu_precision", "fp32"),
         *overrides,
         **launch,
     )
@@ -89,9 +90,12 @@ def test_lora_merges_into_a_model_that_loads(tmp_path, tiny_model_dir, tokenizer
     from eval.generate import LocalGenerator
     from gpt4llm.templates import alpaca_prompt
 
-    prompts, params = [alpaca_prompt("Name a colour."), alpaca_prompt("Count to three.")], {"temperature": 0, "max_tokens": 12}
+    prompts, params = ([alpaca_prompt("Name a colour."), alpaca_prompt("Count to three.")],
+                       {"temperature": 0, "max_tokens": 12})
     from_adapter = LocalGenerator(str(out), template="alpaca", precision="fp32").generate(prompts, params)
-    assert any(from_adapter) and from_adapter == LocalGenerator(str(out / "merged"), template="alpaca", precision="fp32").generate(prompts, params)
+    assert any(from_adapter) and from_adapter == LocalGenerator(
+        str(out / "merged"), template="alpaca", precision="fp32"
+    ).generate(prompts, params)
 
 
 def test_qlora_trains_in_4bit_and_saves_an_adapter_that_reloads(tmp_path, tiny_model_dir):

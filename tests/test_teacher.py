@@ -34,7 +34,8 @@ def topics(n: int) -> list[dict]:
     "tpm, answer_tokens, max_tokens, rows, concurrency",
     [
         (20_000, 250, 300, 300, 32),  # many small requests, each below a 60th of the limit
-        (6_000, 400, 512, 60, 16),  # each larger than a second's budget (6,000/60): the old bucket let these through 30x
+        # each larger than a second's budget (6,000/60): the old bucket let these through 30x
+        (6_000, 400, 512, 60, 16),
         (6_000, 5_500, 5_600, 5, 4),  # each nearly the whole limit: one a window, waiting for the window to empty
     ],
     ids=["small", "over-a-second", "near-the-whole-limit"],
@@ -45,7 +46,8 @@ def test_token_limit_is_never_exceeded_and_used_fully(tmp_path, tpm, answer_toke
     output = tmp_path / "out.json"
     with FakeOpenAI(latency=0.05, tokens_per_period=tpm, period=2.0, answer_tokens=answer_tokens) as server:
         data_gen("answer", "--input", write(tmp_path / "in.json", topics(rows)), "--output", output, "--model", "m",
-                 "--base-url", server.url, "--tpm", tpm, "--limit-period", 2, "--max-tokens", max_tokens, "--concurrency", concurrency)  # fmt: skip
+                 "--base-url", server.url, "--tpm", tpm, "--limit-period", 2, "--max-tokens", max_tokens,
+                 "--concurrency", concurrency)  # fmt: skip
         shares = server.utilization()
     assert server.rate_limited == 0
     assert len(shares) >= 2 and min(shares) >= 0.85, shares
@@ -55,8 +57,9 @@ def test_token_limit_is_never_exceeded_and_used_fully(tmp_path, tpm, answer_toke
 def test_a_request_larger_than_the_whole_token_limit_fails_with_its_reason(tmp_path):
     output = tmp_path / "out.json"
     with FakeOpenAI(tokens_per_period=6_000, period=2.0) as server:
-        result = data_gen("answer", "--input", write(tmp_path / "in.json", topics(2)), "--output", output, "--model", "m",
-                          "--base-url", server.url, "--tpm", 6000, "--limit-period", 2, "--max-tokens", 7000, check=False)  # fmt: skip
+        result = data_gen("answer", "--input", write(tmp_path / "in.json", topics(2)), "--output", output,
+                          "--model", "m", "--base-url", server.url, "--tpm", 6000, "--limit-period", 2,
+                          "--max-tokens", 7000, check=False)  # fmt: skip
     assert result.returncode == 3 and not server.requests  # nothing sent: it could never fit
     failures = read_jsonl(f"{output}.failures.jsonl")
     assert [f["kind"] for f in failures] == ["too large", "too large"]
@@ -101,8 +104,9 @@ def test_a_reasoning_model_gets_max_completion_tokens_and_no_sampling_parameters
 
 def test_the_token_parameter_flag_names_the_limit_for_any_endpoint(tmp_path):
     with FakeOpenAI() as server:
-        data_gen("answer", "--input", write(tmp_path / "in.json", topics(1)), "--output", tmp_path / "out.json", "--model", "local",
-                 "--base-url", server.url, "--token-parameter", "max_completion_tokens")  # fmt: skip
+        data_gen("answer", "--input", write(tmp_path / "in.json", topics(1)), "--output", tmp_path / "out.json",
+                 "--model", "local", "--base-url", server.url,
+                 "--token-parameter", "max_completion_tokens")  # fmt: skip
     (request,) = server.requests
     assert request["max_completion_tokens"] == 512 and "max_tokens" not in request and request["temperature"] == 1.0
 
@@ -122,7 +126,9 @@ def test_the_token_parameter_flag_names_the_limit_for_any_endpoint(tmp_path):
     ],
     ids=["reasoning-model-max-tokens", "unsupported-value", "unknown-model", "no-quota"],
 )  # fmt: skip
-def test_an_error_every_request_would_repeat_stops_the_run_after_one_request(tmp_path, server_options, model, rows, flags, message):
+def test_an_error_every_request_would_repeat_stops_the_run_after_one_request(
+    tmp_path, server_options, model, rows, flags, message
+):
     output = tmp_path / "out.json"
     with FakeOpenAI(latency=0.05, **server_options) as server:
         result = data_gen("answer", "--input", write(tmp_path / "in.json", rows), "--output", output, "--model", model,
@@ -159,22 +165,27 @@ def test_refusals_and_truncated_answers_are_named_in_the_failures_file_and_kept_
     assert sent["Refused for good [fault:refusal*0]"] == 2  # retried once, not six times
     assert sent["Long-winded [fault:length*0]"] == 1  # not asked again: the same limit cuts it again
     assert "1 failed with refusal" in first.stderr and "1 failed with truncated" in first.stderr
-    assert failures[0] == {"row": 1, "instruction": "Refused for good [fault:refusal*0]", "kind": "refusal", "reason": REFUSAL}
+    assert failures[0] == {
+        "row": 1, "instruction": "Refused for good [fault:refusal*0]", "kind": "refusal", "reason": REFUSAL,
+    }
     assert failures[1]["row"] == 3 and failures[1]["id"] == "rec-7" and failures[1]["kind"] == "truncated"
-    assert failures[1]["text"].startswith("Answer: Long-winded") and count_tokens(failures[1]["text"]) == 16  # cut at 16
+    # cut at 16
+    assert failures[1]["text"].startswith("Answer: Long-winded") and count_tokens(failures[1]["text"]) == 16
     assert "the answer was cut at the length limit" in failures[1]["reason"]
 
     assert dict(sent_again) == {"Refused for good [fault:refusal*0]": 2}
     dataset = json.loads(output.read_text())
     assert [(r["instruction"], r["truncated"]) for r in dataset] == [
-        ("Fine one", False), ("Refused once [fault:refusal*1]", False), ("Long-winded [fault:length*0]", True), ("Fine two", False)
+        ("Fine one", False), ("Refused once [fault:refusal*1]", False), ("Long-winded [fault:length*0]", True),
+        ("Fine two", False)
     ]  # fmt: skip
     assert [f["kind"] for f in read_jsonl(f"{output}.failures.jsonl")] == ["refusal"]
     assert "1 done but cut at the length limit (kept, flagged truncated)" in kept.stderr
 
 
 def test_error_bodies_of_other_servers_are_read_too(tmp_path):
-    rows = [{"instruction": "Behind a proxy [fault:html502*1]", "input": ""}, {"instruction": "Too long [fault:vllm400*0]", "input": ""}]
+    rows = [{"instruction": "Behind a proxy [fault:html502*1]", "input": ""},
+            {"instruction": "Too long [fault:vllm400*0]", "input": ""}]
     output = tmp_path / "out.json"
     with FakeOpenAI() as server:
         result = data_gen("answer", "--input", write(tmp_path / "in.json", rows), "--output", output, "--model", "m",
@@ -182,17 +193,19 @@ def test_error_bodies_of_other_servers_are_read_too(tmp_path):
     assert result.returncode == 3 and len(server.requests) == 3  # the 502 was retried; the 400 failed at once
     assert [r["instruction"] for r in json.loads(output.read_text())] == ["Behind a proxy [fault:html502*1]"]
     (failure,) = read_jsonl(f"{output}.failures.jsonl")
-    assert failure["kind"] == "HTTP 400" and failure["reason"] == "HTTP 400: This model's maximum context length is 2048 tokens."
+    assert (failure["kind"] == "HTTP 400"
+            and failure["reason"] == "HTTP 400: This model's maximum context length is 2048 tokens.")
 
 
 def test_a_run_whose_rows_all_succeed_exits_0_and_leaves_no_failures_file(tmp_path):
     output = tmp_path / "out.json"
     with FakeOpenAI() as server:
         write(tmp_path / "in.json", [{"instruction": "Flaky [fault:refusal*1]", "input": ""}])
-        failing = data_gen("answer", "--input", tmp_path / "in.json", "--output", output, "--model", "m", "--base-url", server.url,
-                           "--max-attempts", 1, check=False)  # fmt: skip
+        failing = data_gen("answer", "--input", tmp_path / "in.json", "--output", output, "--model", "m",
+                           "--base-url", server.url, "--max-attempts", 1, check=False)  # fmt: skip
         assert failing.returncode == 3 and Path(f"{output}.failures.jsonl").exists()
-        data_gen("answer", "--input", tmp_path / "in.json", "--output", output, "--model", "m", "--base-url", server.url)
+        data_gen("answer", "--input", tmp_path / "in.json", "--output", output, "--model", "m",
+                 "--base-url", server.url)
     assert not Path(f"{output}.failures.jsonl").exists()  # the rerun retried the row; nothing stale is left
     assert json.loads(output.read_text())[0]["output"] == "Answer: Flaky [fault:refusal*1]"
 
@@ -201,8 +214,9 @@ def test_an_ambiguous_rating_is_asked_again_never_stored_as_a_guess(tmp_path):
     prompts = [{"instruction": "Name a colour.", "input": ""}]
     answers = [{**prompts[0], "output": "Blue [fault:ambiguous*1]"}]
     with FakeOpenAI() as server:
-        data_gen("rate", "--input", write(tmp_path / "p.json", prompts), "--output", tmp_path / "cmp.json", "--model", "judge",
-                 "--responses", f"x={write(tmp_path / 'a.json', answers)}", "--base-url", server.url)  # fmt: skip
+        data_gen("rate", "--input", write(tmp_path / "p.json", prompts), "--output", tmp_path / "cmp.json",
+                 "--model", "judge", "--responses", f"x={write(tmp_path / 'a.json', answers)}",
+                 "--base-url", server.url)  # fmt: skip
     assert len(server.requests) == 2  # "8 or 9, hard to say", then "8"
     (record,) = json.loads((tmp_path / "cmp.json").read_text())
     assert record["responses_and_scores"][0]["score"] == 8.0
@@ -212,13 +226,17 @@ def test_the_dataset_card_counts_refusals_and_truncated_answers():
     from data_gen.__main__ import dataset_card
     from gpt4llm.jobs import Summary
 
-    summary = Summary(total=10, done=7, failed=3, skipped=0, reasons=Counter({"refusal": 2, "truncated": 1}), truncated_kept=0)
+    summary = Summary(total=10, done=7, failed=3, skipped=0, reasons=Counter({"refusal": 2, "truncated": 1}),
+                      truncated_kept=0)
     args = Namespace(push_to_hub="me/data", task="answer", model="gpt-4", batch=False, input="in.json", limit=None)
     card = dataset_card(args, {"max_tokens": 512}, [{}] * 7, [("gpt-4", summary)])
     assert "- gpt-4: 7/10 requests answered; 2 refused and 1 cut at the length limit, left out" in card
     kept = Summary(total=10, done=9, failed=1, skipped=0, reasons=Counter({"refusal": 1}), truncated_kept=2)
     card = dataset_card(args, {"max_tokens": 512}, [{}] * 9, [("gpt-4", kept)])
-    assert "1 refused and 0 cut at the length limit, left out; 2 cut at the length limit and kept, flagged `truncated`" in card
+    assert (
+        "1 refused and 0 cut at the length limit, left out; 2 cut at the length limit and kept, flagged `truncated`"
+        in card
+    )
 
 
 # ---------------------------------------------------------------- commands
@@ -226,7 +244,8 @@ def test_the_dataset_card_counts_refusals_and_truncated_answers():
 
 @pytest.mark.parametrize("command", ["data_gen", "eval"])
 def test_help_is_answered_before_any_heavy_import(command):
-    result = subprocess.run([sys.executable, "-X", "importtime", "-m", command, "--help"], check=False, cwd=ROOT, capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-X", "importtime", "-m", command, "--help"], check=False, cwd=ROOT,
+                            capture_output=True, text=True)
     assert result.returncode == 0 and "usage: python -m" in result.stdout
     imported = {line.split("|")[-1].strip().split(".")[0] for line in result.stderr.splitlines() if "|" in line}
     assert not imported & {"datasets", "torch", "openai", "transformers", "pandas", "matplotlib", "tqdm"}

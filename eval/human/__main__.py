@@ -5,7 +5,8 @@ order, by helpfulness, honesty and harmlessness, in a local web app.
                                  --answers-b answers/alpaca.jsonl --study studies/llama-gpt4_vs_alpaca \\
                                  [--host 127.0.0.1] [--port 8010] [--token TOKEN] [--seed N]
     python -m eval.human export  --study studies/llama-gpt4_vs_alpaca --output judgments.csv   (or .jsonl)
-    python -m eval.human results --study studies/llama-gpt4_vs_alpaca [--output-dir D] [--judge reviews.jsonl.summary.json]
+    python -m eval.human results --study studies/llama-gpt4_vs_alpaca [--output-dir D] \\
+                                 [--judge reviews.jsonl.summary.json]
 
 Questions are FastChat questions or User-Oriented records (a benchmark name or a file); answers are FastChat
 answer files. The study directory holds study.sqlite3: its seed, the answer files' sha256 and every judgment.
@@ -87,7 +88,9 @@ def results(args) -> None:
         summaries = [s for s in json.loads(Path(args.judge).read_text()) if set(s["models"]) == pair]
         if not summaries:
             raise DataError(f"{args.judge}: no judged comparison of {meta['model_a']} with {meta['model_b']}")
-        result["judge_agreement"] = judge_agreement(judgments, summaries[0], meta["model_a"], meta["model_b"], args.criterion)
+        result["judge_agreement"] = judge_agreement(
+            judgments, summaries[0], meta["model_a"], meta["model_b"], args.criterion
+        )
     out = Path(args.output_dir or args.study)
     write_json_atomic(out / "human_eval.json", result)
     plot_pies(result, out / "human_eval.png")
@@ -118,8 +121,10 @@ def parser() -> argparse.ArgumentParser:
     res = commands.add_parser("results", help="win/tie/loss per criterion, Fleiss' kappa, and the pies")
     res.add_argument("--study", required=True)
     res.add_argument("--output-dir", help="where human_eval.json and human_eval.png go (default: the study)")
-    res.add_argument("--judge", help="OUTPUT.summary.json of `eval judge`/`aggregate` on the same two answer files: judge-human agreement")
-    res.add_argument("--criterion", choices=CRITERIA, default="helpfulness", help="the human criterion the judge is compared with")
+    res.add_argument("--judge", help="OUTPUT.summary.json of `eval judge`/`aggregate` on the same two answer files: "
+                     "judge-human agreement")
+    res.add_argument("--criterion", choices=CRITERIA, default="helpfulness",
+                     help="the human criterion the judge is compared with")
     return root
 
 

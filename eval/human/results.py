@@ -59,7 +59,9 @@ def summarize(judgments: list[dict], model_a: str, model_b: str) -> dict:
     }
 
 
-def judge_agreement(judgments: list[dict], judge: dict, model_a: str, model_b: str, criterion: str = "helpfulness") -> dict:
+def judge_agreement(
+    judgments: list[dict], judge: dict, model_a: str, model_b: str, criterion: str = "helpfulness"
+) -> dict:
     """Agreement of a judge with the annotators on the same pairs, as MT-bench reports it: every (judge verdict,
     human judgment) pair of an item counts once; with ties, a tie is a third outcome that agrees only with a tie;
     without ties, the pairs where either says tie are left out. `judge` is a judge/aggregate summary of the
@@ -70,7 +72,11 @@ def judge_agreement(judgments: list[dict], judge: dict, model_a: str, model_b: s
         raise DataError(f"the judge's summary compares {model} with {reference}, the study {model_a} with {model_b}")
     verdicts = {}
     for q in judge["per_question"]:
-        winner = model if q["model_score"] > q["reference_score"] else reference if q["model_score"] < q["reference_score"] else None
+        winner = (
+            model if q["model_score"] > q["reference_score"]
+            else reference if q["model_score"] < q["reference_score"]
+            else None
+        )
         verdicts[str(q["question_id"])] = "tie" if winner is None else "A" if winner == model_a else "B"
     votes = [(verdicts[j["item_id"]], j[criterion]) for j in judgments if j["item_id"] in verdicts]
     decisive = [(v, h) for v, h in votes if "tie" not in (v, h)]
@@ -97,11 +103,13 @@ def human_table(result: dict) -> list[str]:
     for criterion, c in result["criteria"].items():
         kappa = f"{c['kappa']:.3f}" if c["kappa"] is not None else "n/a"
         lines.append(
-            f"| {criterion} | {cell(c, 'win')} | {cell(c, 'tie')} | {cell(c, 'loss')} | {c['judgments']} | {kappa} ({c['kappa_items']}) |"
+            f"| {criterion} | {cell(c, 'win')} | {cell(c, 'tie')} | {cell(c, 'loss')} | {c['judgments']} "
+            f"| {kappa} ({c['kappa_items']}) |"
         )
     lines += [
         "",
-        f"{result['items']} items judged by {result['annotators']} annotator(s); kappa over items judged by two or more.",
+        (f"{result['items']} items judged by {result['annotators']} annotator(s); "
+         "kappa over items judged by two or more."),
     ]
     if agreement := result.get("judge_agreement"):
         cells = [f"{100 * r['rate']:.1f}% ({r['agree']} of {r['total']})" if r["rate"] is not None else "n/a"
@@ -130,8 +138,9 @@ def plot_pies(result: dict, path: Path) -> None:
             continue
         counts = [c["counts"][k] for k in ("win", "tie", "loss")]
         labels = [label if n else "" for label, n in zip((f"{a} wins", "tie", f"{b} wins"), counts)]  # no empty slices
-        ax.pie(counts, labels=labels, colors=["tab:blue", "tab:gray", "tab:orange"], autopct=lambda p: f"{p:.1f}%" if p else "",
-               startangle=90, counterclock=False, textprops={"fontsize": 8})  # fmt: skip
+        ax.pie(counts, labels=labels, colors=["tab:blue", "tab:gray", "tab:orange"],
+               autopct=lambda p: f"{p:.1f}%" if p else "", startangle=90, counterclock=False,
+               textprops={"fontsize": 8})  # fmt: skip
     fig.suptitle(f"{a} vs {b}: human evaluation")
     fig.tight_layout()
     fig.savefig(path, dpi=120)

@@ -49,7 +49,8 @@ def load_items(questions: Records, answers_a: Records, answers_b: Records) -> tu
         raise DataError(
             f"{answers_b.source}: field 'model_id' is {model_a!r} in both answer files; results name models by it"
         )
-    items = [Item(str(i.key), i.instruction, i.input, first[i.key]["text"], second[i.key]["text"]) for i in bench.items]
+    items = [Item(str(i.key), i.instruction, i.input, first[i.key]["text"], second[i.key]["text"])
+             for i in bench.items]
     return items, model_a, model_b
 
 
