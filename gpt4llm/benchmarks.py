@@ -28,7 +28,7 @@ turn by turn and written in FastChat's llm_judge answer schema instead (`turn_an
 
 import json
 import random
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -223,25 +223,35 @@ def read_answers(records: Records, keys: Iterable, *, required: Iterable | None 
     """item key -> answer record, for one model's FastChat answer file: each answer is to an item of the benchmark
     (`keys`), once. With `required`, every one of those items must be answered, and only their answers are
     returned, in that order; without, every answer in the file."""
-    keys = set(keys)
     out = {}
+    for key, row, where in answer_rows(records, set(keys)):
+        text_field(row, "text", where)
+        out[key] = row
+    return answers_required(out, required, records.source)
+
+
+def answer_rows(records: Records, keys) -> Iterator[tuple]:
+    """(key, row, where) for each row of an answer file, which must answer an item of the benchmark, once."""
+    seen = set()
     for row, where in zip(records.rows, records.locations):
         key = record_id(row, "question_id", where)
-        text_field(row, "text", where)
         if key not in keys:
             raise DataError(f"{where}: field 'question_id' {key!r} is not a question of the benchmark")
-        if key in out:
+        if key in seen:
             raise DataError(f"{where}: field 'question_id' {key!r} is answered twice in this file")
-        out[key] = row
+        seen.add(key)
+        yield key, row, where
+
+
+def answers_required(answers: dict, required: Iterable | None, source: str) -> dict:
+    """Every answer (`required` None), or only and every one of the `required` items', in their order."""
     if required is None:
-        return out
+        return answers
     required = list(required)
-    missing = [key for key in required if key not in out]
+    missing = [key for key in required if key not in answers]
     if missing:
-        raise DataError(
-            f"{records.source}: no answer to question_id {missing[:5]}{' ...' if len(missing) > 5 else ''}"
-        )
-    return {key: out[key] for key in required}
+        raise DataError(f"{source}: no answer to question_id {missing[:5]}{' ...' if len(missing) > 5 else ''}")
+    return {key: answers[key] for key in required}
 
 
 def model_id(answers: dict, source: str) -> str:
@@ -272,12 +282,7 @@ def read_turn_answers(records: Records, items: dict, *, required: Iterable | Non
     each answer is to a question of the benchmark, once, and its first choice (the one FastChat's judges read)
     has an answer for every turn of the question. With `required`, only (and every one of) those questions'."""
     out = {}
-    for row, where in zip(records.rows, records.locations):
-        key = record_id(row, "question_id", where)
-        if key not in items:
-            raise DataError(f"{where}: field 'question_id' {key!r} is not a question of the benchmark")
-        if key in out:
-            raise DataError(f"{where}: field 'question_id' {key!r} is answered twice in this file")
+    for key, row, where in answer_rows(records, items):
         text_field(row, "model_id", where)
         choices = row.get("choices")
         if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
@@ -288,12 +293,4 @@ def read_turn_answers(records: Records, items: dict, *, required: Iterable | Non
             raise DataError(f"{where}: field 'choices[0].turns' must be a list of {expected} strings (one per turn "
                             f"of question {key!r}), got {got}")  # fmt: skip
         out[key] = row
-    if required is None:
-        return out
-    required = list(required)
-    missing = [key for key in required if key not in out]
-    if missing:
-        raise DataError(
-            f"{records.source}: no answer to question_id {missing[:5]}{' ...' if len(missing) > 5 else ''}"
-        )
-    return {key: out[key] for key in required}
+    return answers_required(out, required, records.source)
