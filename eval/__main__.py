@@ -169,8 +169,6 @@ def _write_predictions(args, bench, items) -> None:
 
 
 def judge(args) -> int:
-    from gpt4llm.jobs import RunLog, dry_run, report_failures, send
-
     bench = read_benchmark(load_records(args.questions))
     if bench.shape == "mt_bench":
         raise DataError(f"{bench.source}: multi-turn questions (MT-bench) are judged with `python -m eval grade`")
@@ -182,17 +180,11 @@ def judge(args) -> int:
         items, answers, reference, revs, args.model,
         both_orders=not args.single_order, extra_body=args.extra_body, max_tokens=args.max_tokens,
     )
-    config = teacher_config(args)
-    if args.dry_run:
-        dry_run(jobs, config)
+    sent = _send_judge_jobs(args, jobs, f"reviews ({args.model})",
+                            lambda done: judging.review_records(jobs, done, args.model))  # fmt: skip
+    if sent is None:
         return 0
-    log = RunLog(Path(f"{args.output}.records.jsonl"))
-    summary = asyncio.run(send(jobs, config, log, desc=f"reviews ({args.model})"))
-    logger.info("; ".join(summary.lines()))
-    reviews = judging.review_records(jobs, log.done, args.model)
-    write_rows(args.output, reviews)
-    status = report_failures(args.output, jobs, log)
-    log.close()
+    reviews, status = sent
     by_id = {a["answer_id"]: a for a in (*answers.values(), *reference.values())}
     _print_judgement(reviews, by_id, bench, [model_id(reference, args.reference)], args.output)
     return status
@@ -203,7 +195,6 @@ def grade(args) -> int:
     import time
 
     from gpt4llm.benchmarks import read_turn_answers
-    from gpt4llm.jobs import RunLog, dry_run, report_failures, send
 
     from . import mt_bench
 
@@ -248,21 +239,34 @@ def grade(args) -> int:
         jobs = mt_bench.single_jobs(items, answers, refs, prompts, args.model, params, prompts_file.source)
     else:
         jobs = mt_bench.pair_jobs(items, pairs, answers, refs, prompts, args.model, params, prompts_file.source)
-    config = teacher_config(args)
-    if args.dry_run:
-        dry_run(jobs, config)
-        return 0
-    log = RunLog(Path(f"{args.output}.records.jsonl"))
-    summary = asyncio.run(send(jobs, config, log, desc=f"{args.mode} judgments ({args.model})"))
-    logger.info("; ".join(summary.lines()))
     to_records = mt_bench.single_records if args.mode == "single" else mt_bench.pair_records
-    records = to_records(jobs, log.done, time.time())
-    write_rows(args.output, records)
-    status = report_failures(args.output, jobs, log)
-    log.close()
+    sent = _send_judge_jobs(args, jobs, f"{args.mode} judgments ({args.model})",
+                            lambda done: to_records(jobs, done, time.time()))  # fmt: skip
+    if sent is None:
+        return 0
+    records, status = sent
     if records:
         _print_grades(load_records(str(args.output)), by_key, args.output, resamples=args.bootstrap, seed=args.seed)
     return status
+
+
+def _send_judge_jobs(args, jobs, desc: str, to_records) -> tuple[list[dict], int] | None:
+    """Send a judge's jobs through the teacher client (None after --dry-run has printed them), write the records
+    `to_records(done)` makes of the answers atomically, and name the failures: (records, exit status)."""
+    from gpt4llm.jobs import RunLog, dry_run, report_failures, send
+
+    config = teacher_config(args)
+    if args.dry_run:
+        dry_run(jobs, config)
+        return None
+    log = RunLog(Path(f"{args.output}.records.jsonl"))
+    summary = asyncio.run(send(jobs, config, log, desc=desc))
+    logger.info("; ".join(summary.lines()))
+    records = to_records(log.done)
+    write_rows(args.output, records)
+    status = report_failures(args.output, jobs, log)
+    log.close()
+    return records, status
 
 
 def grade_totals(args) -> None:
