@@ -74,6 +74,12 @@ def run(*args) -> int:
     return main([str(a) for a in args])
 
 
+def grade(server, output, *args) -> int:
+    """`eval grade` on the test questions with the project's judge prompts, judged by `server`'s model "judge"."""
+    return run("grade", "--questions", QUESTIONS, *args, "--model", "judge", "--base-url", server.url, *PROMPTS,
+               "--output", output)  # fmt: skip
+
+
 def error_of(*args) -> str:
     with pytest.raises(SystemExit) as error:
         run(*args)
@@ -115,22 +121,8 @@ def test_bad_mt_bench_questions_are_one_line_errors(tmp_path, row, message):
 def test_two_turn_answers_from_an_endpoint_carry_the_first_answer_into_the_second_turn(tmp_path):
     output = tmp_path / "teacher.jsonl"
     with FakeOpenAI() as server:
-        assert (
-            run(
-                "generate",
-                "--model",
-                "teacher",
-                "--base-url",
-                server.url,
-                "--template",
-                "chat",
-                "--questions",
-                QUESTIONS,
-                "--output",
-                output,
-            )
-            == 0
-        )
+        assert run("generate", "--model", "teacher", "--base-url", server.url, "--template", "chat",
+                   "--questions", QUESTIONS, "--output", output) == 0  # fmt: skip
         requests = server.requests
     answers = read_jsonl(output)
     assert [a["question_id"] for a in answers] == list(range(1, 9))
@@ -173,19 +165,8 @@ def test_a_refused_first_turn_leaves_the_question_out_and_names_it(tmp_path):
     ]
     output = tmp_path / "answers.jsonl"
     with FakeOpenAI() as server:
-        status = run(
-            "generate",
-            "--model",
-            "teacher",
-            "--base-url",
-            server.url,
-            "--template",
-            "chat",
-            "--questions",
-            write_jsonl(tmp_path / "q.jsonl", rows),
-            "--output",
-            output,
-        )
+        status = run("generate", "--model", "teacher", "--base-url", server.url, "--template", "chat",
+                     "--questions", write_jsonl(tmp_path / "q.jsonl", rows), "--output", output)  # fmt: skip
         asked = [r["messages"][-1]["content"] for r in server.requests]
     assert status == 3 and [a["question_id"] for a in read_jsonl(output)] == [1]
     assert read_jsonl(f"{output}.failures.jsonl") == [
@@ -254,24 +235,7 @@ def test_single_answer_grading_per_turn_reference_guided_and_read_back(tmp_path,
     flat = answers_file(tmp_path / "flat.jsonl", "flat", lambda q: ["no marker", "none either"])  # the fake's 5
     output = tmp_path / "gpt-4_single.jsonl"
     with FakeOpenAI() as server:
-        assert (
-            run(
-                "grade",
-                "--questions",
-                QUESTIONS,
-                "--answers",
-                ours,
-                flat,
-                "--model",
-                "judge",
-                "--base-url",
-                server.url,
-                *PROMPTS,
-                "--output",
-                output,
-            )
-            == 0
-        )
+        assert grade(server, output, "--answers", ours, flat) == 0
         bodies = server.requests
     judgments = read_jsonl(output)
     assert len(judgments) == 2 * 8 * 2 and all(
@@ -316,27 +280,8 @@ def test_reference_answers_from_a_file_replace_the_questions_own(tmp_path):
         tmp_path / "gpt-4.jsonl", "gpt-4", lambda q: [f"REF-{q['question_id']}-1", f"REF-{q['question_id']}-2"]
     )
     with FakeOpenAI() as server:
-        assert (
-            run(
-                "grade",
-                "--questions",
-                QUESTIONS,
-                "--answers",
-                ours,
-                "--reference-answers",
-                reference,
-                "--limit",
-                4,
-                "--model",
-                "judge",
-                "--base-url",
-                server.url,
-                *PROMPTS,
-                "--output",
-                tmp_path / "j.jsonl",
-            )
-            == 0
-        )
+        assert grade(server, tmp_path / "j.jsonl", "--answers", ours, "--reference-answers", reference,
+                     "--limit", 4) == 0  # fmt: skip
     prompts = {(j["question_id"], j["turn"]): j["user_prompt"] for j in read_jsonl(tmp_path / "j.jsonl")}
     assert (
         len(prompts) == 8 and "REF-4-1" in prompts[4, 1] and "REF-4-2" in prompts[4, 2] and "REF-3-1" in prompts[3, 1]
@@ -351,27 +296,7 @@ def test_pairwise_grading_judges_both_orders_and_counts_a_changed_verdict_as_a_t
     base = answers_file(tmp_path / "base.jsonl", "base", lambda q: ["BASE-1", "BASE-2"])
     output = tmp_path / "gpt-4_pair.jsonl"
     with FakeOpenAI() as server:
-        assert (
-            run(
-                "grade",
-                "--questions",
-                QUESTIONS,
-                "--answers",
-                ours,
-                "--mode",
-                "pairwise-baseline",
-                "--baseline",
-                base,
-                "--model",
-                "judge",
-                "--base-url",
-                server.url,
-                *PROMPTS,
-                "--output",
-                output,
-            )
-            == 0
-        )
+        assert grade(server, output, "--answers", ours, "--mode", "pairwise-baseline", "--baseline", base) == 0
         assert len(server.requests) == 8 * 2 * 2  # questions x turns x orders
     judgments = read_jsonl(output)
     assert len(judgments) == 16 and all(set(j) == PAIR_KEYS for j in judgments)
@@ -387,26 +312,7 @@ def test_pairwise_grading_judges_both_orders_and_counts_a_changed_verdict_as_a_t
 
     third = answers_file(tmp_path / "third.jsonl", "third", lambda q: ["x", "y"])
     with FakeOpenAI() as server:
-        run(
-            "grade",
-            "--questions",
-            QUESTIONS,
-            "--limit",
-            1,
-            "--answers",
-            ours,
-            base,
-            third,
-            "--mode",
-            "pairwise-all",
-            "--model",
-            "judge",
-            "--base-url",
-            server.url,
-            *PROMPTS,
-            "--output",
-            tmp_path / "all.jsonl",
-        )
+        grade(server, tmp_path / "all.jsonl", "--limit", 1, "--answers", ours, base, third, "--mode", "pairwise-all")
     pairs = {(j["model_1"], j["model_2"]) for j in read_jsonl(tmp_path / "all.jsonl")}
     assert pairs == {("ours", "base"), ("ours", "third"), ("base", "third")}
 
@@ -521,8 +427,7 @@ def test_unreadable_judgments_are_stored_as_null_and_counted(tmp_path):
 
     ours = answers_file(tmp_path / "ours.jsonl", "ours", turns)
     with FakeOpenAI() as server:
-        assert run("grade", "--questions", QUESTIONS, "--answers", ours, "--model", "judge", "--base-url", server.url,
-                   *PROMPTS, "--output", tmp_path / "j.jsonl") == 0  # fmt: skip
+        assert grade(server, tmp_path / "j.jsonl", "--answers", ours) == 0
     judgments = {(j["question_id"], j["turn"]): j for j in read_jsonl(tmp_path / "j.jsonl")}
     assert len(judgments) == 16 and judgments[1, 2]["score"] is None and judgments[1, 2]["judgment"] == "no idea"
     (result,) = json.loads((tmp_path / "j.jsonl.summary.json").read_text())
@@ -607,46 +512,11 @@ def test_bad_inputs_are_one_line_errors(tmp_path, case):
 def test_report_shows_the_mt_bench_table_and_figure(tmp_path):
     ours = answers_file(tmp_path / "ours.jsonl", "ours", marked)
     with FakeOpenAI() as server:
-        run(
-            "grade",
-            "--questions",
-            QUESTIONS,
-            "--answers",
-            ours,
-            "--model",
-            "judge",
-            "--base-url",
-            server.url,
-            *PROMPTS,
-            "--output",
-            tmp_path / "single.jsonl",
-        )
-        run(
-            "grade",
-            "--questions",
-            QUESTIONS,
-            "--answers",
-            ours,
-            "--mode",
-            "pairwise-baseline",
-            "--baseline",
-            answers_file(tmp_path / "b.jsonl", "b", lambda q: ["x", "y"]),
-            "--model",
-            "judge",
-            "--base-url",
-            server.url,
-            *PROMPTS,
-            "--output",
-            tmp_path / "pair.jsonl",
-        )
-    run(
-        "report",
-        "--mt-bench",
-        tmp_path / "single.jsonl.summary.json",
-        tmp_path / "pair.jsonl.summary.json",
-        "--output-dir",
-        tmp_path / "report",
-    )
+        grade(server, tmp_path / "single.jsonl", "--answers", ours)
+        base = answers_file(tmp_path / "b.jsonl", "b", lambda q: ["x", "y"])
+        grade(server, tmp_path / "pair.jsonl", "--answers", ours, "--mode", "pairwise-baseline", "--baseline", base)
+    run("report", "--mt-bench", tmp_path / "single.jsonl.summary.json", tmp_path / "pair.jsonl.summary.json",
+        "--output-dir", tmp_path / "report")  # fmt: skip
     report = (tmp_path / "report" / "report.md").read_text()
     assert "## MT-bench: single-answer grading (1-10)" in report and "![](mt_bench.png)" in report
     assert "## MT-bench: ours vs b (pairwise)" in report and "| turn 2 | 0 | 8 | 0 | 8 |" in report
