@@ -2,6 +2,7 @@
 #   make sft     install, then fine-tune the embedded SmolLM2-135M with LoRA on the demo data (CPU, minutes)
 #   make test    install, then run the tests
 #   make reward  the same for a LoRA reward model on the demo comparison set; make dpo for DPO
+#   make rl      GRPO on the embedded SmolLM2 with the demo reward model as the reward (trained first if missing)
 # Pick a recipe, a launcher and overrides:
 #   make sft RECIPE=recipes/configs/sft/llama-7b_full_en.yaml ACCELERATE=accelerate_configs/fsdp_8xa100.yaml ARGS="--max_steps 2"
 
@@ -19,7 +20,7 @@ PIP := $(BIN)/pip install --quiet
 # Nothing in a run may need the Hub's telemetry; real runs still reach the Hub for models and data.
 export HF_HUB_DISABLE_TELEMETRY := 1
 
-.PHONY: install install-eval install-teacher install-test install-deepspeed sft reward dpo model teacher data demo \
+.PHONY: install install-eval install-teacher install-test install-deepspeed sft reward dpo rl model teacher data demo \
 	human-eval browser test bench gpu-check clean
 
 # Each group adds to the one before: training (install) < data generation and evaluation (install-eval) < the
@@ -66,6 +67,14 @@ reward: RECIPE ?= recipes/configs/reward/smollm2-135m_lora_cpu.yaml
 dpo: RECIPE ?= recipes/configs/dpo/smollm2-135m_lora_cpu.yaml
 sft reward dpo: model
 	$(BIN)/accelerate launch --config_file $(ACCELERATE) recipes/$@.py --config $(RECIPE) $(ARGS)
+
+# RL; a recipe rewarded by the demo reward model trains it first (`make reward`, with its own ARGS) when it is missing
+DEMO_REWARD_MODEL := outputs/smollm2-135m-reward-demo
+rl: RECIPE ?= recipes/configs/rl/smollm2-135m_grpo_cpu.yaml
+rl: model
+	@if grep -q '^reward_model_path: $(DEMO_REWARD_MODEL)' $(RECIPE) && ! test -f $(DEMO_REWARD_MODEL)/README.md; then \
+		$(MAKE) reward RECIPE=recipes/configs/reward/smollm2-135m_lora_cpu.yaml ACCELERATE=accelerate_configs/cpu.yaml ARGS=; fi
+	$(BIN)/accelerate launch --config_file $(ACCELERATE) recipes/rl.py --config $(RECIPE) $(ARGS)
 
 # the embedded teacher (llama.cpp + SmolLM2) on http://127.0.0.1:8008/v1 until Ctrl-C
 teacher: install-teacher

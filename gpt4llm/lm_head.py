@@ -1,4 +1,4 @@
-"""A fast CPU path for TRL's fused LM head, which its SFT and DPO trainers use for every training loss.
+"""A fast CPU path for TRL's fused LM head, which its SFT, DPO, GRPO and RLOO trainers use for every training loss.
 
 TRL 1.16 computes per-token log-probabilities with a fused head (`trl.trainer.utils.add_fused_lm_head`) built for
 GPUs: with Triton it projects only the positions a loss is taken on, in tiles, never holding the logits. Without
@@ -9,7 +9,9 @@ positions only, measured on an AMD EPYC with native bf16), and it was 40% of the
 
 `use_on_cpu(trainer)` gives the patched model, on a CPU, a forward that projects the trained positions only, with
 ATen's log-softmax: the same loss, log-probabilities, entropy, mean logit and top-1 flag (tested equal to TRL's, and
-so are the gradients). The logits of a batch's trained positions are held at once, which a CPU's memory affords.
+so are the gradients), at the sampling temperature GRPO and RLOO divide the logits by, for the policy and for a
+reference model the trainer holds. The logits of a batch's trained positions are held at once, which a CPU's memory
+affords.
 """
 
 import logging
@@ -22,21 +24,25 @@ logger = logging.getLogger(__name__)
 
 
 def use_on_cpu(trainer) -> bool:
-    """On a CPU, replace the fused head TRL added to `trainer`'s model (SFTTrainer, DPOTrainer) by the compact one;
-    returns whether it did. Models whose head scales or caps its logits, or MoE models, keep TRL's."""
+    """On a CPU, replace the fused head TRL added to `trainer`'s model, and to its reference model if it has one
+    (SFTTrainer, DPOTrainer, GRPOTrainer, RLOOTrainer), by the compact one; returns whether it did. Models whose head
+    scales or caps its logits, or MoE models, keep TRL's."""
     if trainer.args.device.type != "cpu":
         return False
-    model = trainer.model.get_base_model() if hasattr(trainer.model, "get_base_model") else trainer.model
-    config = model.config.get_text_config()
+    models = [trainer.model, getattr(trainer, "ref_model", None)]
+    models = [m.get_base_model() if hasattr(m, "get_base_model") else m for m in models if m is not None]
+    config = models[0].config.get_text_config()
     special = ("final_logit_softcapping", "logit_scale", "output_multiplier", "lm_head_multiplier", "logits_scaling")
     if any(getattr(config, name, None) not in (None, 1.0) for name in special) or hasattr(config, "num_experts"):
         return False
-    model.forward = types.MethodType(_compact_forward(model.forward), model)
+    temperature = getattr(trainer, "temperature", 1.0)  # GRPO and RLOO score completions at the sampling temperature
+    for model in models:
+        model.forward = types.MethodType(_compact_forward(model.forward, temperature), model)
     logger.info("CPU: the LM head projects only the positions a loss is taken on (gpt4llm.lm_head)")
     return True
 
 
-def _compact_forward(trl_forward):
+def _compact_forward(trl_forward, temperature: float = 1.0):
     def forward(self, *args, fused_lm_head=False, labels=None, shift_labels=None, num_items_in_batch=None, **kwargs):
         if not fused_lm_head or shift_labels is not None:  # generation, or labels TRL shifted for parallelism
             return trl_forward(*args, fused_lm_head=fused_lm_head, labels=labels, shift_labels=shift_labels,
@@ -45,7 +51,7 @@ def _compact_forward(trl_forward):
         hidden = self.base_model(*args, **kwargs).last_hidden_state[:, :-1]
         labels = labels[:, 1:].to(hidden.device)
         mask = labels != -100
-        logits = self.get_output_embeddings()(hidden[mask]).float()  # [trained positions, vocabulary]
+        logits = self.get_output_embeddings()(hidden[mask]).float() / temperature  # [trained positions, vocabulary]
         log_z = logits.logsumexp(-1)
         targets = labels[mask]
         log_probs = logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - log_z

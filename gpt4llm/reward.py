@@ -11,10 +11,11 @@ from pathlib import Path
 
 import torch
 from datasets import Dataset
-from transformers import AutoModelForSequenceClassification, AutoTokenizer
+from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 from trl import RewardTrainer
 from trl.trainer.utils import pad
 
+from .data import DataError
 from .models import inference_device
 from .precision import use_bf16
 
@@ -38,6 +39,27 @@ def pairs_within(pairs: Dataset, tokenizer, max_length: int | None) -> Dataset:
     return pairs.filter(fits)
 
 
+def check_reward_model(path: str) -> None:
+    """A DataError unless `path` holds what recipes/reward.py saves: a sequence classifier with one label, or a
+    SEQ_CLS LoRA adapter with its score head. A causal LM would load too, with a random head scoring nonsense."""
+    if (Path(path) / "adapter_config.json").is_file():
+        from peft import PeftConfig
+
+        task = PeftConfig.from_pretrained(path).task_type
+        if task != "SEQ_CLS":
+            raise DataError(f"{path}: a LoRA adapter for {task}, not a reward model (SEQ_CLS, with its score head)")
+        return
+    try:
+        config = AutoConfig.from_pretrained(path)
+    except (OSError, ValueError) as error:
+        raise DataError(f"{path}: not a reward model: {str(error).splitlines()[0]}") from None
+    architecture = (config.architectures or ["model of no architecture"])[0]
+    if not architecture.endswith("ForSequenceClassification") or config.num_labels != 1:
+        labels = f" with {config.num_labels} labels" if architecture.endswith("ForSequenceClassification") else ""
+        raise DataError(f"{path}: a {architecture}{labels}, not a reward model (a sequence classifier with one "
+                        "label, as recipes/reward.py saves)")  # fmt: skip
+
+
 class RewardModel:
     def __init__(self, model, tokenizer, *, batch_size: int = 8, max_length: int = 1024):
         self.model = model.eval()
@@ -57,6 +79,7 @@ class RewardModel:
     def from_pretrained(cls, path: str, *, dtype: str | None = None, quantization_config=None, **kwargs) -> "RewardModel":
         """`dtype` None: bf16 where the hardware computes it natively, else fp32 (gpt4llm.precision); a QLoRA
         model is loaded with its `quantization_config` again."""
+        check_reward_model(path)
         device = inference_device()
         if dtype is None:
             dtype = "bfloat16" if use_bf16("auto", device) else "float32"

@@ -100,3 +100,28 @@ def opt_dir(tmp_path_factory) -> str:
     from stand_ins import opt_tokenizer, save_opt
 
     return save_opt(tmp_path_factory.mktemp("opt-stand-in"), opt_tokenizer())
+
+
+@pytest.fixture(scope="session")
+def tiny_reward_dir(tmp_path_factory, tiny_model_dir) -> str:
+    """A stand-in for the demo reward model: a SEQ_CLS LoRA adapter with its score head over the tiny model,
+    random (untrained), saved as recipes/reward.py saves one."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    path = tmp_path_factory.mktemp("tiny-reward")
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_model_dir, num_labels=1)
+    get_peft_model(model, LoraConfig(task_type="SEQ_CLS", r=4, target_modules="all-linear")).save_pretrained(path)
+    AutoTokenizer.from_pretrained(tiny_model_dir).save_pretrained(path)
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def opt_reward_dir(tmp_path_factory, opt_dir) -> str:
+    """A stand-in for the paper's OPT-1.3B reward model: the OPT stand-in as a one-label sequence classifier."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    path = tmp_path_factory.mktemp("opt-reward")
+    AutoModelForSequenceClassification.from_pretrained(opt_dir, num_labels=1).save_pretrained(path)
+    AutoTokenizer.from_pretrained(opt_dir).save_pretrained(path)
+    return str(path)

@@ -28,6 +28,9 @@ STAND_INS = {
     "outputs/llama-gpt4-7b": "llama_dir",  # LLaMA-GPT4, the SFT recipe's output
     "facebook/opt-1.3b": "opt_dir",
     "embedded:smollm2-135m-instruct": "tiny_model_dir",
+    # an RL recipe's reward model is a model too: a reward.py output of the same architecture
+    "outputs/smollm2-135m-reward-demo": "tiny_reward_dir",  # reward/smollm2-135m_lora_cpu.yaml's (LoRA)
+    "outputs/opt-1.3b-reward": "opt_reward_dir",  # reward/opt-1.3b_full.yaml's (full)
 }
 # Registered (downloaded) data -> records the project writes in the same schema; local files run as they are.
 STAND_IN_DATA = {
@@ -39,7 +42,8 @@ STAND_IN_DATA = {
 # runs its 4-bit layers and its paged 8-bit AdamW on a CPU too. A setting that needs CUDA goes here, with why.
 CPU_ONLY: dict[str, dict[str, tuple[str, str]]] = {}
 # The only keys a stand-in run may change, with the CPU_ONLY ones.
-CHANGED = {"model_name_or_path", "dataset_name", "output_dir", "max_steps", "use_cpu", "per_device_train_batch_size"}
+CHANGED = {"model_name_or_path", "dataset_name", "output_dir", "max_steps", "use_cpu", "per_device_train_batch_size",
+           "reward_model_path"}  # fmt: skip
 
 
 def launcher_of(config: Path) -> Path:
@@ -77,6 +81,9 @@ def test_recipe_runs_to_its_saved_output(config, tmp_path, request):
     model = request.getfixturevalue(STAND_INS[recipe["model_name_or_path"]])
     out = tmp_path / "out"
     overrides = stand_in_overrides(config, recipe, model, tmp_path, out)
+    if "reward_model_path" in recipe:
+        assert recipe["reward_model_path"] in STAND_INS, f"{config}: add a stand-in for {recipe['reward_model_path']}"
+        overrides["reward_model_path"] = request.getfixturevalue(STAND_INS[recipe["reward_model_path"]])
     assert set(overrides) <= CHANGED | set(CPU_ONLY), sorted(overrides)
     assert all(overrides[key] != recipe.get(key) for key in overrides)  # nothing "overridden" to what it was
 
@@ -98,6 +105,9 @@ def test_recipe_runs_to_its_saved_output(config, tmp_path, request):
     if config.parent.name == "reward":
         metrics = json.loads((out / "eval_results.json").read_text())
         assert metrics["eval_pairs"] > 0 and 0 <= metrics["eval_pairwise_accuracy"] <= 1
+    if config.parent.name == "rl":
+        curve = json.loads((out / "reward_curve.json").read_text())
+        assert [entry["step"] for entry in curve] == list(range(1, 3)) and "reward_last" in card
     if recipe.get("report_to") == "tensorboard":
         assert list(out.glob("runs/*/events.out.tfevents.*")), "no TensorBoard events were written"
 

@@ -1,6 +1,6 @@
 """The CPU LM head (gpt4llm.lm_head) computes what TRL's fused head computes: the same loss, per-token
 log-probabilities, entropy, mean logit and top-1 flag, and the same gradients, on a batch with padding and a
-masked prompt."""
+masked prompt, at temperature 1 (SFT, DPO) and at a sampling temperature (GRPO, RLOO divide the logits by it)."""
 
 import pytest
 import torch
@@ -19,11 +19,13 @@ def outputs_and_gradients(model, batch):
     return out, grads
 
 
-@pytest.mark.parametrize("num_items_in_batch", [None, 37])
-def test_compact_head_equals_trls(tiny_model_dir, num_items_in_batch):
+@pytest.mark.parametrize(
+    "num_items_in_batch, temperature", [(None, 1.0), (37, 1.0), (None, 0.7)], ids=["mean", "sum", "grpo-temperature"]
+)
+def test_compact_head_equals_trls(tiny_model_dir, num_items_in_batch, temperature):
     torch.manual_seed(0)
     base = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
-    add_fused_lm_head(base, outputs=("log_probs", "entropy", "mean_logits", "is_top1"))
+    add_fused_lm_head(base, temperature=temperature, outputs=("log_probs", "entropy", "mean_logits", "is_top1"))
     model = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", init_lora_weights=False))
     input_ids = torch.randint(0, 1000, (3, 12))
     attention_mask = torch.ones_like(input_ids)
@@ -35,7 +37,7 @@ def test_compact_head_equals_trls(tiny_model_dir, num_items_in_batch):
         batch["num_items_in_batch"] = num_items_in_batch
 
     expected, expected_grads = outputs_and_gradients(model, batch)
-    base.forward = _compact_forward(base.forward).__get__(base)
+    base.forward = _compact_forward(base.forward, temperature).__get__(base)
     actual, grads = outputs_and_gradients(model, batch)
 
     torch.testing.assert_close(actual.loss, expected.loss, atol=1e-5, rtol=1e-5)

@@ -22,7 +22,10 @@ def parse(config: Path, *overrides: str):
     """Parse a recipe with the dataclasses of its script: recipes/configs/<script>/... -> recipes/<script>.py."""
     from trl import TrlParser
 
-    parser = TrlParser(load_script(config.parent.name).CONFIG_CLASSES)
+    script = load_script(config.parent.name)
+    # recipes/rl.py's config class follows its `algorithm` (GRPOConfig or RLOOConfig)
+    classes = getattr(script, "config_classes", lambda argv: script.CONFIG_CLASSES)(["--config", str(config)])
+    parser = TrlParser(classes)
     # TrainingArguments checks bf16 against the hardware it runs on: parse GPU recipes as if for this CPU
     hardware = [] if "use_cpu: true" in config.read_text() else ["--use_cpu", "true"]
     return parser.parse_args_and_config(["--config", str(config), *hardware, *overrides])

@@ -1,0 +1,147 @@
+"""RL with the trained reward model (beyond the paper: the RLHF loop its reward model was built for), over TRL's
+GRPOTrainer or RLOOTrainer.
+
+    accelerate launch --config_file accelerate_configs/cpu.yaml recipes/rl.py \
+        --config recipes/configs/rl/smollm2-135m_grpo_cpu.yaml [--max_steps 2 ...]
+    make rl RECIPE=recipes/configs/rl/llama-7b_grpo_8gpu.yaml ACCELERATE=accelerate_configs/ddp.yaml
+
+- Config, model, launching, resuming, saving, merging and errors as in recipes/sft.py; `algorithm: grpo | rloo`
+  picks the trainer, and its config class (GRPOConfig or RLOOConfig) the keys the YAML may hold.
+- Policy: start from an SFT model of this repo, so that policy, prompts and reward model share the Alpaca template.
+- Reward: `reward_model_path`, a model saved by recipes/reward.py (full, LoRA or QLoRA), scoring each completion
+  as it was trained to (gpt4llm.reward.RewardModel: prompt + completion + EOS with the tokenizer's special tokens).
+  TRL's own loader for a reward model path would score without BOS and EOS, and a LoRA reward model not at all.
+- Data: Alpaca records; each instruction (with its input) in the Alpaca template is a prompt; outputs are unused.
+- Each prompt gets `num_generations` completions, each scored against the others of its group (GRPO: reward minus
+  the group mean, over its std; RLOO: minus the mean of the others). per_device_train_batch_size counts
+  completions: global batch = processes x per-device batch x accumulation, a multiple of num_generations.
+- KL penalty against the starting (SFT) policy: `beta`, a per-token KL estimate in the loss (GRPO) or subtracted
+  from the reward (RLOO). With LoRA the reference is the base with the adapter switched off: no second copy.
+- The reward of every logging step (mean and std over its completions), the KL and the completion length go to
+  output_dir/reward_curve.json; the first and last logged mean rewards to train_results.json and the model card.
+"""
+
+import logging
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+from datasets import Dataset
+from transformers import AutoTokenizer
+from trl import GRPOConfig, GRPOTrainer, ModelConfig, RLOOConfig, RLOOTrainer, get_peft_config, get_quantization_config
+
+from gpt4llm import lm_head, recipes
+from gpt4llm.data import DataError, alpaca_rows, load_records
+from gpt4llm.jobs import write_json_atomic
+from gpt4llm.models import resolve_model
+from gpt4llm.publish import hyperparameters, merge_adapter
+from gpt4llm.reward import RewardModel
+from gpt4llm.templates import alpaca_prompt
+
+logger = logging.getLogger("rl")
+ALGORITHMS = {"grpo": (GRPOConfig, GRPOTrainer), "rloo": (RLOOConfig, RLOOTrainer)}
+CURVE = ("reward", "reward_std", "kl", "completions/mean_length")  # of each logging step, in reward_curve.json
+RL_FIELDS = ("beta", "num_generations", "max_completion_length", "temperature")  # in the card beside the common ones
+
+
+@dataclass
+class RLScriptArguments(recipes.RecipeArguments):
+    algorithm: str = field(default="grpo", metadata={"help": "The trainer: grpo or rloo.", "choices": [*ALGORITHMS]})
+    reward_model_path: str | None = field(default=None, metadata={"help": "A reward model from recipes/reward.py."})
+    reward_batch_size: int = field(default=8, metadata={"help": "Completions the reward model scores at once."})
+    dataset_limit: int | None = field(default=None, metadata={"help": "Prompts from the first N records only."})
+    merge_adapters: bool = field(default=False, metadata={"help": "Also save LoRA merged into the base model."})
+
+
+def config_classes(argv: list[str]) -> tuple:
+    """The dataclasses to parse into: `algorithm` (command line over YAML, as TrlParser says) picks the config."""
+    algorithm = argv[argv.index("--algorithm") + 1] if "--algorithm" in argv else None
+    if algorithm is None and "--config" in argv:
+        algorithm = (yaml.safe_load(Path(argv[argv.index("--config") + 1]).read_text()) or {}).get("algorithm")
+    if (algorithm or "grpo") not in ALGORITHMS:
+        sys.exit(f"error: algorithm {algorithm!r}: choose one of {', '.join(ALGORITHMS)}")
+    return RLScriptArguments, ALGORITHMS[algorithm or "grpo"][0], ModelConfig
+
+
+def prompts_of(records) -> list[str]:
+    """The Alpaca prompt of every record with an instruction (outputs unused); a record without one is an error."""
+    rows = [row for row in alpaca_rows(records, require_output=False) if row["instruction"].strip()]
+    if not rows:
+        raise DataError(f"{records.source}: every record has a blank instruction")
+    return [alpaca_prompt(row["instruction"], row["input"]) for row in rows]
+
+
+def main(script_args: RLScriptArguments, training_args, model_args: ModelConfig, recipe: str | None):
+    # Policy, tokenizer and reward model (checked to be one before anything is trained)
+    if script_args.reward_model_path is None:
+        raise recipes.RecipeError(f"{recipe or 'command line'}: no reward_model_path (recipes/reward.py saves one)")
+    model_path = resolve_model(model_args.model_name_or_path)
+    tokenizer = AutoTokenizer.from_pretrained(model_path, revision=model_args.model_revision, padding_side="left")
+    recipes.prepare(script_args, training_args, model_args, recipe)
+    scorer = RewardModel.from_pretrained(script_args.reward_model_path, batch_size=script_args.reward_batch_size)
+    if training_args.beta == 0:
+        logger.warning("beta 0: no KL penalty, the policy may drift from the SFT model to exploit the reward model")
+
+    def reward_model(prompts: list[str], completions: list[str], **_) -> list[float]:
+        return scorer.score_texts([prompt + completion for prompt, completion in zip(prompts, completions)])
+
+    # Data: Alpaca prompts
+    records = load_records(
+        script_args.dataset_name, split=script_args.dataset_train_split, config=script_args.dataset_config
+    )
+    prompts = prompts_of(records)[: script_args.dataset_limit]
+    logger.info("%d prompts from %s, %d completions each", len(prompts), script_args.dataset_name,
+                training_args.num_generations)  # fmt: skip
+
+    # Train, resuming from the newest checkpoint if an earlier run stopped
+    trainer_class = ALGORITHMS[script_args.algorithm][1]
+    trainer = trainer_class(
+        model=model_path,
+        reward_funcs=reward_model,
+        args=training_args,
+        train_dataset=Dataset.from_dict({"prompt": prompts}),
+        processing_class=tokenizer,
+        peft_config=get_peft_config(model_args),
+        quantization_config=get_quantization_config(model_args),
+    )
+    lm_head.use_on_cpu(trainer)  # TRL's fused LM head is GPU-made: 3x slower on a CPU (gpt4llm/lm_head.py)
+    result = trainer.train(resume_from_checkpoint=recipes.checkpoint_to_resume(training_args))
+    logs = [log for log in trainer.state.log_history if "reward" in log]
+    curve = [{"step": log["step"], **{k: log[k] for k in CURVE if k in log}} for log in logs]
+    rewards = {}
+    if curve:
+        rewards = {"reward_first": curve[0]["reward"], "reward_last": curve[-1]["reward"], "logged_steps": len(curve)}
+        logger.info("mean reward %.4f at step %d, %.4f at step %d", rewards["reward_first"], curve[0]["step"],
+                    rewards["reward_last"], curve[-1]["step"])  # fmt: skip
+    result.metrics.update(rewards)
+    recipes.save_train_metrics(trainer, result)
+
+    # Save the weights (gathered across ranks); then, from the main process, tokenizer, curve, merge, card and push
+    recipes.save(trainer, training_args.output_dir)
+    if trainer.accelerator.is_main_process:
+        tokenizer.save_pretrained(training_args.output_dir)
+        write_json_atomic(Path(training_args.output_dir) / "reward_curve.json", curve)
+        folders = [training_args.output_dir]
+        if script_args.merge_adapters and model_args.use_peft:
+            folders.append(merge_adapter(training_args.output_dir, model_args.dtype))
+            tokenizer.save_pretrained(folders[-1])
+        card = dict(
+            base_model=model_args.model_name_or_path,
+            dataset=script_args.dataset_name,
+            data_notes=[f"Reward model: `{script_args.reward_model_path}` (scores in reward_curve.json)."],
+            recipe=recipe,
+            trainer=trainer_class.__name__,
+            hyperparameters=hyperparameters(training_args, model_args, trainer.accelerator.num_processes)
+            | {k: getattr(training_args, k) for k in RL_FIELDS},
+            metrics={"train_loss": result.training_loss, "global_step": result.global_step, "prompts": len(prompts)}
+            | rewards,
+            tags=[script_args.algorithm, "rlhf", "llama-gpt4"],
+        )
+        message = f"RL with {recipe or 'recipes/rl.py'}"
+        recipes.publish(folders, card=card, training_args=training_args, message=message)
+    recipes.finish(trainer)
+
+
+if __name__ == "__main__":
+    recipes.run(main, config_classes(sys.argv))
