@@ -2,9 +2,10 @@
 
     python -m eval.pipeline [--limit 48] [--questions-limit 10] [--n 3] [--output-dir outputs/demo]
 
-seed instructions -> teacher answers -> SFT -> teacher-rated comparisons -> reward model -> answers of the
-tuned model -> best-of-N reranking -> judged (both orders) and ROUGE-scored evaluation -> MT-bench at demo size
-(two-turn answers graded 1-10 per turn) -> report.md + figures.
+seed instructions -> teacher answers -> SFT -> teacher-rated comparisons -> reward model -> RL (GRPO from the
+SFT model, rewarded by the reward model) -> answers of the tuned model -> best-of-N reranking -> judged (both
+orders) and ROUGE-scored evaluation -> MT-bench at demo size (two-turn answers of the SFT and RL models graded
+1-10 per turn) -> report.md + figures.
 
 The teacher and judge default to the embedded one (SmolLM2-135M on llama.cpp), the student to the embedded
 SmolLM2 with LoRA. To scale up, change recipes and endpoints, not code: --teacher-model gpt-4 --base-url
@@ -44,6 +45,7 @@ def main() -> None:
     parser.add_argument("--base-url", help="the teacher's endpoint (default: the embedded one, started here)")
     parser.add_argument("--sft-recipe", default=str(ROOT / "recipes/configs/sft/smollm2-135m_lora_cpu.yaml"))
     parser.add_argument("--reward-recipe", default=str(ROOT / "recipes/configs/reward/smollm2-135m_lora_cpu.yaml"))
+    parser.add_argument("--rl-recipe", default=str(ROOT / "recipes/configs/rl/smollm2-135m_grpo_cpu.yaml"))
     parser.add_argument("--accelerate-config", default=str(ROOT / "accelerate_configs/cpu.yaml"))
     parser.add_argument("--questions", default=str(ROOT / "eval/data/demo_questions.jsonl"), help="benchmark name or file")
     parser.add_argument("--reference", help="reference answers (name or file); default: the teacher's own")
@@ -88,8 +90,12 @@ def main() -> None:
         recipe("reward", args.reward_recipe, args.accelerate_config, "--dataset_name", data / "comparisons.json", "--output_dir", rm, "--eval_fraction", "0.2")
         policies = {"sft": sft / "merged"}  # the tuned models that MT-bench (step 8) answers and grades
 
-        # The RL step goes here: recipes/rl.py (GRPO or RLOO with the reward model `rm` as the reward, a KL penalty
-        # against the SFT policy), its merged policy added as policies["rl"], so that step 8 grades it beside SFT.
+        step("4b. RL: GRPO from the SFT model, rewarded by the reward model, with a KL penalty against SFT")
+        rl = models / "rl"
+        recipe("rl", args.rl_recipe, args.accelerate_config, "--model_name_or_path", sft / "merged",
+               "--reward_model_path", rm, "--dataset_name", data / "answers.json", "--output_dir", rl,
+               "--merge_adapters", "true")  # fmt: skip
+        policies["rl"] = rl / "merged"  # graded beside SFT in step 8; its reward curve is in rl/reward_curve.json
 
         step("5. answers of the tuned model, of the reference, and best-of-N")
         questions = ["--questions", args.questions, "--limit", str(args.questions_limit)]
