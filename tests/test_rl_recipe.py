@@ -1,7 +1,7 @@
 """recipes/rl.py on tiny models, the pipeline in small: the LLaMA stand-in (pad-less tokenizer) is fine-tuned by
 recipes/sft.py on colour answers, a reward model is trained by recipes/reward.py to prefer answers that say "blue",
 and GRPO raises the mean reward (by many standard errors of the logged rewards) and the share of answers saying
-"blue"; the saved policy reloads and generates. RLOO runs too; bad input fails in one line."""
+"blue"; the saved policy reloads and generates. RLOO runs too, with a reference model; bad input fails in one line."""
 
 import json
 import math
@@ -120,11 +120,12 @@ def test_grpo_raises_the_reward_and_the_policy_reloads(tmp_path, colour_policy, 
 
 
 def test_rloo_trains_and_saves(tmp_path, colour_policy, blue_reward_model):
+    """Fully fine-tuned, so that the KL reference is a second model (with the CPU LM head too)."""
     out = tmp_path / "rloo"
     result = rl(colour_policy, blue_reward_model, colour_prompts(tmp_path / "p.json"), out,
-                "--algorithm", "rloo", "--max_steps", "3", "--merge_adapters", "false")  # fmt: skip
+                "--algorithm", "rloo", "--max_steps", "3", "--use_peft", "false")  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
-    assert (out / "adapter_model.safetensors").is_file() and not (out / "merged").exists()
+    assert (out / "model.safetensors").is_file() and not (out / "merged").exists()
     assert len(json.loads((out / "reward_curve.json").read_text())) == 3
     assert "RLOOTrainer" in (out / "README.md").read_text()
 
