@@ -3,7 +3,7 @@ GRPOTrainer or RLOOTrainer.
 
     accelerate launch --config_file accelerate_configs/cpu.yaml recipes/rl.py \
         --config recipes/configs/rl/smollm2-135m_grpo_cpu.yaml [--max_steps 2 ...]
-    make rl RECIPE=recipes/configs/rl/llama-7b_grpo_8gpu.yaml ACCELERATE=accelerate_configs/ddp.yaml
+    make rl RECIPE=recipes/configs/rl/llama-7b_grpo_ddp.yaml ACCELERATE=accelerate_configs/ddp.yaml
 
 - Config, model, launching, resuming, saving, merging and errors as in recipes/sft.py; `algorithm: grpo | rloo`
   picks the trainer, and its config class (GRPOConfig or RLOOConfig) the keys the YAML may hold.
@@ -11,16 +11,19 @@ GRPOTrainer or RLOOTrainer.
 - Reward: `reward_model_path`, a model saved by recipes/reward.py (full, LoRA or QLoRA), scoring each completion
   as it was trained to (gpt4llm.reward.RewardModel: prompt + completion + EOS with the tokenizer's special tokens).
   TRL's own loader for a reward model path would score without BOS and EOS, and a LoRA reward model not at all.
+  A QLoRA reward model is scored over its base unquantized (bf16 on a GPU), not in 4 bits.
 - Data: Alpaca records; each instruction (with its input) in the Alpaca template is a prompt; outputs are unused.
 - Each prompt gets `num_generations` completions, each scored against the others of its group (GRPO: reward minus
   the group mean, over its std; RLOO: minus the mean of the others). per_device_train_batch_size counts
   completions: global batch = processes x per-device batch x accumulation, a multiple of num_generations.
 - KL penalty against the starting (SFT) policy: `beta`, a per-token KL estimate in the loss (GRPO) or subtracted
   from the reward (RLOO). With LoRA the reference is the base with the adapter switched off: no second copy.
-- The reward of every logging step (mean and std over its completions), the KL and the completion length go to
-  output_dir/reward_curve.json; the first and last logged mean rewards to train_results.json and the model card.
+- The reward model's score of every logging step (mean and std over its completions), the KL and the completion
+  length go to output_dir/reward_curve.json; the first and last logged mean scores to train_results.json and the
+  model card.
 """
 
+import argparse
 import logging
 import sys
 from dataclasses import dataclass, field
@@ -41,7 +44,9 @@ from gpt4llm.templates import alpaca_prompt
 
 logger = logging.getLogger("rl")
 ALGORITHMS = {"grpo": (GRPOConfig, GRPOTrainer), "rloo": (RLOOConfig, RLOOTrainer)}
-CURVE = ("reward", "reward_std", "kl", "completions/mean_length")  # of each logging step, in reward_curve.json
+# each logging step's reward-model score (RLOO's own "reward" has the KL penalty subtracted), in reward_curve.json
+CURVE = {"reward": "rewards/reward_model/mean", "reward_std": "rewards/reward_model/std", "kl": "kl",
+         "completion_length": "completions/mean_length"}  # fmt: skip
 RL_FIELDS = ("beta", "num_generations", "max_completion_length", "temperature")  # in the card beside the common ones
 
 
@@ -56,9 +61,13 @@ class RLScriptArguments(recipes.RecipeArguments):
 
 def config_classes(argv: list[str]) -> tuple:
     """The dataclasses to parse into: `algorithm` (command line over YAML, as TrlParser says) picks the config."""
-    algorithm = argv[argv.index("--algorithm") + 1] if "--algorithm" in argv else None
-    if algorithm is None and "--config" in argv:
-        algorithm = (yaml.safe_load(Path(argv[argv.index("--config") + 1]).read_text()) or {}).get("algorithm")
+    early = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    early.add_argument("--algorithm")
+    early.add_argument("--config")
+    given, _ = early.parse_known_args(argv)
+    algorithm = given.algorithm
+    if algorithm is None and given.config and Path(given.config).is_file():  # a missing one is TrlParser's to report
+        algorithm = (yaml.safe_load(Path(given.config).read_text()) or {}).get("algorithm")
     if (algorithm or "grpo") not in ALGORITHMS:
         sys.exit(f"error: algorithm {algorithm!r}: choose one of {', '.join(ALGORITHMS)}")
     return RLScriptArguments, ALGORITHMS[algorithm or "grpo"][0], ModelConfig
@@ -77,7 +86,7 @@ def main(script_args: RLScriptArguments, training_args, model_args: ModelConfig,
     if script_args.reward_model_path is None:
         raise recipes.RecipeError(f"{recipe or 'command line'}: no reward_model_path (recipes/reward.py saves one)")
     model_path = resolve_model(model_args.model_name_or_path)
-    tokenizer = AutoTokenizer.from_pretrained(model_path, revision=model_args.model_revision, padding_side="left")
+    tokenizer = AutoTokenizer.from_pretrained(model_path, revision=model_args.model_revision)  # TRL left-pads prompts
     recipes.prepare(script_args, training_args, model_args, recipe)
     scorer = RewardModel.from_pretrained(script_args.reward_model_path, batch_size=script_args.reward_batch_size)
     if training_args.beta == 0:
@@ -107,11 +116,12 @@ def main(script_args: RLScriptArguments, training_args, model_args: ModelConfig,
     )
     lm_head.use_on_cpu(trainer)  # TRL's fused LM head is GPU-made: 3x slower on a CPU (gpt4llm/lm_head.py)
     result = trainer.train(resume_from_checkpoint=recipes.checkpoint_to_resume(training_args))
-    logs = [log for log in trainer.state.log_history if "reward" in log]
-    curve = [{"step": log["step"], **{k: log[k] for k in CURVE if k in log}} for log in logs]
+    logs = [log for log in trainer.state.log_history if CURVE["reward"] in log]
+    curve = [{"step": log["step"], **{k: log[v] for k, v in CURVE.items() if v in log}} for log in logs]
     rewards = {}
     if curve:
         rewards = {"reward_first": curve[0]["reward"], "reward_last": curve[-1]["reward"], "logged_steps": len(curve)}
+        rewards |= {"kl_last": curve[-1]["kl"]} if "kl" in curve[-1] else {}  # logged where beta > 0
         logger.info("mean reward %.4f at step %d, %.4f at step %d", rewards["reward_first"], curve[0]["step"],
                     rewards["reward_last"], curve[-1]["step"])  # fmt: skip
     result.metrics.update(rewards)
@@ -144,4 +154,4 @@ def main(script_args: RLScriptArguments, training_args, model_args: ModelConfig,
 
 
 if __name__ == "__main__":
-    recipes.run(main, config_classes(sys.argv))
+    recipes.run(main, config_classes(sys.argv[1:]))

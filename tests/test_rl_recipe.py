@@ -146,3 +146,16 @@ def test_data_without_instructions_is_a_one_line_error(tmp_path, tiny_model_dir,
     result = rl(tiny_model_dir, tiny_reward_dir, data, tmp_path / "rl")
     assert result.returncode != 0
     assert result.stderr.strip().splitlines()[-1] == f"error: {data}: row 0: field 'instruction' is missing"
+
+
+def test_a_stopped_run_resumes_with_its_reward_curve(tmp_path, tiny_model_dir, tiny_reward_dir):
+    out, data = tmp_path / "rl", colour_prompts(tmp_path / "p.json")
+    every_step = ("--save_steps", "1", "--save_total_limit", "2")
+    first = rl(tiny_model_dir, tiny_reward_dir, data, out, "--max_steps", "2", *every_step)
+    assert first.returncode == 0, first.stderr[-3000:]
+    rewards = [entry["reward"] for entry in json.loads((out / "reward_curve.json").read_text())]
+    again = rl(tiny_model_dir, tiny_reward_dir, data, out, "--max_steps", "3", *every_step)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert f"resuming from {out / 'checkpoint-2'}" in again.stderr
+    curve = json.loads((out / "reward_curve.json").read_text())
+    assert [entry["step"] for entry in curve] == [1, 2, 3] and [e["reward"] for e in curve[:2]] == rewards
