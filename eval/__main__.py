@@ -415,6 +415,14 @@ def report(args) -> None:
         for result in (r for r in results if r["kind"] == "pairwise"):
             model_1, model_2 = result["models"]
             sections.append((f"MT-bench: {model_1} vs {model_2} (pairwise)", mt_pair_table(result)))
+    if args.rl:
+        curves = {Path(path).parent.name: json.loads(Path(path).read_text()) for path in args.rl}
+        empty = [path for path, curve in zip(args.rl, curves.values()) if not curve]
+        if empty:
+            raise DataError(f"{empty[0]}: no logged step (the RL run logged no reward)")
+        figures.plot_rl_curves(curves, out / "rl_reward.png")
+        sections.append(("RL: the reward model's score of the policy's completions",
+                         figures.rl_table(curves) + ["", "![](rl_reward.png)"]))  # fmt: skip
     if args.rouge:
         results = {name: result for path in args.rouge for name, result in json.loads(Path(path).read_text()).items()}
         sections.append(("ROUGE-L by reference length (count)", rouge_table(results)))
@@ -540,6 +548,7 @@ def parser() -> argparse.ArgumentParser:
     rep = commands.add_parser("report", help="Markdown report and figures from judge, rouge and dataset files")
     rep.add_argument("--judge", nargs="*", default=[], help="OUTPUT.summary.json files of judge/aggregate")
     rep.add_argument("--mt-bench", nargs="*", default=[], help="OUTPUT.summary.json files of grade/grade-totals")
+    rep.add_argument("--rl", nargs="*", default=[], help="reward_curve.json files of recipes/rl.py runs")
     rep.add_argument("--rouge", nargs="*", default=[], help="JSON files of rouge --output")
     rep.add_argument("--datasets", nargs="*", default=[], help="Alpaca-schema datasets for the data statistics")
     rep.add_argument("--human", nargs="*", default=[], help="human_eval.json files of `python -m eval.human results`")

@@ -1,5 +1,6 @@
 """The evaluation report: Markdown tables and PNG figures like the paper's Figures 4-6, the judge's length bias,
-and the data statistics of its Figure 1 for any Alpaca-schema dataset."""
+MT-bench's grades, the reward curves of RL runs, and the data statistics of its Figure 1 for any Alpaca-schema
+dataset."""
 
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -418,6 +419,51 @@ def plot_verb_objects(counts: dict[str, Counter], path: Path, top: int = 25) -> 
         ax.set_xlabel("frequency", fontsize=8)
         ax.xaxis.grid(True, linestyle="--", alpha=0.3)
     fig.suptitle(f"top {top} root verb / direct object pairs of the outputs' first sentences", fontsize=9)
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+
+
+# ---------------------------------------------------------------- RL (recipes/rl.py's reward_curve.json)
+
+
+def rl_table(curves: dict[str, list[dict]]) -> list[str]:
+    """Per RL run: the reward model's mean score of the policy's completions (std across them) at the first and
+    last logged steps, and the KL to the starting policy at the last."""
+    lines = ["| run | steps logged | mean reward, first step | mean reward, last step | KL at the last |",
+             "|---|---|---|---|---|"]  # fmt: skip
+    for name, curve in curves.items():
+        first, last = curve[0], curve[-1]
+        kl = f"{last['kl']:.3f}" if "kl" in last else "-"
+        lines.append(f"| {name} | {len(curve)} | {_reward(first)} (step {first['step']}) | {_reward(last)} "
+                     f"(step {last['step']}) | {kl} |")  # fmt: skip
+    return lines
+
+
+def _reward(log: dict) -> str:
+    return f"{log['reward']:.3f}" + (f" ± {log['reward_std']:.3f}" if "reward_std" in log else "")
+
+
+def plot_rl_curves(curves: dict[str, list[dict]], path: Path) -> None:
+    """The reward model's mean score of each step's completions (the band: their std) and the KL to the starting
+    policy, step by step, for each RL run."""
+    fig, (reward, kl) = plt.subplots(1, 2, figsize=(9, 3.2), layout="constrained")
+    for i, (name, curve) in enumerate(curves.items()):
+        color = plt.get_cmap("tab10")(i % 10)
+        steps = np.array([log["step"] for log in curve])
+        mean = np.array([log["reward"] for log in curve])
+        reward.plot(steps, mean, marker="o", markersize=3, color=color, label=name)
+        if all("reward_std" in log for log in curve):
+            std = np.array([log["reward_std"] for log in curve])
+            reward.fill_between(steps, mean - std, mean + std, color=color, alpha=0.15, linewidth=0)
+        if all("kl" in log for log in curve):
+            kl.plot(steps, [log["kl"] for log in curve], marker="o", markersize=3, color=color, label=name)
+    reward.set_title("reward model's score of the completions (mean, ± std)", fontsize=9)
+    kl.set_title("KL to the starting policy", fontsize=9)
+    for panel in (reward, kl):
+        panel.set_xlabel("optimizer step", fontsize=8)
+        panel.tick_params(labelsize=7)
+        panel.grid(True, linestyle="--", alpha=0.3)
+    reward.legend(fontsize=7, frameon=False)
     fig.savefig(path, dpi=130)
     plt.close(fig)
 

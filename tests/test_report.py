@@ -152,3 +152,29 @@ def test_rouge_figure_leaves_empty_buckets_out(tmp_path):
     figures.plot_rouge(results, tmp_path / "rouge.png")
     assert (tmp_path / "rouge.png").read_bytes()[:4] == PNG
     assert "| student | 0.900 (2) | 1.000 (1) | 0.800 (1) | - (0) | - (0) |" in figures.rouge_table(results)
+
+
+def test_rl_reward_curves_make_a_table_and_a_figure(tmp_path):
+    """Curves as recipes/rl.py writes them (reward_curve.json in each run's output_dir); RLOO's has no KL logged
+    (beta 0), and a run that logged nothing is a one-line error."""
+    from eval.__main__ import main
+
+    grpo = [{"step": s, "reward": -1.0 + 0.25 * s, "reward_std": 0.5, "kl": 0.01 * s} for s in range(1, 9)]
+    rloo = [{"step": s, "reward": 0.1 * s} for s in (2, 4)]
+    paths = []
+    for name, curve in (("grpo-run", grpo), ("rloo-run", rloo)):
+        (tmp_path / name).mkdir()
+        paths.append(tmp_path / name / "reward_curve.json")
+        paths[-1].write_text(json.dumps(curve))
+    main(["report", "--rl", *map(str, paths), "--output-dir", str(tmp_path / "report")])
+    text = (tmp_path / "report" / "report.md").read_text()
+    assert "| grpo-run | 8 | -0.750 ± 0.500 (step 1) | 1.000 ± 0.500 (step 8) | 0.080 |" in text
+    assert "| rloo-run | 2 | 0.200 (step 2) | 0.400 (step 4) | - |" in text and "![](rl_reward.png)" in text
+    assert (tmp_path / "report" / "rl_reward.png").read_bytes()[:4] == PNG
+
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "reward_curve.json").write_text("[]")
+    with pytest.raises(SystemExit) as error:
+        main(["report", "--rl", str(tmp_path / "empty" / "reward_curve.json"), "--output-dir", str(tmp_path / "r")])
+    empty = tmp_path / "empty" / "reward_curve.json"
+    assert str(error.value) == f"error: {empty}: no logged step (the RL run logged no reward)"
