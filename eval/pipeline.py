@@ -36,7 +36,8 @@ logger = logging.getLogger("pipeline")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m eval.pipeline", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog="python -m eval.pipeline", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     parser.add_argument("--output-dir", type=Path, default=ROOT / "outputs" / "demo")
     parser.add_argument("--seeds", default=str(ROOT / "data_gen/seeds/seed_instructions_en.jsonl"))
     parser.add_argument("--limit", type=int, default=48, help="seed instructions to answer, rate and train on")
@@ -47,7 +48,8 @@ def main() -> None:
     parser.add_argument("--reward-recipe", default=str(ROOT / "recipes/configs/reward/smollm2-135m_lora_cpu.yaml"))
     parser.add_argument("--rl-recipe", default=str(ROOT / "recipes/configs/rl/smollm2-135m_grpo_cpu.yaml"))
     parser.add_argument("--accelerate-config", default=str(ROOT / "accelerate_configs/cpu.yaml"))
-    parser.add_argument("--questions", default=str(ROOT / "eval/data/demo_questions.jsonl"), help="benchmark name or file")
+    parser.add_argument("--questions", default=str(ROOT / "eval/data/demo_questions.jsonl"),
+                        help="benchmark name or file")
     parser.add_argument("--reference", help="reference answers (name or file); default: the teacher's own")
     parser.add_argument("--labelled", default=str(ROOT / "eval/data/demo_unnatural.jsonl"), help="for ROUGE-L")
     parser.add_argument("--questions-limit", type=int, default=10)
@@ -72,22 +74,28 @@ def main() -> None:
 
         step("1. teacher answers to the seed instructions")
         limit = ["--limit", str(args.limit)]
-        data_gen.main(["answer", "--input", args.seeds, "--output", str(data / "answers.json"), "--max-tokens", str(args.max_tokens), *limit, *endpoint])
-        data_gen.main(["answer", "--input", args.seeds, "--output", str(data / "answers_short.json"), "--max-tokens", "32",
-                       "--keep-truncated", *limit, *endpoint])  # cut on purpose: the weak responses of the comparisons
+        data_gen.main(["answer", "--input", args.seeds, "--output", str(data / "answers.json"),
+                       "--max-tokens", str(args.max_tokens), *limit, *endpoint])  # fmt: skip
+        # cut on purpose: the weak responses of the comparisons
+        data_gen.main(["answer", "--input", args.seeds, "--output", str(data / "answers_short.json"),
+                       "--max-tokens", "32", "--keep-truncated", *limit, *endpoint])  # fmt: skip
 
         step("2. SFT on the teacher's answers")
         sft = models / "sft"
-        recipe("sft", args.sft_recipe, args.accelerate_config, "--dataset_name", data / "answers.json", "--output_dir", sft, "--merge_adapters", "true")
+        recipe("sft", args.sft_recipe, args.accelerate_config, "--dataset_name", data / "answers.json",
+               "--output_dir", sft, "--merge_adapters", "true")  # fmt: skip
 
         step("3. comparisons rated by the teacher")
-        grammar = ["--extra-body", json.dumps({"grammar": SCORE_FIRST_GRAMMAR}), "--max-tokens", "32"] if small_judge else []
-        data_gen.main(["rate", "--input", args.seeds, "--output", str(data / "comparisons.json"), *limit, *endpoint, *grammar,
-                       "--responses", f"teacher={data / 'answers.json'}", "--responses", f"teacher-short32={data / 'answers_short.json'}"])  # fmt: skip
+        grammar = (["--extra-body", json.dumps({"grammar": SCORE_FIRST_GRAMMAR}), "--max-tokens", "32"]
+                   if small_judge else [])  # fmt: skip
+        data_gen.main(["rate", "--input", args.seeds, "--output", str(data / "comparisons.json"),
+                       *limit, *endpoint, *grammar, "--responses", f"teacher={data / 'answers.json'}",
+                       "--responses", f"teacher-short32={data / 'answers_short.json'}"])  # fmt: skip
 
         step("4. reward model")
         rm = models / "reward"
-        recipe("reward", args.reward_recipe, args.accelerate_config, "--dataset_name", data / "comparisons.json", "--output_dir", rm, "--eval_fraction", "0.2")
+        recipe("reward", args.reward_recipe, args.accelerate_config, "--dataset_name", data / "comparisons.json",
+               "--output_dir", rm, "--eval_fraction", "0.2")  # fmt: skip
         policies = {"sft": sft / "merged"}  # the tuned models that MT-bench (step 8) answers and grades
 
         step("4b. RL: GRPO from the SFT model, rewarded by the reward model, with a KL penalty against SFT")
@@ -100,31 +108,40 @@ def main() -> None:
         step("5. answers of the tuned model, of the reference, and best-of-N")
         questions = ["--questions", args.questions, "--limit", str(args.questions_limit)]
         tokens = ["--max-new-tokens", str(args.new_tokens)]
-        evaluate.main(["generate", "--model", str(sft / "merged"), "--model-id", "sft", "--output", str(answers / "sft.jsonl"), *questions, *tokens])
+        evaluate.main(["generate", "--model", str(sft / "merged"), "--model-id", "sft",
+                       "--output", str(answers / "sft.jsonl"), *questions, *tokens])  # fmt: skip
         reference = args.reference
         if reference is None:
             reference = str(answers / "teacher.jsonl")
-            evaluate.main(["generate", "--model", teacher, "--base-url", base_url, "--template", "chat", "--model-id", "teacher",
-                           "--output", reference, "--keep-truncated", *questions, *tokens])  # cut as the local answers are  # fmt: skip
-        evaluate.main(["best-of-n", "--policy", str(sft / "merged"), "--model-id", "sft", "--reward", str(rm), "--n", str(args.n),
-                       "--output-dir", str(answers / "best_of_n"), *questions, *tokens])  # fmt: skip
+            evaluate.main(["generate", "--model", teacher, "--base-url", base_url, "--template", "chat",
+                           "--model-id", "teacher", "--output", reference, "--keep-truncated",
+                           *questions, *tokens])  # cut as the local answers are  # fmt: skip
+        evaluate.main(["best-of-n", "--policy", str(sft / "merged"), "--model-id", "sft", "--reward", str(rm),
+                       "--n", str(args.n), "--output-dir", str(answers / "best_of_n"),
+                       *questions, *tokens])  # fmt: skip
 
         step("6. judged, both answer orders")
-        judge_grammar = ["--extra-body", json.dumps({"grammar": PAIR_FIRST_GRAMMAR}), "--max-tokens", "48"] if small_judge else []
-        local_reviewers = ["--reviewers", str(ROOT / "eval/data/reviewers.jsonl"), "--review-prompts", str(ROOT / "eval/data/review_prompts.jsonl")]
+        judge_grammar = (["--extra-body", json.dumps({"grammar": PAIR_FIRST_GRAMMAR}), "--max-tokens", "48"]
+                         if small_judge else [])  # fmt: skip
+        local_reviewers = ["--reviewers", str(ROOT / "eval/data/reviewers.jsonl"),
+                           "--review-prompts", str(ROOT / "eval/data/review_prompts.jsonl")]  # fmt: skip
         judged = []
-        for name, path in [("sft", answers / "sft.jsonl"), ("R1", answers / "best_of_n/R1.jsonl"), (f"R{args.n}", answers / f"best_of_n/R{args.n}.jsonl")]:
+        for name, path in [("sft", answers / "sft.jsonl"), ("R1", answers / "best_of_n/R1.jsonl"),
+                           (f"R{args.n}", answers / f"best_of_n/R{args.n}.jsonl")]:
             output = reviews / f"{name}_vs_reference.jsonl"
-            evaluate.main(["judge", "--questions", args.questions, "--answers", str(path), "--reference", reference, "--model", teacher,
-                           "--base-url", base_url, "--output", str(output), *judge_grammar, *(local_reviewers if small_judge else [])])  # fmt: skip
+            evaluate.main(["judge", "--questions", args.questions, "--answers", str(path), "--reference", reference,
+                           "--model", teacher, "--base-url", base_url, "--output", str(output), *judge_grammar,
+                           *(local_reviewers if small_judge else [])])  # fmt: skip
             judged.append(str(output) + ".summary.json")
 
         step("7. ROUGE-L on labelled instructions")
         labelled = ["--questions", args.labelled, *tokens]
-        evaluate.main(["generate", "--model", str(sft / "merged"), "--model-id", "sft", "--output", str(answers / "sft_labelled.json"), *labelled])
-        evaluate.main(["generate", "--model", teacher, "--base-url", base_url, "--template", "alpaca", "--keep-truncated",
-                       "--output", str(answers / "teacher_labelled.json"), *labelled])  # fmt: skip
-        evaluate.main(["rouge", "--input", str(answers / "sft_labelled.json"), str(answers / "teacher_labelled.json"), "--output", str(out / "rouge.json")])
+        evaluate.main(["generate", "--model", str(sft / "merged"), "--model-id", "sft",
+                       "--output", str(answers / "sft_labelled.json"), *labelled])  # fmt: skip
+        evaluate.main(["generate", "--model", teacher, "--base-url", base_url, "--template", "alpaca",
+                       "--keep-truncated", "--output", str(answers / "teacher_labelled.json"), *labelled])  # fmt: skip
+        evaluate.main(["rouge", "--input", str(answers / "sft_labelled.json"), str(answers / "teacher_labelled.json"),
+                       "--output", str(out / "rouge.json")])  # fmt: skip
 
         step("8. MT-bench at demo size: two-turn answers, graded 1-10 per turn by the judge")
         mt_limit = ["--limit", str(args.mt_bench_limit)] if args.mt_bench_limit else []

@@ -77,7 +77,8 @@ def judge_table(result: dict) -> list[str]:
         )
     if result["length"]["longer_answer_win_rate"] is not None:
         lines.append(f"Length: the longer answer wins {100 * result['length']['longer_answer_win_rate']:.1f}% of the "
-                     f"{result['length']['questions']} questions with a winner and answers of different lengths.")  # fmt: skip
+                     f"{result['length']['questions']} questions with a winner "
+                     "and answers of different lengths.")  # fmt: skip
     lines.append(
         f"{n} questions, {result['reviews']} reviews; {result['unparsed']} could not be read and are not counted; "
         f"{result['score_text_disagreements']} stored scores disagree with their review's text (the stored ones are "
@@ -197,9 +198,9 @@ def mt_bench_table(results: list[dict]) -> list[str]:
     unreadable = sum(r["unreadable"] for r in results)
     duplicates = sum(r["duplicates"] for r in results)
     resamples = results[0]["bootstrap"]["resamples"]
-    lines += ["", "Scores 1-10, the mean over each model's judgments (turns 1 and 2, as FastChat's show_result.py); "
+    lines += ["", ("Scores 1-10, the mean over each model's judgments (turns 1 and 2, as FastChat's show_result.py); "
               f"{unreadable} judgments without a rating are not counted; {duplicates} repeated judgments replaced by "
-              f"the later one. Intervals: 95% bootstrap over questions ({resamples} resamples)."]  # fmt: skip
+              f"the later one. Intervals: 95% bootstrap over questions ({resamples} resamples).")]  # fmt: skip
     return lines
 
 
@@ -223,11 +224,11 @@ def mt_pair_table(result: dict) -> list[str]:
     lines += [row(category, counts) for category, counts in result["by_category"].items()]
     games, inconsistent = result["games"], result["inconsistent"]
     share = f" ({100 * inconsistent / games:.1f}%)" if games else ""
-    lines += ["", f"{model_1} against {model_2} (judge {result['judge']}): win rate {rate('win_rate')}, loss rate "
+    lines += ["", (f"{model_1} against {model_2} (judge {result['judge']}): win rate {rate('win_rate')}, loss rate "
               f"{rate('loss_rate')}, adjusted win rate (ties half) {rate('win_rate_adjusted')}. Each game (question "
               f"and turn) is judged in both answer orders; the verdict changes with the order in {inconsistent} of "
               f"{games} games{share}, counted as ties; {result['errors']} games with an unreadable verdict are left "
-              "out."]  # fmt: skip
+              "out.")]  # fmt: skip
     return lines
 
 

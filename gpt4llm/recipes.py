@@ -31,7 +31,8 @@ class RecipeArguments(ScriptArguments):
     )
     cpu_precision: str = field(
         default="auto",
-        metadata={"help": "On a CPU: auto (bf16 autocast where the CPU computes bf16 natively, else fp32), bf16, fp32.",
+        metadata={"help": "On a CPU: auto (bf16 autocast where the CPU computes bf16 natively, else fp32), "
+                          "bf16, fp32.",
                   "choices": CHOICES},
     )  # fmt: skip
 
@@ -112,7 +113,8 @@ def choose_cpu_precision(choice: str, training_args) -> None:
         return
     bf16 = use_bf16(choice)
     if training_args.bf16 and not bf16 and choice == "auto":
-        logger.warning("the recipe asks for bf16, which this CPU would emulate: training in fp32 (cpu_precision: bf16 forces it)")
+        logger.warning("the recipe asks for bf16, which this CPU would emulate: training in fp32 "
+                       "(cpu_precision: bf16 forces it)")
     training_args.bf16 = bf16
     training_args.mixed_precision = "bf16" if bf16 else "no"  # what the Trainer's Accelerator is built with
     logger.info(describe_choice(bf16, choice))

@@ -76,7 +76,9 @@ class RewardModel:
         self.model.config.get_text_config().pad_token_id = self.tokenizer.pad_token_id
 
     @classmethod
-    def from_pretrained(cls, path: str, *, dtype: str | None = None, quantization_config=None, **kwargs) -> "RewardModel":
+    def from_pretrained(
+        cls, path: str, *, dtype: str | None = None, quantization_config=None, **kwargs
+    ) -> "RewardModel":
         """`dtype` None: bf16 where the hardware computes it natively, else fp32 (gpt4llm.precision); a QLoRA
         model is loaded with its `quantization_config` again."""
         check_reward_model(path)
@@ -106,7 +108,9 @@ class RewardModel:
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         for start in range(0, len(order), self.batch_size):
             batch = [texts[i] for i in order[start : start + self.batch_size]]
-            inputs = self.tokenizer(batch, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
+            inputs = self.tokenizer(
+                batch, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
+            )
             rewards += self.model(**inputs.to(device)).logits[:, 0].float().tolist()
         by_position = dict(zip(order, rewards))
         return [by_position[i] for i in range(len(texts))]
@@ -159,12 +163,14 @@ class GroupedRewardTrainer(RewardTrainer):
     def _prepare_dataset(self, dataset: Dataset, processing_class, args, dataset_name: str) -> Dataset:
         # the text RewardTrainer trains on: prompt + response + EOS; responses over max_length leave with their pairs
         def tokenize(group):
-            texts = [reward_text(group["prompt"], response, processing_class.eos_token) for response in group["responses"]]
+            texts = [reward_text(group["prompt"], response, processing_class.eos_token)
+                     for response in group["responses"]]  # fmt: skip
             ids = processing_class(texts)["input_ids"]
             keep = [args.max_length is None or len(i) <= args.max_length for i in ids]
-            pairs = [(c, r, m) for c, r, m in zip(group["chosen_index"], group["rejected_index"], group["margin"]) if keep[c] and keep[r]]
-            return {"input_ids": ids, "chosen_index": [c for c, _, _ in pairs], "rejected_index": [r for _, r, _ in pairs],
-                    "margin": [m for _, _, m in pairs]}  # fmt: skip
+            pairs = [(c, r, m) for c, r, m in zip(group["chosen_index"], group["rejected_index"], group["margin"])
+                     if keep[c] and keep[r]]  # fmt: skip
+            return {"input_ids": ids, "chosen_index": [c for c, _, _ in pairs],
+                    "rejected_index": [r for _, r, _ in pairs], "margin": [m for _, _, m in pairs]}  # fmt: skip
 
         dataset = dataset.map(tokenize, remove_columns=dataset.column_names, desc=f"Tokenizing {dataset_name} groups")
         return dataset.filter(lambda group: len(group["chosen_index"]) > 0)
@@ -183,9 +189,13 @@ class GroupedRewardTrainer(RewardTrainer):
             loss += self.args.center_rewards_coefficient * torch.mean((chosen + rejected) ** 2)
         mode = "train" if model.training else "eval"
         if mode == "train":
-            self._total_train_tokens += self.accelerator.gather_for_metrics(inputs["attention_mask"].sum()).sum().item()
+            self._total_train_tokens += (
+                self.accelerator.gather_for_metrics(inputs["attention_mask"].sum()).sum().item()
+            )
         self._metrics[mode]["num_tokens"] = [self._total_train_tokens]
         with torch.no_grad():
-            self._metrics[mode]["accuracy"].append(self.accelerator.gather_for_metrics((difference > 0).float().mean()).mean().item())
+            self._metrics[mode]["accuracy"].append(
+                self.accelerator.gather_for_metrics((difference > 0).float().mean()).mean().item()
+            )
             self._metrics[mode]["margin"].append(self.accelerator.gather_for_metrics(difference.mean()).mean().item())
         return (loss, outputs) if return_outputs else loss

@@ -40,7 +40,8 @@ def main(script_args: DPOScriptArguments, training_args: DPOConfig, model_args: 
     recipes.prepare(script_args, training_args, model_args, recipe)
 
     # Data: the reward model's pairs, split by prompt
-    records = load_records(script_args.dataset_name, split=script_args.dataset_train_split, config=script_args.dataset_config)
+    records = load_records(script_args.dataset_name, split=script_args.dataset_train_split,
+                           config=script_args.dataset_config)
     pairs, _ = preference_pairs(records)
     train_dataset, eval_dataset = split_by_prompt(pairs, script_args.eval_fraction, training_args.seed)
     train_dataset = train_dataset.remove_columns("margin")
@@ -59,9 +60,11 @@ def main(script_args: DPOScriptArguments, training_args: DPOConfig, model_args: 
     lm_head.use_on_cpu(trainer)  # TRL's fused LM head is GPU-made: 3x slower on a CPU (gpt4llm/lm_head.py)
     result = trainer.train(resume_from_checkpoint=recipes.checkpoint_to_resume(training_args))
     recipes.save_train_metrics(trainer, result)
-    metrics = {"train_loss": result.training_loss, "global_step": result.global_step, "train_pairs": len(train_dataset)}
+    metrics = {"train_loss": result.training_loss, "global_step": result.global_step,
+               "train_pairs": len(train_dataset)}
     if eval_dataset is not None:
-        metrics |= {k: v for k, v in trainer.evaluate().items() if k in ("eval_loss", "eval_rewards/accuracies", "eval_rewards/margins")}
+        metrics |= {k: v for k, v in trainer.evaluate().items()
+                    if k in ("eval_loss", "eval_rewards/accuracies", "eval_rewards/margins")}
 
     # Save the weights (gathered across ranks); then, from the main process, tokenizer, merge, card and push
     recipes.save(trainer, training_args.output_dir)
@@ -76,11 +79,13 @@ def main(script_args: DPOScriptArguments, training_args: DPOConfig, model_args: 
             dataset=script_args.dataset_name,
             recipe=recipe,
             trainer="DPOTrainer",
-            hyperparameters=hyperparameters(training_args, model_args, trainer.accelerator.num_processes) | {"beta": training_args.beta},
+            hyperparameters=hyperparameters(training_args, model_args, trainer.accelerator.num_processes)
+            | {"beta": training_args.beta},
             metrics=metrics,
             tags=["dpo", "llama-gpt4"],
         )
-        recipes.publish(folders, card=card, training_args=training_args, message=f"DPO with {recipe or 'recipes/dpo.py'}")
+        recipes.publish(folders, card=card, training_args=training_args,
+                        message=f"DPO with {recipe or 'recipes/dpo.py'}")
     recipes.finish(trainer)
 
 

@@ -38,7 +38,8 @@ logger = logging.getLogger("reward")
 class RewardScriptArguments(recipes.RecipeArguments):
     eval_fraction: float = field(default=0.1, metadata={"help": "Share of prompts held out for pairwise accuracy."})
     use_margin: bool = field(default=False, metadata={"help": "Subtract the score difference inside the loss."})
-    grouped: bool = field(default=False, metadata={"help": "One pass per response for all its pairs; batches count prompts."})
+    grouped: bool = field(default=False,
+                          metadata={"help": "One pass per response for all its pairs; batches count prompts."})
 
 
 CONFIG_CLASSES = (RewardScriptArguments, RewardConfig, ModelConfig)
@@ -47,17 +48,20 @@ CONFIG_CLASSES = (RewardScriptArguments, RewardConfig, ModelConfig)
 def main(script_args: RewardScriptArguments, training_args: RewardConfig, model_args: ModelConfig, recipe: str | None):
     # Model and tokenizer
     if model_args.use_peft and model_args.lora_task_type != "SEQ_CLS":
-        raise recipes.RecipeError("a LoRA reward model needs lora_task_type: SEQ_CLS, or its score head is never trained")
+        raise recipes.RecipeError("a LoRA reward model needs lora_task_type: SEQ_CLS, "
+                                  "or its score head is never trained")
     model_path = resolve_model(model_args.model_name_or_path)
     tokenizer = AutoTokenizer.from_pretrained(model_path, revision=model_args.model_revision)
     recipes.prepare(script_args, training_args, model_args, recipe)
 
     # Data: pairs from scored responses, split by prompt
-    records = load_records(script_args.dataset_name, split=script_args.dataset_train_split, config=script_args.dataset_config)
+    records = load_records(script_args.dataset_name, split=script_args.dataset_train_split,
+                           config=script_args.dataset_config)
     pairs, _ = preference_pairs(records)
     train_dataset, eval_dataset = split_by_prompt(pairs, script_args.eval_fraction, training_args.seed)
     if script_args.grouped:
-        trainer_class, trainer_kwargs, train_rows = GroupedRewardTrainer, {"use_margin": script_args.use_margin}, preference_groups(train_dataset)
+        trainer_class, trainer_kwargs, train_rows = (GroupedRewardTrainer, {"use_margin": script_args.use_margin},
+                                                     preference_groups(train_dataset))  # fmt: skip
     else:
         trainer_class, trainer_kwargs = RewardTrainer, {}
         train_rows = train_dataset if script_args.use_margin else train_dataset.remove_columns("margin")
@@ -85,16 +89,18 @@ def main(script_args: RewardScriptArguments, training_args: RewardConfig, model_
     recipes.release(trainer)
     if is_main:
         tokenizer.save_pretrained(training_args.output_dir)
-        metrics = {"train_loss": result.training_loss, "global_step": result.global_step, "train_pairs": len(train_dataset)}
+        metrics = {"train_loss": result.training_loss, "global_step": result.global_step,
+                   "train_pairs": len(train_dataset)}  # fmt: skip
         held_out = pairs_within(eval_dataset, tokenizer, training_args.max_length) if eval_dataset is not None else []
         if len(held_out):
             scorer = RewardModel.from_pretrained(
-                training_args.output_dir, dtype=model_args.dtype, quantization_config=get_quantization_config(model_args),
-                max_length=training_args.max_length or 1024,
+                training_args.output_dir, dtype=model_args.dtype,
+                quantization_config=get_quantization_config(model_args), max_length=training_args.max_length or 1024,
             )  # fmt: skip
             metrics |= {"eval_pairs": len(held_out), "eval_pairwise_accuracy": scorer.pairwise_accuracy(held_out)}
-            logger.info("held-out pairwise accuracy %.4f on %d pairs (%d longer than max_length left out, as in training)",
-                        metrics["eval_pairwise_accuracy"], len(held_out), len(eval_dataset) - len(held_out))  # fmt: skip
+            logger.info("held-out pairwise accuracy %.4f on %d pairs (%d longer than max_length left out, "
+                        "as in training)", metrics["eval_pairwise_accuracy"], len(held_out),
+                        len(eval_dataset) - len(held_out))  # fmt: skip
         Path(training_args.output_dir, "eval_results.json").write_text(json.dumps(metrics, indent=2) + "\n")
         card = dict(
             base_model=model_args.model_name_or_path,

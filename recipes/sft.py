@@ -39,7 +39,8 @@ logger = logging.getLogger("sft")
 @dataclass
 class SFTScriptArguments(recipes.RecipeArguments):
     dataset_limit: int | None = field(default=None, metadata={"help": "Train on the first N records only."})
-    eval_dataset_name: str | None = field(default=None, metadata={"help": "Held-out data, same forms as dataset_name."})
+    eval_dataset_name: str | None = field(default=None,
+                                          metadata={"help": "Held-out data, same forms as dataset_name."})  # fmt: skip
     merge_adapters: bool = field(default=False, metadata={"help": "Also save LoRA merged into the base model."})
     decontaminate_against: list[str] | None = field(
         default=None,
@@ -61,9 +62,11 @@ def main(script_args: SFTScriptArguments, training_args: SFTConfig, model_args: 
     recipes.prepare(script_args, training_args, model_args, recipe)
 
     # Data
-    records = load_records(script_args.dataset_name, split=script_args.dataset_train_split, config=script_args.dataset_config)
+    records = load_records(script_args.dataset_name, split=script_args.dataset_train_split,
+                           config=script_args.dataset_config)
     if script_args.dataset_limit is not None:
-        records.rows, records.locations = records.rows[: script_args.dataset_limit], records.locations[: script_args.dataset_limit]
+        records.rows, records.locations = (records.rows[: script_args.dataset_limit],
+                                           records.locations[: script_args.dataset_limit])  # fmt: skip
     decontamination = None  # off by default: the paper trained on every record
     if script_args.decontaminate_against:
         records, decontamination = decontaminate(
@@ -72,7 +75,8 @@ def main(script_args: SFTScriptArguments, training_args: SFTConfig, model_args: 
     train_dataset = to_sft_dataset(records, tokenizer)
     eval_dataset = None
     if script_args.eval_dataset_name:
-        eval_dataset = to_sft_dataset(load_records(script_args.eval_dataset_name, split=script_args.dataset_test_split), tokenizer)
+        eval_dataset = to_sft_dataset(load_records(script_args.eval_dataset_name,
+                                                   split=script_args.dataset_test_split), tokenizer)  # fmt: skip
     logger.info("training on %d examples from %s", len(train_dataset), script_args.dataset_name)
 
     # Train, resuming from the newest checkpoint if an earlier run stopped
@@ -112,7 +116,8 @@ def main(script_args: SFTScriptArguments, training_args: SFTConfig, model_args: 
             metrics=metrics,
             tags=["sft", "llama-gpt4"],
         )
-        recipes.publish(folders, card=card, training_args=training_args, message=f"SFT with {recipe or 'recipes/sft.py'}")
+        recipes.publish(folders, card=card, training_args=training_args,
+                        message=f"SFT with {recipe or 'recipes/sft.py'}")  # fmt: skip
     recipes.finish(trainer)
 
 
