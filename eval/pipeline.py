@@ -103,7 +103,7 @@ def main() -> None:
         recipe("rl", args.rl_recipe, args.accelerate_config, "--model_name_or_path", sft / "merged",
                "--reward_model_path", rm, "--dataset_name", data / "answers.json", "--output_dir", rl,
                "--merge_adapters", "true")  # fmt: skip
-        policies["rl"] = rl / "merged"  # graded beside SFT in step 8; its reward curve is in rl/reward_curve.json
+        policies["rl"] = rl / "merged"  # graded beside SFT in step 8; its reward curve goes to the report
 
         step("5. answers of the tuned model, of the reference, and best-of-N")
         questions = ["--questions", args.questions, "--limit", str(args.questions_limit)]
@@ -162,7 +162,8 @@ def main() -> None:
 
     step("9. report")
     evaluate.main(["report", "--judge", *judged, "--rouge", str(out / "rouge.json"),
-                   "--mt-bench", f"{grades}.summary.json", "--datasets", str(data / "answers.json"),
+                   "--mt-bench", f"{grades}.summary.json", "--rl", str(rl / "reward_curve.json"),
+                   "--datasets", str(data / "answers.json"),
                    str(data / "answers_short.json"), "--output-dir", str(out / "report")])  # fmt: skip
     print(f"\n{out / 'report' / 'report.md'}")
 
