@@ -132,8 +132,10 @@ def checkpoint_to_resume(training_args) -> str | None:
 
 def save_train_metrics(trainer, result) -> None:
     """output_dir/train_results.json (main process): runtime, samples and steps per second, loss, and the tokens
-    seen when `include_num_input_tokens_seen` counts them."""
-    trainer.save_metrics("train", {**result.metrics, "num_tokens": trainer._total_train_tokens})
+    trained on (TRL's SFT, DPO and reward trainers count them in `_total_train_tokens`; GRPO and RLOO, prompts and
+    completions, in the state's `num_input_tokens_seen`)."""
+    tokens = getattr(trainer, "_total_train_tokens", 0) or trainer.state.num_input_tokens_seen
+    trainer.save_metrics("train", {**result.metrics, "num_tokens": tokens})
 
 
 def save(trainer, output_dir: str) -> None:

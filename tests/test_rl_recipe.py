@@ -112,6 +112,7 @@ def test_grpo_raises_the_reward_and_the_policy_reloads(tmp_path, colour_policy, 
 
     card, metrics = (out / "README.md").read_text(), json.loads((out / "train_results.json").read_text())
     assert metrics["reward_first"] == start and metrics["reward_last"] == curve[-1]["reward"]
+    assert metrics["num_tokens"] > 16 * COMPLETIONS_PER_STEP  # prompts and completions, every one at least a token
     assert "GRPOTrainer" in card and "| reward_last |" in card and "| beta | 0.04 |" in card
     # the merged policy reloads and says "blue" more often than the SFT policy it started from
     before, after = blue_share(colour_policy), blue_share(str(out / "merged"))
