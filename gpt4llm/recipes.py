@@ -1,4 +1,4 @@
-"""The few steps every recipe script (recipes/sft.py, reward.py, dpo.py) takes the same way."""
+"""The few steps every recipe script (recipes/sft.py, reward.py, dpo.py, rl.py) takes the same way."""
 
 import gc
 import logging
@@ -12,7 +12,7 @@ from trl import ScriptArguments, TrlParser
 
 from .data import DataError
 from .precision import CHOICES, describe_choice, use_bf16
-from .publish import push_folder, write_model_card
+from .publish import merge_adapter, push_folder, write_model_card
 
 logger = logging.getLogger(__name__)
 
@@ -163,6 +163,17 @@ def release(trainer) -> None:
     gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
+
+
+def save_tokenizer_and_merge(tokenizer, training_args, model_args, merge: bool) -> list[str]:
+    """The tokenizer beside the saved weights and, with `merge` and LoRA, the adapter merged into its base in
+    output_dir/merged with the tokenizer too (main process): the folders to card, the last one to push."""
+    tokenizer.save_pretrained(training_args.output_dir)
+    folders = [training_args.output_dir]
+    if merge and model_args.use_peft:
+        folders.append(merge_adapter(training_args.output_dir, model_args.dtype))
+        tokenizer.save_pretrained(folders[-1])
+    return folders
 
 
 def publish(folders: list[str], *, card: dict, training_args, message: str) -> None:

@@ -21,7 +21,7 @@ from gpt4llm import lm_head, recipes
 from gpt4llm.data import load_records
 from gpt4llm.models import resolve_model
 from gpt4llm.preferences import preference_pairs, split_by_prompt
-from gpt4llm.publish import hyperparameters, merge_adapter
+from gpt4llm.publish import hyperparameters
 
 
 @dataclass
@@ -69,11 +69,7 @@ def main(script_args: DPOScriptArguments, training_args: DPOConfig, model_args: 
     # Save the weights (gathered across ranks); then, from the main process, tokenizer, merge, card and push
     recipes.save(trainer, training_args.output_dir)
     if trainer.accelerator.is_main_process:
-        tokenizer.save_pretrained(training_args.output_dir)
-        folders = [training_args.output_dir]
-        if script_args.merge_adapters and model_args.use_peft:
-            folders.append(merge_adapter(training_args.output_dir, model_args.dtype))
-            tokenizer.save_pretrained(folders[-1])
+        folders = recipes.save_tokenizer_and_merge(tokenizer, training_args, model_args, script_args.merge_adapters)
         card = dict(
             base_model=model_args.model_name_or_path,
             dataset=script_args.dataset_name,

@@ -38,7 +38,7 @@ from gpt4llm import lm_head, recipes
 from gpt4llm.data import DataError, alpaca_rows, load_records
 from gpt4llm.jobs import write_json_atomic
 from gpt4llm.models import resolve_model
-from gpt4llm.publish import hyperparameters, merge_adapter
+from gpt4llm.publish import hyperparameters
 from gpt4llm.reward import RewardModel
 from gpt4llm.templates import alpaca_prompt
 
@@ -130,12 +130,8 @@ def main(script_args: RLScriptArguments, training_args, model_args: ModelConfig,
     # Save the weights (gathered across ranks); then, from the main process, tokenizer, curve, merge, card and push
     recipes.save(trainer, training_args.output_dir)
     if trainer.accelerator.is_main_process:
-        tokenizer.save_pretrained(training_args.output_dir)
         write_json_atomic(Path(training_args.output_dir) / "reward_curve.json", curve)
-        folders = [training_args.output_dir]
-        if script_args.merge_adapters and model_args.use_peft:
-            folders.append(merge_adapter(training_args.output_dir, model_args.dtype))
-            tokenizer.save_pretrained(folders[-1])
+        folders = recipes.save_tokenizer_and_merge(tokenizer, training_args, model_args, script_args.merge_adapters)
         card = dict(
             base_model=model_args.model_name_or_path,
             dataset=script_args.dataset_name,

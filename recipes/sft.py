@@ -31,7 +31,7 @@ from gpt4llm.data import load_records, to_sft_dataset
 from gpt4llm.decontaminate import decontaminate
 from gpt4llm.jobs import write_json_atomic
 from gpt4llm.models import resolve_model
-from gpt4llm.publish import hyperparameters, merge_adapter
+from gpt4llm.publish import hyperparameters
 
 logger = logging.getLogger("sft")
 
@@ -99,11 +99,7 @@ def main(script_args: SFTScriptArguments, training_args: SFTConfig, model_args: 
     # Save the weights (gathered across ranks); then, from the main process, tokenizer, merge, card and push
     recipes.save(trainer, training_args.output_dir)
     if trainer.accelerator.is_main_process:
-        tokenizer.save_pretrained(training_args.output_dir)
-        folders = [training_args.output_dir]
-        if script_args.merge_adapters and model_args.use_peft:
-            folders.append(merge_adapter(training_args.output_dir, model_args.dtype))
-            tokenizer.save_pretrained(folders[-1])
+        folders = recipes.save_tokenizer_and_merge(tokenizer, training_args, model_args, script_args.merge_adapters)
         if decontamination:
             write_json_atomic(Path(training_args.output_dir) / "decontamination.json", decontamination)
         card = dict(
