@@ -28,10 +28,11 @@ def cache_dir() -> Path:
 
 
 def inference_device() -> str:
-    """Where evaluation and scoring run: the first GPU when there is one (device_map puts the weights there)."""
+    """Where evaluation and scoring run: this process's GPU when there is one (device_map puts the weights there;
+    under accelerate, each rank's own, which the launch made current), else the CPU."""
     import torch
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    return f"cuda:{torch.cuda.current_device()}" if torch.cuda.is_available() else "cpu"
 
 
 def is_embedded(name_or_path: str) -> bool:
