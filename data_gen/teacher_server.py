@@ -20,6 +20,25 @@ import urllib.request
 from gpt4llm.models import DEFAULT_MODEL, gguf_path
 
 MODEL_NAME = DEFAULT_MODEL.removeprefix("embedded:")
+# What the Makefile's portable llama.cpp build (LLAMA_CPP_CMAKE_ARGS) compiles in, as /proc/cpuinfo names them
+BUILD_CPU_FEATURES = ("sse4_2", "avx", "avx2", "fma", "f16c", "bmi2")
+
+
+def missing_cpu_features(cpuinfo: str) -> list[str]:
+    """The build's instruction-set extensions this CPU lacks (none where /proc/cpuinfo says nothing of flags)."""
+    flags = next((line.partition(":")[2].split() for line in cpuinfo.splitlines() if line.startswith("flags")), None)
+    return [] if flags is None else [feature for feature in BUILD_CPU_FEATURES if feature not in flags]
+
+
+def check_cpu(cpuinfo_path: str = "/proc/cpuinfo") -> None:
+    """A one-line error, before llama.cpp would die of an illegal instruction, on a CPU older than the build."""
+    with contextlib.suppress(OSError):
+        with open(cpuinfo_path) as cpuinfo:
+            if missing := missing_cpu_features(cpuinfo.read()):
+                raise RuntimeError(
+                    f"this CPU lacks {', '.join(missing)}, which the embedded teacher's llama.cpp build needs: "
+                    "rebuild it for this CPU with make install-teacher LLAMA_CPP_CMAKE_ARGS=-DGGML_NATIVE=ON"
+                )
 
 
 class EmbeddedTeacher:
@@ -37,6 +56,7 @@ class EmbeddedTeacher:
         self.log = None
 
     def __enter__(self) -> "EmbeddedTeacher":
+        check_cpu()
         # llama.cpp logs a lot; a file (not a pipe nobody reads) keeps it from blocking on a full pipe
         self.log = tempfile.TemporaryFile(mode="w+")
         self.process = subprocess.Popen(self.command, stdout=self.log, stderr=subprocess.STDOUT, text=True)
