@@ -16,7 +16,7 @@ from trl import RewardTrainer
 from trl.trainer.utils import pad
 
 from .data import DataError
-from .models import inference_device
+from .models import check_local_model, inference_device
 from .precision import use_bf16
 
 
@@ -42,6 +42,7 @@ def pairs_within(pairs: Dataset, tokenizer, max_length: int | None) -> Dataset:
 def check_reward_model(path: str) -> None:
     """A DataError unless `path` holds what recipes/reward.py saves: a sequence classifier with one label, or a
     SEQ_CLS LoRA adapter with its score head. A causal LM would load too, with a random head scoring nonsense."""
+    check_local_model(path, "reward model")
     if (Path(path) / "adapter_config.json").is_file():
         from peft import PeftConfig
 

@@ -141,6 +141,39 @@ def test_a_reward_model_path_that_is_not_a_reward_model_is_a_one_line_error(tmp_
     assert not (tmp_path / "rl").exists()
 
 
+def test_a_reward_model_not_trained_yet_is_a_one_line_error_naming_its_recipe(tmp_path, tiny_model_dir):
+    """A recipe's output folder that does not exist yet is named with the command that writes it, at once: not taken
+    for a Hub id, with network retries and a connection error."""
+    missing = "outputs/llama-7b-reward-qlora"
+    assert not (ROOT / missing).exists()
+    result = rl(tiny_model_dir, missing, colour_prompts(tmp_path / "p.json"), tmp_path / "rl")
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: {missing}: no such folder; recipes/configs/reward/llama-7b_qlora_single_gpu.yaml writes it "
+        "(make reward RECIPE=recipes/configs/reward/llama-7b_qlora_single_gpu.yaml)"
+    )
+
+
+def test_a_lora_policy_is_a_one_line_error_naming_its_merged_folder(tmp_path, tiny_model_dir, tiny_reward_dir):
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    adapter = tmp_path / "sft-lora"
+    get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_model_dir), LoraConfig(r=4)).save_pretrained(adapter)
+    result = rl(str(adapter), tiny_reward_dir, colour_prompts(tmp_path / "p.json"), tmp_path / "rl")
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: {adapter}: a LoRA adapter, not a full model; train it with merge_adapters: true, which writes "
+        f"{adapter / 'merged'} (the adapter merged into its base), and use that"
+    )
+    AutoModelForCausalLM.from_pretrained(tiny_model_dir).save_pretrained(adapter / "merged")
+    result = rl(str(adapter), tiny_reward_dir, colour_prompts(tmp_path / "p.json"), tmp_path / "rl")
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: {adapter}: a LoRA adapter, not a full model; use {adapter / 'merged'} (the adapter merged into its "
+        "base)"
+    )
+
+
 def test_data_without_instructions_is_a_one_line_error(tmp_path, tiny_model_dir, tiny_reward_dir):
     data = tmp_path / "pc.json"
     data.write_text(json.dumps([{"prompt": "Say blue.", "completion": "blue"}]))
