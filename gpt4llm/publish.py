@@ -54,6 +54,7 @@ def write_model_card(
     metrics: dict,
     tags: list[str],
     data_notes: list[str] = (),
+    usage: str | None = None,
 ) -> Path:
     hub_base = embedded_source(base_model) if is_embedded(base_model) else base_model
     hub_dataset = None if Path(dataset).exists() or ":" in dataset else dataset
@@ -73,6 +74,7 @@ def write_model_card(
         f"with TRL's `{trainer}`, following the paper *Instruction Tuning with GPT-4* (Peng et al., 2023).",
         "",
         *(line for note in data_notes for line in (note, "")),
+        *(["## Usage", "", "```python", usage.strip(), "```", ""] if usage else []),
         "## Recipe",
         "",
         f"`{recipe}`" if recipe else "(command-line arguments only)",
@@ -100,11 +102,12 @@ def write_model_card(
     return path
 
 
-def push_folder(folder: str, *, repo_id: str, token: str | None, private: bool | None, message: str) -> str:
-    """Upload a saved model (weights, tokenizer, card; not the checkpoints) to the Hub; returns the repo URL."""
+def push_folder(folder: str, *, repo_id: str, private: bool | None, message: str) -> str:
+    """Upload a saved model (weights, tokenizer, card; not the checkpoints) to the Hub; returns the repo URL. The
+    token is huggingface_hub's own (HF_TOKEN, where the recipes put `hub_token`, else the saved login)."""
     from huggingface_hub import HfApi
 
-    api = HfApi(token=token)
+    api = HfApi()
     repo = api.create_repo(repo_id, private=private, exist_ok=True)
     api.upload_folder(
         repo_id=repo.repo_id, folder_path=folder, commit_message=message, ignore_patterns=["checkpoint-*", "merged"]
@@ -112,11 +115,21 @@ def push_folder(folder: str, *, repo_id: str, token: str | None, private: bool |
     return repo.url
 
 
-def merge_adapter(adapter_dir: str, dtype: str) -> str:
-    """Reload the base in full precision (also after QLoRA), fold the adapter in, save to adapter_dir/merged."""
-    from peft import AutoPeftModelForCausalLM
+def merge_adapter(adapter_dir: str, dtype: str, *, pad_token_id: int | None = None) -> str:
+    """Reload the base in full precision (also after QLoRA), fold the adapter in, save to adapter_dir/merged.
+
+    A causal LM adapter gives a causal LM; a SEQ_CLS adapter (a reward model) gives a one-label sequence classifier
+    whose config carries `pad_token_id` (the id training padded with), so that AutoModelForSequenceClassification
+    reads each score where training did."""
+    from peft import AutoPeftModelForCausalLM, AutoPeftModelForSequenceClassification, PeftConfig
 
     merged_dir = str(Path(adapter_dir) / "merged")
-    model = AutoPeftModelForCausalLM.from_pretrained(adapter_dir, dtype="float32" if dtype == "auto" else dtype)
-    model.merge_and_unload().save_pretrained(merged_dir)
+    load = {"dtype": "float32" if dtype == "auto" else dtype}
+    if PeftConfig.from_pretrained(adapter_dir).task_type == "SEQ_CLS":
+        model = AutoPeftModelForSequenceClassification.from_pretrained(adapter_dir, num_labels=1, **load)
+        model = model.merge_and_unload()
+        model.config.pad_token_id = pad_token_id
+    else:
+        model = AutoPeftModelForCausalLM.from_pretrained(adapter_dir, **load).merge_and_unload()
+    model.save_pretrained(merged_dir)
     return merged_dir

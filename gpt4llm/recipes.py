@@ -75,12 +75,22 @@ def prepare(script_args: RecipeArguments, training_args, model_args, recipe: str
     on a CPU, and what the trainer passes to from_pretrained."""
     check_global_batch(script_args.global_batch_size, training_args, recipe)
     choose_cpu_precision(script_args.cpu_precision, training_args)
+    keep_token_out_of_files(training_args)
     training_args.model_init_kwargs = {
         "revision": model_args.model_revision,
         "attn_implementation": model_args.attn_implementation,
         "dtype": model_args.dtype,
         **(training_args.model_init_kwargs or {}),
     }
+
+
+def keep_token_out_of_files(training_args) -> None:
+    """Move `hub_token` out of the training arguments into HF_TOKEN, where huggingface_hub finds it for this process
+    and its children: the Trainer pickles its arguments whole into every training_args.bin it saves and pushes, so
+    a token left there would be readable by anyone who downloads the model."""
+    if training_args.hub_token:
+        os.environ["HF_TOKEN"] = training_args.hub_token
+        training_args.hub_token = None
 
 
 def check_global_batch(global_batch_size: int | None, training_args, recipe: str | None) -> None:
@@ -167,11 +177,12 @@ def release(trainer) -> None:
 
 def save_tokenizer_and_merge(tokenizer, training_args, model_args, merge: bool) -> list[str]:
     """The tokenizer beside the saved weights and, with `merge` and LoRA, the adapter merged into its base in
-    output_dir/merged with the tokenizer too (main process): the folders to card, the last one to push."""
+    output_dir/merged with the tokenizer too (main process; a merged reward model reads each score at the last token
+    that is not the tokenizer's pad, as training did): the folders to card, the last one to push."""
     tokenizer.save_pretrained(training_args.output_dir)
     folders = [training_args.output_dir]
     if merge and model_args.use_peft:
-        folders.append(merge_adapter(training_args.output_dir, model_args.dtype))
+        folders.append(merge_adapter(training_args.output_dir, model_args.dtype, pad_token_id=tokenizer.pad_token_id))
         tokenizer.save_pretrained(folders[-1])
     return folders
 
@@ -183,9 +194,13 @@ def publish(folders: list[str], *, card: dict, training_args, message: str) -> N
     if training_args.push_to_hub:
         url = push_folder(
             folders[-1],
-            repo_id=training_args.hub_model_id or Path(training_args.output_dir).name,
-            token=training_args.hub_token,
+            repo_id=hub_repo_id(training_args),
             private=training_args.hub_private_repo,
             message=message,
         )
         logger.info("pushed to %s", url)
+
+
+def hub_repo_id(training_args) -> str:
+    """The repository `push_to_hub` uploads to: hub_model_id, else the output folder's name under the user."""
+    return training_args.hub_model_id or Path(training_args.output_dir).name

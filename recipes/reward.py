@@ -13,7 +13,9 @@
   accuracy on it is printed, written to output_dir/eval_results.json and put in the model card.
 - `grouped: true` runs each response of a prompt through the model once for all its pairs (GroupedRewardTrainer,
   same loss per pair); a batch is then per_device_train_batch_size prompts instead of pairs.
-- LoRA reward models need `lora_task_type: SEQ_CLS`, which trains and saves the score head with the adapter.
+- LoRA reward models need `lora_task_type: SEQ_CLS`, which trains and saves the score head with the adapter; the
+  adapter merged into its base is saved in output_dir/merged (a one-label sequence classifier that loads with
+  AutoModelForSequenceClassification, as the card's snippet shows) and is what `push_to_hub` uploads.
 """
 
 import json
@@ -43,6 +45,13 @@ class RewardScriptArguments(recipes.RecipeArguments):
 
 
 CONFIG_CLASSES = (RewardScriptArguments, RewardConfig, ModelConfig)
+# The card's snippet: a reward for a response to an Alpaca prompt, read as training read it (prompt + response + EOS)
+USAGE = """\
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+tokenizer = AutoTokenizer.from_pretrained("{model}")
+model = AutoModelForSequenceClassification.from_pretrained("{model}")
+reward = model(**tokenizer(prompt + response + tokenizer.eos_token, return_tensors="pt")).logits[0, 0].item()
+"""
 
 
 def main(script_args: RewardScriptArguments, training_args: RewardConfig, model_args: ModelConfig, recipe: str | None):
@@ -88,7 +97,7 @@ def main(script_args: RewardScriptArguments, training_args: RewardConfig, model_
     recipes.finish(trainer)
     recipes.release(trainer)
     if is_main:
-        tokenizer.save_pretrained(training_args.output_dir)
+        folders = recipes.save_tokenizer_and_merge(tokenizer, training_args, model_args, merge=True)
         metrics = {"train_loss": result.training_loss, "global_step": result.global_step,
                    "train_pairs": len(train_dataset)}  # fmt: skip
         held_out = pairs_within(eval_dataset, tokenizer, training_args.max_length) if eval_dataset is not None else []
@@ -110,9 +119,10 @@ def main(script_args: RewardScriptArguments, training_args: RewardConfig, model_
             hyperparameters=hyperparameters(training_args, model_args, world_size),
             metrics=metrics,
             tags=["reward-model", "llama-gpt4"],
+            usage=USAGE.format(model=recipes.hub_repo_id(training_args) if training_args.push_to_hub else folders[-1]),
         )
         message = f"Reward model with {recipe or 'recipes/reward.py'}"
-        recipes.publish([training_args.output_dir], card=card, training_args=training_args, message=message)
+        recipes.publish(folders, card=card, training_args=training_args, message=message)
 
 
 if __name__ == "__main__":

@@ -104,6 +104,49 @@ def test_a_saved_reward_model_scores_a_response_alone_as_beside_a_longer_one(tmp
     assert scorer.score(prompt, [long, short])[1] != pytest.approx(alone, abs=1e-4)
 
 
+def test_the_merged_reward_model_loads_with_transformers_as_its_card_shows(tmp_path, llama_dir):
+    """A LoRA reward model on a pad-less LLaMA tokenizer: output_dir/merged is a one-label sequence classifier that
+    the card's snippet scores exactly as RewardModel does; the adapter loads with PEFT's auto class too; and a
+    --hub_token given to the recipe is in no file it writes (training_args.bin pickles the arguments whole)."""
+    import re
+
+    import torch
+    from peft import AutoPeftModelForSequenceClassification
+    from transformers import AutoTokenizer
+
+    token = "hf_" + "SecretWriteTokenOfTheTest" * 2
+    out = tmp_path / "rm"
+    result = reward(llama_dir, separable_comparisons(tmp_path / "cmp.json", 12), out, "--max_steps", "3",
+                    "--grouped", "false", "--save_strategy", "steps", "--save_steps", "2", "--hub_token", token)
+    assert result.returncode == 0, result.stderr[-3000:]
+    written = [path for path in tmp_path.rglob("*") if path.is_file()]
+    assert any(path.name == "training_args.bin" for path in written)
+    assert [path for path in written if token.encode() in path.read_bytes()] == []
+    assert token not in result.stdout + result.stderr
+
+    prompt = alpaca_prompt("Tell me something about kites.")
+    responses = ["A long and helpful answer. " * 12, "no."]
+    expected = RewardModel.from_pretrained(str(out), dtype="float32").score(prompt, responses)
+    card = (out / "merged" / "README.md").read_text()
+    snippet = re.search(r"```python\n(.*?)```", card, re.DOTALL).group(1)
+    assert f'from_pretrained("{out / "merged"}")' in snippet
+    for response, score in zip(responses, expected):
+        scope = {"prompt": prompt, "response": response}
+        exec(snippet, scope)
+        assert scope["reward"] == pytest.approx(score, abs=1e-4)
+    assert RewardModel.from_pretrained(str(out / "merged"), dtype="float32").score(prompt, responses) == pytest.approx(
+        expected, abs=1e-4)
+
+    tokenizer = AutoTokenizer.from_pretrained(out)
+    # the adapter alone: one label, and the pad id training padded with (the base's config says 0)
+    adapter = AutoPeftModelForSequenceClassification.from_pretrained(out, num_labels=1,
+                                                                     pad_token_id=tokenizer.pad_token_id)
+    with torch.no_grad():
+        scores = [adapter(**tokenizer(prompt + r + tokenizer.eos_token, return_tensors="pt")).logits[0, 0].item()
+                  for r in responses]  # fmt: skip
+    assert scores == pytest.approx(expected, abs=1e-4)
+
+
 def test_lora_without_seq_cls_is_refused(tmp_path, tiny_model_dir):
     result = reward(tiny_model_dir, separable_comparisons(tmp_path / "cmp.json", 4), tmp_path / "rm",
                     "--lora_task_type", "CAUSAL_LM")
