@@ -4,9 +4,11 @@ import gc
 import logging
 import os
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from transformers import TrainerCallback
 from transformers.trainer_utils import get_last_checkpoint
 from trl import ScriptArguments, TrlParser
 
@@ -15,6 +17,11 @@ from .precision import CHOICES, describe_choice, use_bf16
 from .publish import merge_adapter, push_folder, write_model_card
 
 logger = logging.getLogger(__name__)
+
+
+# What a recipe logs as it enters each phase (bench/gpu_check.py reads them to say where a stopped run was)
+PHASES = {"prepare": "preparing the model and data", "train": "training", "finish": "evaluating and saving"}
+_recipe_started_at: float | None = None  # set by run(): when the recipe's main began, after its imports
 
 
 class RecipeError(ValueError):
@@ -48,6 +55,9 @@ def run(main, config_classes: tuple) -> None:
     except ValueError as error:
         sys.exit(f"error: {recipe or 'command line'}: {error}")
     set_log_levels(configs[1])
+    global _recipe_started_at
+    _recipe_started_at = time.time()
+    logger.info(PHASES["prepare"])
     try:
         main(*configs, recipe=recipe)
     except (DataError, RecipeError) as error:
@@ -130,6 +140,37 @@ def choose_cpu_precision(choice: str, training_args) -> None:
     logger.info(describe_choice(bf16, choice))
 
 
+class FirstStepClock(TrainerCallback):
+    """When the first optimizer step of this run ended, and the tokens trained on by then: the steps after it give
+    the steady rate, without the first step's one-off costs (kernels loaded, the allocator's and data loader's
+    warm-up)."""
+
+    def __init__(self, trainer):
+        self.trainer = trainer
+        self.ended_at, self.tokens = None, None
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.ended_at is None:
+            self.ended_at, self.tokens = time.time(), trained_tokens(self.trainer)
+
+
+def train(trainer, training_args):
+    """`trainer.train`, resuming from the newest checkpoint an earlier run left, timed: when the recipe began, when
+    training began, when its first step ended and when it ended (Unix time) go into the result's metrics and so into
+    train_results.json, which splits a run's wall time into start-up, preparation, training, and evaluation and
+    saving."""
+    clock = FirstStepClock(trainer)
+    trainer.add_callback(clock)
+    started = time.time()
+    logger.info(PHASES["train"])
+    result = trainer.train(resume_from_checkpoint=checkpoint_to_resume(training_args))
+    result.metrics.update(recipe_started_at=_recipe_started_at, train_started_at=started,
+                          first_step_ended_at=clock.ended_at, first_step_tokens=clock.tokens,
+                          train_ended_at=time.time(), global_step=result.global_step)  # fmt: skip
+    logger.info(PHASES["finish"])
+    return result
+
+
 def checkpoint_to_resume(training_args) -> str | None:
     """The checkpoint named in the config, else the newest one an earlier run left in output_dir."""
     checkpoint = training_args.resume_from_checkpoint
@@ -143,9 +184,16 @@ def checkpoint_to_resume(training_args) -> str | None:
 def save_train_metrics(trainer, result) -> None:
     """output_dir/train_results.json (main process): runtime, samples and steps per second, loss, and the tokens
     trained on (TRL's SFT, DPO and reward trainers count them in `_total_train_tokens`; GRPO and RLOO, prompts and
-    completions, in the state's `num_input_tokens_seen`)."""
-    tokens = getattr(trainer, "_total_train_tokens", 0) or trainer.state.num_input_tokens_seen
-    trainer.save_metrics("train", {**result.metrics, "num_tokens": tokens})
+    completions, in the state's `num_input_tokens_seen`), and on a GPU the peak memory this process allocated."""
+    import torch
+
+    tokens = trained_tokens(trainer)
+    memory = {"gpu_peak_memory_gib": torch.cuda.max_memory_allocated() / 2**30} if torch.cuda.is_available() else {}
+    trainer.save_metrics("train", {**result.metrics, "num_tokens": tokens, **memory})
+
+
+def trained_tokens(trainer) -> int:
+    return getattr(trainer, "_total_train_tokens", 0) or trainer.state.num_input_tokens_seen
 
 
 def save(trainer, output_dir: str) -> None:

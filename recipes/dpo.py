@@ -58,7 +58,7 @@ def main(script_args: DPOScriptArguments, training_args: DPOConfig, model_args: 
         quantization_config=get_quantization_config(model_args),
     )
     lm_head.use_on_cpu(trainer)  # TRL's fused LM head is GPU-made: 3x slower on a CPU (gpt4llm/lm_head.py)
-    result = trainer.train(resume_from_checkpoint=recipes.checkpoint_to_resume(training_args))
+    result = recipes.train(trainer, training_args)
     recipes.save_train_metrics(trainer, result)
     metrics = {"train_loss": result.training_loss, "global_step": result.global_step,
                "train_pairs": len(train_dataset)}

@@ -87,7 +87,7 @@ def main(script_args: RewardScriptArguments, training_args: RewardConfig, model_
     )
     if len(trainer.train_dataset) < len(train_rows):
         logger.info("dropped %d training rows longer than max_length", len(train_rows) - len(trainer.train_dataset))
-    result = trainer.train(resume_from_checkpoint=recipes.checkpoint_to_resume(training_args))
+    result = recipes.train(trainer, training_args)
     recipes.save_train_metrics(trainer, result)
 
     # Save; then, with the training copy released, measure held-out pairwise accuracy with the saved model, loaded

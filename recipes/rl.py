@@ -115,7 +115,7 @@ def main(script_args: RLScriptArguments, training_args, model_args: ModelConfig,
         quantization_config=get_quantization_config(model_args),
     )
     lm_head.use_on_cpu(trainer)  # TRL's fused LM head is GPU-made: 3x slower on a CPU (gpt4llm/lm_head.py)
-    result = trainer.train(resume_from_checkpoint=recipes.checkpoint_to_resume(training_args))
+    result = recipes.train(trainer, training_args)
     logs = [log for log in trainer.state.log_history if CURVE["reward"] in log]
     curve = [{"step": log["step"], **{k: log[v] for k, v in CURVE.items() if v in log}} for log in logs]
     rewards = {}

@@ -42,6 +42,8 @@ class SFTScriptArguments(recipes.RecipeArguments):
     eval_dataset_name: str | None = field(default=None,
                                           metadata={"help": "Held-out data, same forms as dataset_name."})  # fmt: skip
     merge_adapters: bool = field(default=False, metadata={"help": "Also save LoRA merged into the base model."})
+    save_model: bool = field(default=True, metadata={"help": "false: train and write train_results.json only, e.g. "
+                                                             "to time a recipe (bench/gpu_check.py's 7B stage)."})
     decontaminate_against: list[str] | None = field(
         default=None,
         metadata={"help": "Benchmarks (names or files) to leave out the training records that share an n-gram with, "
@@ -90,11 +92,15 @@ def main(script_args: SFTScriptArguments, training_args: SFTConfig, model_args: 
         quantization_config=get_quantization_config(model_args),
     )
     lm_head.use_on_cpu(trainer)  # TRL's fused LM head is GPU-made: 3x slower on a CPU (gpt4llm/lm_head.py)
-    result = trainer.train(resume_from_checkpoint=recipes.checkpoint_to_resume(training_args))
+    result = recipes.train(trainer, training_args)
     recipes.save_train_metrics(trainer, result)
     metrics = {"train_loss": result.training_loss, "global_step": result.global_step}
     if eval_dataset is not None:
         metrics |= trainer.evaluate()
+
+    if not script_args.save_model:  # a timing run (train_results.json is written)
+        recipes.finish(trainer)
+        return
 
     # Save the weights (gathered across ranks); then, from the main process, tokenizer, merge, card and push
     recipes.save(trainer, training_args.output_dir)

@@ -72,6 +72,13 @@ TINY = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_atte
 # TinyLlama-1.1B's shape with LLaMA's vocabulary size: a GPU check's stand-in (the tokenizer uses its first 1,000 ids)
 ONE_B = dict(hidden_size=2048, intermediate_size=5632, num_hidden_layers=22, num_attention_heads=32,
              num_key_value_heads=4, vocab_size=32000)  # fmt: skip
+# LLaMA-7B's configuration (huggyllama/llama-7b): the paper's model, for the GPU check's throughput stage
+SEVEN_B = dict(hidden_size=4096, intermediate_size=11008, num_hidden_layers=32, num_attention_heads=32,
+               num_key_value_heads=32, vocab_size=32000)  # fmt: skip
+OPT_TINY = dict(hidden_size=64, ffn_dim=128, num_hidden_layers=2, num_attention_heads=4, word_embed_proj_dim=32)
+# OPT-1.3B's configuration (facebook/opt-1.3b): the paper's reward model
+OPT_1_3B = dict(hidden_size=2048, ffn_dim=8192, num_hidden_layers=24, num_attention_heads=32,
+                word_embed_proj_dim=2048, vocab_size=50272)  # fmt: skip
 
 
 def save_llama(path: Path, tokenizer, *, pad_token_id: int | None = 0, shape: dict = TINY, dtype: str = "float32",
@@ -92,16 +99,18 @@ def save_llama(path: Path, tokenizer, *, pad_token_id: int | None = 0, shape: di
     return str(path)
 
 
-def save_opt(path: Path, tokenizer) -> str:
+def save_opt(path: Path, tokenizer, *, shape: dict = OPT_TINY, dtype: str = "float32", device: str = "cpu") -> str:
     import torch
     from transformers import OPTConfig, OPTForCausalLM
 
     torch.manual_seed(0)
     config = OPTConfig(
-        vocab_size=len(tokenizer), hidden_size=64, ffn_dim=128, num_hidden_layers=2, num_attention_heads=4,
-        word_embed_proj_dim=32, max_position_embeddings=2048, pad_token_id=1, bos_token_id=2, eos_token_id=2,
+        **{"vocab_size": len(tokenizer), **shape}, max_position_embeddings=2048, pad_token_id=1, bos_token_id=2,
+        eos_token_id=2,
     )  # fmt: skip
-    OPTForCausalLM(config).save_pretrained(path)
+    with torch.device(device):
+        model = OPTForCausalLM(config)
+    model.to(getattr(torch, dtype)).save_pretrained(path)
     tokenizer.save_pretrained(path)
     return str(path)
 
