@@ -59,20 +59,31 @@ LLAMA_CPP_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_CPU_ALL_VARIANTS=OFF -DGGML_BAC
 LLAMA_CPP_BUILD := $(LLAMA_CPP_VERSION)-$(shell printf '%s' '$(LLAMA_CPP_CMAKE_ARGS)' | sha256sum | cut -c1-12)
 LLAMA_CPP_WHEELS ?= $(HOME)/.cache/gpt4llm/wheels/llama-cpp-python-$(LLAMA_CPP_BUILD)
 
+# The source package is kept beside its wheel: it also carries llama.cpp's copy of LLaMA's real SentencePiece
+# vocabulary (a 0.7 MB GGUF), which the tests tokenize the released data with (tests/test_data.py).
+LLAMA_CPP_SDIST := $(LLAMA_CPP_WHEELS)/llama_cpp_python-$(LLAMA_CPP_VERSION).tar.gz
+LLAMA_VOCAB := models/ggml-vocab-llama-spm.gguf
+
+$(LLAMA_CPP_SDIST): | $(VENV)/.installed
+	$(BIN)/pip download --quiet --no-deps --no-binary :all: -d $(LLAMA_CPP_WHEELS) llama-cpp-python==$(LLAMA_CPP_VERSION)
+
 $(VENV)/.installed-teacher: $(VENV)/.installed-teacher-$(LLAMA_CPP_BUILD)
 	touch $@
 
-$(VENV)/.installed-teacher-$(LLAMA_CPP_BUILD): $(VENV)/.installed-eval requirements-teacher.txt
+$(VENV)/.installed-teacher-$(LLAMA_CPP_BUILD): $(VENV)/.installed-eval requirements-teacher.txt $(LLAMA_CPP_SDIST)
 	@ls $(LLAMA_CPP_WHEELS)/llama_cpp_python-$(LLAMA_CPP_VERSION)-*.whl >/dev/null 2>&1 || { \
 		echo "building llama.cpp $(LLAMA_CPP_VERSION) (portable x86-64 AVX2 build, a few minutes, once)"; \
-		CMAKE_ARGS="$(LLAMA_CPP_CMAKE_ARGS)" $(BIN)/pip wheel --quiet --no-deps --no-cache-dir --no-binary llama-cpp-python \
-			-w $(LLAMA_CPP_WHEELS) llama-cpp-python==$(LLAMA_CPP_VERSION); }
+		CMAKE_ARGS="$(LLAMA_CPP_CMAKE_ARGS)" $(BIN)/pip wheel --quiet --no-deps --no-cache-dir \
+			-w $(LLAMA_CPP_WHEELS) $(LLAMA_CPP_SDIST); }
 	$(PIP) --find-links $(LLAMA_CPP_WHEELS) --only-binary llama-cpp-python -r requirements-teacher.txt
 	$(PIP) --no-deps --force-reinstall --no-index --find-links $(LLAMA_CPP_WHEELS) llama-cpp-python==$(LLAMA_CPP_VERSION)
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed-teacher requirements-test.txt
 	$(PIP) -r requirements-test.txt
+	mkdir -p $(VENV)/test-vocab
+	tar -xzf $(LLAMA_CPP_SDIST) -O llama_cpp_python-$(LLAMA_CPP_VERSION)/vendor/llama.cpp/$(LLAMA_VOCAB) \
+		> $(VENV)/test-vocab/$(notdir $(LLAMA_VOCAB))
 	touch $@
 
 # DeepSpeed for accelerate_configs/deepspeed_zero3.yaml: built against the torch already installed (without build

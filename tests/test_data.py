@@ -1,12 +1,15 @@
 """Dataset sources, schemas, the paper's templates, and which tokens SFT trains on."""
 
 import json
+import logging
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
-from conftest import write_alpaca
+from conftest import ROOT, write_alpaca
 
-from gpt4llm.data import DataError, load_records, to_sft_dataset
+from gpt4llm.data import DataError, alpaca_to_prompt_completion, load_records, to_sft_dataset
 from gpt4llm.sources import SOURCES, git_blob_sha1
 from gpt4llm.templates import alpaca_prompt
 
@@ -52,6 +55,81 @@ def test_alpaca_loss_is_on_output_and_eos_only(tmp_path, tokenizer, tiny_model_d
     assert tokenizer.decode(ids[trained[0] :]) == "It is quick and clever." + tokenizer.eos_token
     assert [labels[i] for i in trained] == [ids[i] for i in trained]
     assert ids[-1] == tokenizer.eos_token_id and labels[-1] == tokenizer.eos_token_id
+
+
+# LLaMA's real SentencePiece vocabulary, from llama.cpp's source package (make install-test unpacks it)
+LLAMA_VOCAB = Path(sys.prefix) / "test-vocab" / "ggml-vocab-llama-spm.gguf"
+RELEASED_SAMPLE = ROOT.parent / "shared" / "data" / "alpaca_gpt4" / "alpaca_gpt4_en_sample.json"
+
+
+@pytest.fixture(scope="module")
+def llama_tokenizer():
+    from transformers import AutoTokenizer
+
+    assert LLAMA_VOCAB.is_file(), f"{LLAMA_VOCAB}: missing; make install-test unpacks it from llama.cpp's sources"
+    tokenizer = AutoTokenizer.from_pretrained(str(LLAMA_VOCAB.parent), gguf_file=LLAMA_VOCAB.name)
+    assert tokenizer("Hi")["input_ids"][0] == tokenizer.bos_token_id == 1 and tokenizer.pad_token is None
+    return tokenizer
+
+
+def split_at_labels(example: dict) -> tuple[list[int], list[int]]:
+    first = next(i for i, label in enumerate(example["labels"]) if label != -100)
+    assert example["labels"][first:] == example["input_ids"][first:]
+    return example["input_ids"][:first], example["input_ids"][first:]
+
+
+@pytest.mark.parametrize("which", ["smollm2", "llama"])
+def test_training_context_is_the_prompt_as_generation_tokenizes_it(tmp_path, tokenizer, llama_tokenizer, which,
+                                                                    tiny_model_dir, caplog):  # fmt: skip
+    """An answer starting with '"', '(' or '**' merges with the prompt's final ':' when tokenized together; the
+    model must still train on the prompt's own tokens, as generation feeds them, then the answer, then EOS."""
+    tok = {"smollm2": tokenizer, "llama": llama_tokenizer}[which]
+    records = [{"instruction": "Quote a proverb.", "input": "", "output": '"Haste makes waste."'},
+               {"instruction": "Give a phone number.", "input": "", "output": "(555) 123-4567"},
+               {"instruction": "Name a sale.", "input": "", "output": "**Sale:** 20% off"},
+               {"instruction": "Say hello.", "input": "", "output": "Hello there."}]  # fmt: skip
+    (tmp_path / "d.json").write_text(json.dumps(records))
+    dataset = to_sft_dataset(load_records(str(tmp_path / "d.json")), tok)
+    for record, example in zip(records, dataset):
+        prompt = alpaca_prompt(record["instruction"])
+        prompt_ids, answer_ids = split_at_labels(example)
+        assert prompt_ids == tok(prompt)["input_ids"]  # what eval generate feeds
+        assert answer_ids[-1] == tok.eos_token_id
+        assert tok.decode(answer_ids[:-1]) == record["output"]  # no leading space, nothing lost
+    joint = tok(alpaca_prompt("Quote a proverb.") + records[0]["output"])["input_ids"]
+    assert joint[: len(split_at_labels(dataset[0])[0])] != split_at_labels(dataset[0])[0]  # it did merge
+    plain = tok(alpaca_prompt("Say hello.") + "Hello there.")["input_ids"] + [tok.eos_token_id]
+    assert dataset[3]["input_ids"] == plain  # no merge: tokenized exactly as before
+
+    if which == "smollm2":  # SFTTrainer trains on these tokens as they are, with no boundary warning
+        with caplog.at_level(logging.WARNING):
+            trained = prepared(tok, tiny_model_dir, dataset)
+        assert trained["input_ids"] == dataset["input_ids"] and trained["labels"] == dataset["labels"]
+        assert "not a prefix" not in caplog.text
+
+
+@pytest.mark.skipif(not RELEASED_SAMPLE.is_file(), reason="the released Alpaca-GPT4 sample is not beside the project")
+def test_released_records_train_on_the_inference_context(tokenizer, llama_tokenizer):
+    """All 999 released records, with LLaMA's and SmolLM2's vocabularies: the prompt part is the prompt tokenized
+    alone, the rest decodes to the record's output and EOS, and records whose boundary does not merge keep the
+    tokens of prompt + output tokenized together."""
+    records = load_records(str(RELEASED_SAMPLE))
+    pairs = alpaca_to_prompt_completion(records)
+    for tok in (tokenizer, llama_tokenizer):
+        dataset = to_sft_dataset(records, tok)
+        prompt_ids = tok(pairs["prompt"])["input_ids"]
+        joint = tok([p + c for p, c in zip(pairs["prompt"], pairs["completion"])])["input_ids"]
+        merged = 0
+        for example, prompt, completion, alone, together in zip(dataset, pairs["prompt"], pairs["completion"],
+                                                                 prompt_ids, joint):  # fmt: skip
+            head, answer = split_at_labels(example)
+            assert head == alone
+            assert tok.decode(answer) == completion + tok.eos_token
+            if together[: len(alone)] == alone:
+                assert example["input_ids"] == together + [tok.eos_token_id]
+            else:
+                merged += 1
+        assert 0.03 < merged / len(dataset) < 0.1, merged  # 66 of 999 with SmolLM2, 57 with LLaMA
 
 
 def test_eos_is_trained_even_though_pad_is_eos(tokenizer, tiny_model_dir, tmp_path):
@@ -160,8 +238,7 @@ def test_bad_input_errors_name_file_row_and_field(tmp_path):
 def test_blank_outputs_are_dropped_and_counted(tmp_path, caplog):
     records = [{"instruction": "a", "output": "b"}, {"instruction": "c", "output": "  "}]
     (tmp_path / "d.json").write_text(json.dumps(records))
-    dataset = to_sft_dataset(load_records(str(tmp_path / "d.json")), tokenizer=None)
-    assert dataset["completion"] == ["b"]
+    assert alpaca_to_prompt_completion(load_records(str(tmp_path / "d.json")))["completion"] == ["b"]
     assert "dropped 1 of 2 records" in caplog.text
 
 
