@@ -15,10 +15,11 @@ tune the policy directly), over TRL's DPOTrainer.
 from dataclasses import dataclass, field
 
 from transformers import AutoTokenizer
-from trl import DPOConfig, DPOTrainer, ModelConfig, get_peft_config, get_quantization_config
+from trl import DPOConfig, ModelConfig, get_peft_config, get_quantization_config
 
 from gpt4llm import lm_head, recipes
 from gpt4llm.data import load_records
+from gpt4llm.dpo import PretokenizedDPOTrainer, tokenize_pairs
 from gpt4llm.models import resolve_model
 from gpt4llm.preferences import preference_pairs, split_by_prompt
 from gpt4llm.publish import hyperparameters
@@ -44,15 +45,16 @@ def main(script_args: DPOScriptArguments, training_args: DPOConfig, model_args: 
                            config=script_args.dataset_config)
     pairs, _ = preference_pairs(records)
     train_dataset, eval_dataset = split_by_prompt(pairs, script_args.eval_fraction, training_args.seed)
-    train_dataset = train_dataset.remove_columns("margin")
-    eval_dataset = eval_dataset.remove_columns("margin") if eval_dataset is not None else None
+    # tokenized as generation sees them: the prompt alone, then each response (gpt4llm/dpo.py)
+    train_rows = tokenize_pairs(train_dataset, tokenizer)
+    eval_rows = tokenize_pairs(eval_dataset, tokenizer) if eval_dataset is not None else None
 
     # Train, resuming from the newest checkpoint if an earlier run stopped
-    trainer = DPOTrainer(
+    trainer = PretokenizedDPOTrainer(
         model=model_path,
         args=training_args,
-        train_dataset=train_dataset,
-        eval_dataset=eval_dataset,
+        train_dataset=train_rows,
+        eval_dataset=eval_rows,
         processing_class=tokenizer,
         peft_config=get_peft_config(model_args),
         quantization_config=get_quantization_config(model_args),

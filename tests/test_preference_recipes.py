@@ -186,3 +186,29 @@ def test_dpo_trains_and_its_saved_model_reloads(tmp_path, tiny_model_dir, tokeni
         base = AutoModelForCausalLM.from_pretrained(tiny_model_dir)(**inputs).logits
     torch.testing.assert_close(merged, adapted, atol=1e-4, rtol=1e-4)
     assert not torch.allclose(adapted, base, atol=1e-5)  # it moved away from the reference
+
+
+def test_dpo_trains_on_the_prompt_as_generation_tokenizes_it(tmp_path, tiny_model_dir, tokenizer, caplog):
+    """A response starting with '"' merges with the prompt's final ':' when tokenized together; DPO still sees the
+    prompt's own tokens, then each response and EOS, with no boundary warning from TRL."""
+    import logging
+
+    from datasets import Dataset
+    from trl import DPOConfig
+
+    from gpt4llm.dpo import PretokenizedDPOTrainer, tokenize_pairs
+
+    prompt = alpaca_prompt("Quote a proverb.")
+    pairs = Dataset.from_dict({"prompt": [prompt, prompt], "chosen": ['"Haste makes waste."', "Slow and steady."],
+                               "rejected": ["No.", '(a) "Maybe."']})  # fmt: skip
+    args = DPOConfig(output_dir=str(tmp_path), use_cpu=True, bf16=False, report_to="none", max_length=256)
+    with caplog.at_level(logging.WARNING):
+        trainer = PretokenizedDPOTrainer(model=tiny_model_dir, args=args, train_dataset=tokenize_pairs(pairs, tokenizer),
+                                         processing_class=tokenizer)  # fmt: skip
+    assert "not a prefix" not in caplog.text
+    for pair, row in zip(pairs, trainer.train_dataset):
+        assert row["prompt_ids"] == tokenizer(prompt)["input_ids"]
+        assert tokenizer.decode(row["chosen_ids"]) == pair["chosen"] + tokenizer.eos_token
+        assert tokenizer.decode(row["rejected_ids"]) == pair["rejected"] + tokenizer.eos_token
+    args.max_length = len(tokenizer(prompt)["input_ids"])  # the prompt alone fills it: nothing left to learn from
+    assert len(trainer._prepare_dataset(tokenize_pairs(pairs, tokenizer), tokenizer, args, "train")) == 0
