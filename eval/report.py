@@ -428,39 +428,50 @@ def plot_verb_objects(counts: dict[str, Counter], path: Path, top: int = 25) -> 
 
 
 def rl_table(curves: dict[str, list[dict]]) -> list[str]:
-    """Per RL run: the reward model's mean score of the policy's completions (std across them) at the first and
-    last logged steps, and the KL to the starting policy at the last."""
-    lines = ["| run | steps logged | mean reward, first step | mean reward, last step | KL at the last |",
-             "|---|---|---|---|---|"]  # fmt: skip
+    """Per RL run: the reward model's mean score of the policy's finished completions (std across them) at the
+    first and last logged steps with any, the KL to the starting policy at the last step, and the share of
+    completions cut off at the length limit (unscored) over all steps."""
+    lines = ["| run | steps logged | mean reward, first step | mean reward, last step | KL at the last | cut off |",
+             "|---|---|---|---|---|---|"]  # fmt: skip
     for name, curve in curves.items():
-        first, last = curve[0], curve[-1]
-        kl = f"{last['kl']:.3f}" if "kl" in last else "-"
-        lines.append(f"| {name} | {len(curve)} | {_reward(first)} (step {first['step']}) | {_reward(last)} "
-                     f"(step {last['step']}) | {kl} |")  # fmt: skip
+        scored = [log for log in curve if log["reward"] is not None]
+        first, last = (scored[0], scored[-1]) if scored else (None, None)
+        kl = f"{curve[-1]['kl']:.3f}" if curve[-1].get("kl") is not None else "-"
+        clipped = [log["clipped_ratio"] for log in curve if log.get("clipped_ratio") is not None]
+        cut = f"{sum(clipped) / len(clipped):.0%}" if clipped else "-"
+        lines.append(f"| {name} | {len(curve)} | {_reward(first)} | {_reward(last)} | {kl} | {cut} |")
     return lines
 
 
-def _reward(log: dict) -> str:
-    return f"{log['reward']:.3f}" + (f" ± {log['reward_std']:.3f}" if "reward_std" in log else "")
+def _reward(log: dict | None) -> str:
+    if log is None:
+        return "- (every completion cut off)"
+    std = f" ± {log['reward_std']:.3f}" if log.get("reward_std") is not None else ""
+    return f"{log['reward']:.3f}{std} (step {log['step']})"
 
 
 def plot_rl_curves(curves: dict[str, list[dict]], path: Path) -> None:
     """The reward model's mean score of each step's completions (the band: their std) and the KL to the starting
     policy, step by step, for each RL run."""
-    fig, (reward, kl) = plt.subplots(1, 2, figsize=(9, 3.2), layout="constrained")
+    fig, (reward, kl, clipped) = plt.subplots(1, 3, figsize=(12, 3.2), layout="constrained")
     for i, (name, curve) in enumerate(curves.items()):
         color = plt.get_cmap("tab10")(i % 10)
-        steps = np.array([log["step"] for log in curve])
-        mean = np.array([log["reward"] for log in curve])
+        scored = [log for log in curve if log["reward"] is not None]  # a step with every completion cut has none
+        steps = np.array([log["step"] for log in scored])
+        mean = np.array([log["reward"] for log in scored])
         reward.plot(steps, mean, marker="o", markersize=3, color=color, label=name)
-        if all("reward_std" in log for log in curve):
-            std = np.array([log["reward_std"] for log in curve])
+        if all(log.get("reward_std") is not None for log in scored):
+            std = np.array([log["reward_std"] for log in scored])
             reward.fill_between(steps, mean - std, mean + std, color=color, alpha=0.15, linewidth=0)
-        if all("kl" in log for log in curve):
-            kl.plot(steps, [log["kl"] for log in curve], marker="o", markersize=3, color=color, label=name)
-    reward.set_title("reward model's score of the completions (mean, ± std)", fontsize=9)
+        for panel, key in ((kl, "kl"), (clipped, "clipped_ratio")):
+            if all(log.get(key) is not None for log in curve):
+                panel.plot([log["step"] for log in curve], [log[key] for log in curve], marker="o", markersize=3,
+                           color=color, label=name)  # fmt: skip
+    reward.set_title("reward model's score of the finished completions\n(mean, ± std)", fontsize=9)
     kl.set_title("KL to the starting policy", fontsize=9)
-    for panel in (reward, kl):
+    clipped.set_title("share of completions cut off at the length limit\n(unscored)", fontsize=9)
+    clipped.set_ylim(-0.05, 1.05)
+    for panel in (reward, kl, clipped):
         panel.set_xlabel("optimizer step", fontsize=8)
         panel.tick_params(labelsize=7)
         panel.grid(True, linestyle="--", alpha=0.3)

@@ -18,9 +18,12 @@ GRPOTrainer or RLOOTrainer.
   completions: global batch = processes x per-device batch x accumulation, a multiple of num_generations.
 - KL penalty against the starting (SFT) policy: `beta`, a per-token KL estimate in the loss (GRPO) or subtracted
   from the reward (RLOO). With LoRA the reference is the base with the adapter switched off: no second copy.
-- The reward model's score of every logging step (mean and std over its completions), the KL and the completion
-  length go to output_dir/reward_curve.json; the first and last logged mean scores to train_results.json and the
-  model card.
+- A completion cut at `max_completion_length` (no EOS) is not given to the reward model, which would read it as a
+  finished answer: it is unscored (zero advantage, out of its group's baseline) or gets `cut_off_reward`, and
+  `mask_truncated_completions: true` (both recipes) keeps it out of the loss.
+- The reward model's score of every logging step (mean and std over its scored completions; null where every
+  completion was cut off), the KL, the completion length and the share of completions cut off (`clipped_ratio`)
+  go to output_dir/reward_curve.json; the first and last logged mean scores to train_results.json and the card.
 """
 
 import argparse
@@ -46,7 +49,7 @@ logger = logging.getLogger("rl")
 ALGORITHMS = {"grpo": (GRPOConfig, GRPOTrainer), "rloo": (RLOOConfig, RLOOTrainer)}
 # each logging step's reward-model score (RLOO's own "reward" has the KL penalty subtracted), in reward_curve.json
 CURVE = {"reward": "rewards/reward_model/mean", "reward_std": "rewards/reward_model/std", "kl": "kl",
-         "completion_length": "completions/mean_length"}  # fmt: skip
+         "completion_length": "completions/mean_length", "clipped_ratio": "completions/clipped_ratio"}  # fmt: skip
 RL_FIELDS = ("beta", "num_generations", "max_completion_length", "temperature")  # in the card beside the common ones
 
 
@@ -55,6 +58,12 @@ class RLScriptArguments(recipes.RecipeArguments):
     algorithm: str = field(default="grpo", metadata={"help": "The trainer: grpo or rloo.", "choices": [*ALGORITHMS]})
     reward_model_path: str | None = field(default=None, metadata={"help": "A reward model from recipes/reward.py."})
     reward_batch_size: int = field(default=8, metadata={"help": "Completions the reward model scores at once."})
+    cut_off_reward: float | None = field(
+        default=None,
+        metadata={"help": "The reward of a completion cut at max_completion_length (it never reached EOS), instead of "
+                          "the reward model's score of a text it was never trained to see unfinished; none: unscored, "
+                          "i.e. left out of its group's baseline with zero advantage."},
+    )  # fmt: skip
     dataset_limit: int | None = field(default=None, metadata={"help": "Prompts from the first N records only."})
     merge_adapters: bool = field(default=False, metadata={"help": "Also save LoRA merged into the base model."})
 
@@ -71,6 +80,12 @@ def config_classes(argv: list[str]) -> tuple:
     if (algorithm or "grpo") not in ALGORITHMS:
         sys.exit(f"error: algorithm {algorithm!r}: choose one of {', '.join(ALGORITHMS)}")
     return RLScriptArguments, ALGORITHMS[algorithm or "grpo"][0], ModelConfig
+
+
+def finite(value: float) -> float | None:
+    """A logged value, or None (JSON null) where it is NaN: a step whose completions were all cut off has no mean
+    reward-model score."""
+    return None if value != value else value
 
 
 def prompts_of(records) -> list[str]:
@@ -92,8 +107,14 @@ def main(script_args: RLScriptArguments, training_args, model_args: ModelConfig,
     if training_args.beta == 0:
         logger.warning("beta 0: no KL penalty, the policy may drift from the SFT model to exploit the reward model")
 
-    def reward_model(prompts: list[str], completions: list[str], **_) -> list[float]:
-        return scorer.score_texts([prompt + completion for prompt, completion in zip(prompts, completions)])
+    def reward_model(prompts: list[str], completions: list[str], completion_ids: list[list[int]], **_) -> list:
+        # a completion that stopped before the limit ended on a stop token (TRL cuts the rest); one that filled the
+        # limit without EOS was cut off, and the reward model would read it as finished (it appends EOS)
+        finished = [len(ids) < training_args.max_completion_length or tokenizer.eos_token_id in ids
+                    for ids in completion_ids]  # fmt: skip
+        texts = [prompt + completion for prompt, completion, done in zip(prompts, completions, finished) if done]
+        scores = iter(scorer.score_texts(texts) if texts else [])
+        return [next(scores) if done else script_args.cut_off_reward for done in finished]
 
     # Data: Alpaca prompts
     records = load_records(
@@ -117,13 +138,14 @@ def main(script_args: RLScriptArguments, training_args, model_args: ModelConfig,
     lm_head.use_on_cpu(trainer)  # TRL's fused LM head is GPU-made: 3x slower on a CPU (gpt4llm/lm_head.py)
     result = recipes.train(trainer, training_args)
     logs = [log for log in trainer.state.log_history if CURVE["reward"] in log]
-    curve = [{"step": log["step"], **{k: log[v] for k, v in CURVE.items() if v in log}} for log in logs]
+    curve = [{"step": log["step"], **{k: finite(log[v]) for k, v in CURVE.items() if v in log}} for log in logs]
+    scored = [point for point in curve if point["reward"] is not None]
     rewards = {}
-    if curve:
-        rewards = {"reward_first": curve[0]["reward"], "reward_last": curve[-1]["reward"], "logged_steps": len(curve)}
+    if scored:
+        rewards = {"reward_first": scored[0]["reward"], "reward_last": scored[-1]["reward"], "logged_steps": len(curve)}
         rewards |= {"kl_last": curve[-1]["kl"]} if "kl" in curve[-1] else {}  # logged where beta > 0
-        logger.info("mean reward %.4f at step %d, %.4f at step %d", rewards["reward_first"], curve[0]["step"],
-                    rewards["reward_last"], curve[-1]["step"])  # fmt: skip
+        logger.info("mean reward %.4f at step %d, %.4f at step %d", rewards["reward_first"], scored[0]["step"],
+                    rewards["reward_last"], scored[-1]["step"])  # fmt: skip
     result.metrics.update(rewards)
     recipes.save_train_metrics(trainer, result)
 

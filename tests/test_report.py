@@ -159,17 +159,21 @@ def test_rl_reward_curves_make_a_table_and_a_figure(tmp_path):
     (beta 0), and a run that logged nothing is a one-line error."""
     from eval.__main__ import main
 
-    grpo = [{"step": s, "reward": -1.0 + 0.25 * s, "reward_std": 0.5, "kl": 0.01 * s} for s in range(1, 9)]
+    grpo = [{"step": s, "reward": -1.0 + 0.25 * s, "reward_std": 0.5, "kl": 0.01 * s, "clipped_ratio": 0.25}
+            for s in range(1, 9)]  # fmt: skip
+    grpo[-1] |= {"reward": None, "reward_std": None, "clipped_ratio": 1.0}  # every completion cut off: none scored
     rloo = [{"step": s, "reward": 0.1 * s} for s in (2, 4)]
+    cut = [{"step": 1, "reward": None, "reward_std": None, "kl": 0.0, "clipped_ratio": 1.0}]
     paths = []
-    for name, curve in (("grpo-run", grpo), ("rloo-run", rloo)):
+    for name, curve in (("grpo-run", grpo), ("rloo-run", rloo), ("cut-run", cut)):
         (tmp_path / name).mkdir()
         paths.append(tmp_path / name / "reward_curve.json")
         paths[-1].write_text(json.dumps(curve))
     main(["report", "--rl", *map(str, paths), "--output-dir", str(tmp_path / "report")])
     text = (tmp_path / "report" / "report.md").read_text()
-    assert "| grpo-run | 8 | -0.750 ± 0.500 (step 1) | 1.000 ± 0.500 (step 8) | 0.080 |" in text
-    assert "| rloo-run | 2 | 0.200 (step 2) | 0.400 (step 4) | - |" in text and "![](rl_reward.png)" in text
+    assert "| grpo-run | 8 | -0.750 ± 0.500 (step 1) | 0.750 ± 0.500 (step 7) | 0.080 | 34% |" in text
+    assert "| rloo-run | 2 | 0.200 (step 2) | 0.400 (step 4) | - | - |" in text and "![](rl_reward.png)" in text
+    assert "| cut-run | 1 | - (every completion cut off) | - (every completion cut off) | 0.000 | 100% |" in text
     assert (tmp_path / "report" / "rl_reward.png").read_bytes()[:4] == PNG
 
     (tmp_path / "empty").mkdir()

@@ -71,7 +71,7 @@ def rl(policy, reward_model, data, out, *overrides):
     return run_recipe(
         "recipes/rl.py", "--config", CPU_RECIPE, "--model_name_or_path", policy, "--reward_model_path", reward_model,
         *("--dataset_name", str(data), "--output_dir", str(out), "--cpu_precision", "fp32"),
-        *("--per_device_train_batch_size", str(COMPLETIONS_PER_STEP), "--max_completion_length", "12"),
+        *("--per_device_train_batch_size", str(COMPLETIONS_PER_STEP), "--max_completion_length", "24"),
         *overrides,
     )  # fmt: skip
 
@@ -95,29 +95,51 @@ def blue_share(model_dir: str, n: int = 24) -> float:
 def test_grpo_raises_the_reward_and_the_policy_reloads(tmp_path, colour_policy, blue_reward_model):
     out = tmp_path / "rl"
     result = rl(colour_policy, blue_reward_model, colour_prompts(tmp_path / "p.json"), out,
-                "--max_steps", "16", "--learning_rate", "1e-2", "--save_steps", "100")  # fmt: skip
+                "--max_steps", "24", "--learning_rate", "5e-3", "--save_steps", "100")  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     curve = json.loads((out / "reward_curve.json").read_text())
-    assert [entry["step"] for entry in curve] == list(range(1, 17))
+    assert [entry["step"] for entry in curve] == list(range(1, 25))
     # the start: step 1's completions, all from the SFT policy; its standard error from their spread
     start, start_se = curve[0]["reward"], curve[0]["reward_std"] / math.sqrt(COMPLETIONS_PER_STEP)
     # the end: the mean of the last 4 steps' means; its standard error from their spread
     last = [entry["reward"] for entry in curve[-4:]]
     end, end_se = statistics.mean(last), statistics.stdev(last) / math.sqrt(len(last))
     gain_in_se = (end - start) / math.hypot(start_se, end_se)
-    print(f"mean reward {start:.3f} +- {start_se:.3f} at step 1, {end:.3f} +- {end_se:.3f} over steps 13-16: "
+    print(f"mean reward {start:.3f} +- {start_se:.3f} at step 1, {end:.3f} +- {end_se:.3f} over steps 21-24: "
           f"+{gain_in_se:.1f} standard errors; KL at the end {curve[-1]['kl']:.3f}")  # fmt: skip
     assert gain_in_se > 4
     assert curve[-1]["kl"] > 0  # the penalty measures a distance from the SFT policy that training opened
 
     card, metrics = (out / "README.md").read_text(), json.loads((out / "train_results.json").read_text())
     assert metrics["reward_first"] == start and metrics["reward_last"] == curve[-1]["reward"]
-    assert metrics["num_tokens"] > 16 * COMPLETIONS_PER_STEP  # prompts and completions, every one at least a token
+    assert metrics["num_tokens"] > 24 * COMPLETIONS_PER_STEP  # prompts and completions, every one at least a token
     assert "GRPOTrainer" in card and "| reward_last |" in card and "| beta | 0.04 |" in card
     # the merged policy reloads and says "blue" more often than the SFT policy it started from
     before, after = blue_share(colour_policy), blue_share(str(out / "merged"))
     print(f"answers saying 'blue': {before:.2f} before, {after:.2f} after")
     assert after > before + 0.25
+
+
+def test_completions_cut_off_at_the_length_limit_are_never_scored_as_finished(tmp_path, tiny_model_dir,
+                                                                               tiny_reward_dir):  # fmt: skip
+    """A random policy over SmolLM2's 49,152 tokens all but never samples EOS, so 4 tokens cut every completion
+    short: the reward model scores none of them (the steps have no mean score, and the card no reward), every step
+    logs a clipped ratio of 1, and with `cut_off_reward` each gets that reward instead."""
+    prompts = colour_prompts(tmp_path / "p.json")
+    unscored = tmp_path / "unscored"
+    result = rl(tiny_model_dir, tiny_reward_dir, prompts, unscored, "--max_steps", "2",
+                "--max_completion_length", "4")  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    curve = json.loads((unscored / "reward_curve.json").read_text())
+    assert [(entry["reward"], entry["clipped_ratio"]) for entry in curve] == [(None, 1.0), (None, 1.0)]
+    assert "reward_first" not in json.loads((unscored / "train_results.json").read_text())
+
+    penalised = tmp_path / "penalised"
+    result = rl(tiny_model_dir, tiny_reward_dir, prompts, penalised, "--max_steps", "2",
+                "--max_completion_length", "4", "--cut_off_reward", "-3")  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    curve = json.loads((penalised / "reward_curve.json").read_text())
+    assert [(entry["reward"], entry["reward_std"], entry["clipped_ratio"]) for entry in curve] == [(-3, 0, 1)] * 2
 
 
 def test_rloo_trains_and_saves(tmp_path, colour_policy, blue_reward_model):
