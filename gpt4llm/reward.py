@@ -4,8 +4,13 @@ A response is scored exactly as RewardTrainer saw it during training: prompt + r
 the tokenizer's special tokens, the score read at the last token that is not the padding token the tokenizer was
 saved with (EOS for tokenizers that have none, as RewardTrainer pads). LoRA and QLoRA reward models (adapter and
 score head) load the same way as full ones, and a response gets the same score alone as beside longer ones.
+
+Lengths: recipes/reward.py saves the tokenizer with `model_max_length` set to the training `max_length`, and
+scoring reads at most that many tokens. Training dropped longer pairs; a longer text here keeps its end (the
+response and EOS, where the score is read) and loses the start of its prompt, never its end, and is counted.
 """
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +23,8 @@ from trl.trainer.utils import pad
 from .data import DataError
 from .models import check_local_model, inference_device
 from .precision import use_bf16
+
+logger = logging.getLogger(__name__)
 
 
 def reward_text(prompt: str, response: str, eos_token: str) -> str:
@@ -34,7 +41,7 @@ def pairs_within(pairs: Dataset, tokenizer, max_length: int | None) -> Dataset:
 
     def fits(pair) -> bool:
         texts = [reward_text(pair["prompt"], pair[side], tokenizer.eos_token) for side in ("chosen", "rejected")]
-        return all(len(ids) <= max_length for ids in tokenizer(texts)["input_ids"])
+        return all(len(ids) <= max_length for ids in tokenizer(texts, verbose=False)["input_ids"])
 
     return pairs.filter(fits)
 
@@ -61,15 +68,25 @@ def check_reward_model(path: str) -> None:
                         "label, as recipes/reward.py saves)")  # fmt: skip
 
 
+def trained_max_length(model, tokenizer) -> int:
+    """The length the reward model was trained with (saved as the tokenizer's model_max_length by
+    recipes/reward.py), else what its positions allow."""
+    if tokenizer.model_max_length < 1_000_000:  # transformers' "unset" is 1e30
+        return tokenizer.model_max_length
+    return getattr(model.config.get_text_config(), "max_position_embeddings", 2048)
+
+
 class RewardModel:
-    def __init__(self, model, tokenizer, *, batch_size: int = 8, max_length: int = 1024):
+    def __init__(self, model, tokenizer, *, batch_size: int = 8, max_length: int | None = None):
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.batch_size = batch_size
-        self.max_length = max_length
+        self.max_length = max_length or trained_max_length(model, tokenizer)
+        self.cut = 0  # texts longer than max_length, scored on their last max_length tokens
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.tokenizer.padding_side = "right"
+        self.tokenizer.truncation_side = "left"  # keep the end, where the score is read
         # The classifier reads each sequence at its last token that is not the config's pad id. A LoRA model
         # reloads its base's config, whose pad id need not be the one training padded with (the 2023 LLaMA
         # conversions say 0, while training padded with EOS): every shorter sequence of a batch would then be
@@ -105,8 +122,13 @@ class RewardModel:
         texts = [reward_text(text, "", self.tokenizer.eos_token) for text in texts]
         device = next(self.model.parameters()).device
         rewards: list[float] = []
+        lengths = [len(ids) for ids in self.tokenizer(texts, verbose=False)["input_ids"]]
+        if cut := sum(length > self.max_length for length in lengths):
+            self.cut += cut
+            logger.warning("%d of %d texts longer than the reward model's %d tokens: scored on their last %d tokens "
+                           "(the start of the prompt left out)", cut, len(texts), self.max_length, self.max_length)
         # longest first: batches of similar length waste little on padding
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        order = sorted(range(len(texts)), key=lambda i: -lengths[i])
         for start in range(0, len(order), self.batch_size):
             batch = [texts[i] for i in order[start : start + self.batch_size]]
             inputs = self.tokenizer(

@@ -97,6 +97,8 @@ def main(script_args: RewardScriptArguments, training_args: RewardConfig, model_
     recipes.finish(trainer)
     recipes.release(trainer)
     if is_main:
+        if training_args.max_length is not None:  # saved with the model: scoring reads what training read
+            tokenizer.model_max_length = training_args.max_length
         folders = recipes.save_tokenizer_and_merge(tokenizer, training_args, model_args, merge=True)
         metrics = {"train_loss": result.training_loss, "global_step": result.global_step,
                    "train_pairs": len(train_dataset)}  # fmt: skip
@@ -104,7 +106,7 @@ def main(script_args: RewardScriptArguments, training_args: RewardConfig, model_
         if len(held_out):
             scorer = RewardModel.from_pretrained(
                 training_args.output_dir, dtype=model_args.dtype,
-                quantization_config=get_quantization_config(model_args), max_length=training_args.max_length or 1024,
+                quantization_config=get_quantization_config(model_args),
             )  # fmt: skip
             metrics |= {"eval_pairs": len(held_out), "eval_pairwise_accuracy": scorer.pairwise_accuracy(held_out)}
             logger.info("held-out pairwise accuracy %.4f on %d pairs (%d longer than max_length left out, "

@@ -66,6 +66,31 @@ def test_reward_model_learns_a_separable_set_and_reloads(tmp_path, tiny_model_di
     assert first.score(prompt, responses[::-1]) == rewards[::-1]  # batching and sorting keep the order
 
 
+def test_the_reward_model_scores_with_the_length_it_was_trained_with(tmp_path, tiny_model_dir):
+    """The training max_length travels with the model (its tokenizer's model_max_length, in output_dir and merged/);
+    a longer text is scored on its last tokens, where its response and EOS are, and counted, never cut at its end."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    out = tmp_path / "rm"
+    result = reward(tiny_model_dir, separable_comparisons(tmp_path / "cmp.json", 8), out, "--max_length", "48",
+                    "--max_steps", "2")  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    for folder in (out, out / "merged"):
+        assert AutoTokenizer.from_pretrained(folder).model_max_length == 48
+    scorer = RewardModel.from_pretrained(str(out / "merged"), dtype="float32")
+    assert scorer.max_length == 48
+
+    text = alpaca_prompt("Tell me something about tea, " + "and about tea " * 20) + "Tea is a friendly drink."
+    ids = scorer.tokenizer(text + scorer.tokenizer.eos_token)["input_ids"]
+    assert len(ids) > 48
+    model = AutoModelForSequenceClassification.from_pretrained(out / "merged", dtype=torch.float32).eval()
+    with torch.no_grad():
+        tail, head = (model(input_ids=torch.tensor([part])).logits[0, 0].item() for part in (ids[-48:], ids[:48]))
+    assert scorer.score_texts([text]) == pytest.approx([tail], abs=1e-5) and tail != pytest.approx(head, abs=1e-3)
+    assert scorer.cut == 1
+
+
 def test_grouped_reward_training_learns_the_same_set(tmp_path, tiny_model_dir):
     out = tmp_path / "rm"
     result = reward(tiny_model_dir, separable_comparisons(tmp_path / "cmp.json"), out, "--grouped", "true",
