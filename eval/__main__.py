@@ -281,8 +281,8 @@ def grade_totals(args) -> None:
 
 def _print_grades(judgment_files, items: dict, output, **bootstrap) -> list[dict]:
     """Totals of judgment files (single and pairwise alike), printed and written to OUTPUT.summary.json."""
-    from .mt_bench import pair_totals, read_judgments, single_totals
-    from .report import mt_bench_table, mt_pair_table
+    from .mt_bench import model_totals, pair_totals, read_judgments, single_totals
+    from .report import mt_bench_table, mt_model_table, mt_pair_table
 
     rows = {"single": [], "pairwise": []}
     for records in judgment_files if isinstance(judgment_files, list) else [judgment_files]:
@@ -292,9 +292,12 @@ def _print_grades(judgment_files, items: dict, output, **bootstrap) -> list[dict
     singles = [r for r in results if r["kind"] == "single"]
     if singles:
         print("\n".join(mt_bench_table(singles)) + "\n")
-    for result in results:
-        if result["kind"] == "pairwise":
-            print("\n".join(mt_pair_table(result)) + "\n")
+    pairs = [r for r in results if r["kind"] == "pairwise"]
+    for result in pairs:
+        print("\n".join(mt_pair_table(result)) + "\n")
+    if len({frozenset(r["models"]) for r in pairs}) > 1:  # pairwise-all: each model against all it met
+        results += model_totals(pairs)
+        print("\n".join(mt_model_table([r for r in results if r["kind"] == "pairwise-model"])) + "\n")
     if output:
         write_json_atomic(Path(f"{output}.summary.json"), results)
     return results
@@ -404,7 +407,7 @@ def report(args) -> None:
         figures.plot_length_bias(results, out / "length_bias.png")
         sections.append(("Figure: total scores", ["![](judge_totals.png)", "", "![](length_bias.png)"]))
     if args.mt_bench:
-        from .report import mt_bench_table, mt_pair_table
+        from .report import mt_bench_table, mt_model_table, mt_pair_table
 
         results = [result for path in args.mt_bench for result in json.loads(Path(path).read_text())]
         singles = [r for r in results if r["kind"] == "single"]
@@ -415,6 +418,8 @@ def report(args) -> None:
         for result in (r for r in results if r["kind"] == "pairwise"):
             model_1, model_2 = result["models"]
             sections.append((f"MT-bench: {model_1} vs {model_2} (pairwise)", mt_pair_table(result)))
+        if totals := [r for r in results if r["kind"] == "pairwise-model"]:
+            sections.append(("MT-bench: each model against all the others (pairwise)", mt_model_table(totals)))
     if args.rl:
         curves = {Path(path).parent.name: json.loads(Path(path).read_text()) for path in args.rl}
         empty = [path for path, curve in zip(args.rl, curves.values()) if not curve]

@@ -153,14 +153,17 @@ class LocalGenerator:
             prompts, return_tensors="pt", padding=True, add_special_tokens=self.template == "alpaca"
         )
         sampling = params.get("temperature", 0) > 0
+        if sampling:  # every batch from the same seed, as FastChat seeds each answer: a resumed run draws alike
+            torch.manual_seed(params.get("seed", 0))
         started = time.perf_counter()
+        # top-k is left to the model's generation config (transformers' default 50 unless the model sets one), as
+        # FastChat's gen_model_answer.py samples: passing top_k=None would switch it off
         output = self.model.generate(
             **inputs.to(self.model.device),
             max_new_tokens=params.get("max_tokens", 512),
             do_sample=sampling,
             temperature=params["temperature"] if sampling else None,
             top_p=params.get("top_p", 1.0) if sampling else None,
-            top_k=None,
             num_return_sequences=num_return_sequences,
             pad_token_id=self.tokenizer.pad_token_id,
         )

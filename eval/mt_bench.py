@@ -420,5 +420,25 @@ def pair_totals(rows: list[dict], items: dict, *, resamples: int = 1000, seed: i
     return results
 
 
+def model_totals(pair_results: list[dict]) -> list[dict]:
+    """Per judge and model, its games against every opponent it met (FastChat show_result.py's pairwise-all table):
+    wins, ties and losses from its side, and its win, loss and adjusted win rates (ties half), best first."""
+    counts: dict = defaultdict(Counter)
+    for result in pair_results:
+        model_1, model_2 = result["models"]
+        counts[result["judge"], model_1].update({o: result[o] for o in ("win", "tie", "loss")})
+        counts[result["judge"], model_2].update({"win": result["loss"], "tie": result["tie"], "loss": result["win"]})
+    totals = []
+    for (judge, model), c in counts.items():
+        n = c["win"] + c["tie"] + c["loss"]
+        totals.append({
+            "kind": "pairwise-model", "model": model, "judge": judge, "games": n,
+            **{o: c[o] for o in ("win", "tie", "loss")}, "win_rate": c["win"] / n if n else None,
+            "loss_rate": c["loss"] / n if n else None,
+            "win_rate_adjusted": (c["win"] + 0.5 * c["tie"]) / n if n else None,
+        })  # fmt: skip
+    return sorted(totals, key=lambda t: (t["judge"], -(t["win_rate_adjusted"] or 0), t["model"]))
+
+
 def _mean(values: list[float]) -> float | None:
     return sum(values) / len(values) if values else None

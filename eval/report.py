@@ -204,6 +204,17 @@ def mt_bench_table(results: list[dict]) -> list[str]:
     return lines
 
 
+def mt_model_table(totals: list[dict]) -> list[str]:
+    """Each model's pairwise games against all the others it met, per judge (FastChat's pairwise-all table)."""
+    lines = ["| model | judge | win | tie | loss | games | win rate | loss rate | adjusted win rate |",
+             "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for t in totals:
+        rates = " | ".join("-" if t[k] is None else f"{100 * t[k]:.1f}%"
+                           for k in ("win_rate", "loss_rate", "win_rate_adjusted"))  # fmt: skip
+        lines.append(f"| {t['model']} | {t['judge']} | {t['win']} | {t['tie']} | {t['loss']} | {t['games']} | {rates} |")
+    return lines
+
+
 def mt_pair_table(result: dict) -> list[str]:
     """Pairwise MT-bench judgments of one model pair, counted as FastChat's show_result.py counts them."""
     model_1, model_2 = result["models"]

@@ -76,6 +76,39 @@ def test_generation_with_packed_weights_equals_plain_generation(tiny_model_dir):
     assert any(answers) and answers == plain.generate(prompts, params)
 
 
+def test_sampling_keeps_the_models_top_k_and_is_seeded_per_batch(tiny_model_dir):
+    """As FastChat's gen_model_answer.py samples: top-k from the model's generation config (transformers' 50), so
+    with temperature 1 and top-p 1 every sampled token is among the 50 likeliest of its step (a random model over
+    49,152 tokens would almost never pick one without it); and each batch starts from the same seed, so a batch
+    draws the same answers whatever ran before it (a resumed run too)."""
+    import torch
+
+    from eval.generate import LocalGenerator
+    from gpt4llm.templates import alpaca_prompt
+
+    generator = LocalGenerator(tiny_model_dir, template="alpaca", precision="fp32", pack_weights=False)
+    sampled, generate = [], generator.model.generate
+    generator.model.generate = lambda **kwargs: sampled.append(generate(**kwargs)) or sampled[-1]
+    prompts = [alpaca_prompt("Name a colour."), alpaca_prompt("Name a river.")]
+    params = {"temperature": 1.0, "top_p": 1.0, "max_tokens": 8}
+    first = generator.generate(prompts, params, num_return_sequences=4)
+    generator.generate([alpaca_prompt("Something else.")], params)
+    assert generator.generate(prompts, params, num_return_sequences=4) == first
+
+    prompt_length = generator.tokenizer(prompts, return_tensors="pt", padding=True)["input_ids"].shape[1]
+    sequences = sampled[0]
+    with torch.no_grad():
+        logits = generator.model(input_ids=sequences, attention_mask=sequences != generator.tokenizer.pad_token_id).logits
+    ranks = []
+    for row, sequence in enumerate(sequences):
+        for position in range(prompt_length, len(sequence)):
+            if sequence[position] == generator.tokenizer.pad_token_id:
+                break
+            step = logits[row, position - 1]
+            ranks.append(int((step > step[sequence[position]]).sum()))
+    assert len(ranks) > 20 and max(ranks) < 50, ranks
+
+
 def test_endpoint_generation_and_labelled_benchmarks(tmp_path):
     output = tmp_path / "unnatural.json"
     with FakeOpenAI() as server:

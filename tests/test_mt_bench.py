@@ -315,6 +315,12 @@ def test_pairwise_grading_judges_both_orders_and_counts_a_changed_verdict_as_a_t
         grade(server, tmp_path / "all.jsonl", "--limit", 1, "--answers", ours, base, third, "--mode", "pairwise-all")
     pairs = {(j["model_1"], j["model_2"]) for j in read_jsonl(tmp_path / "all.jsonl")}
     assert pairs == {("ours", "base"), ("ours", "third"), ("base", "third")}
+    # show_result.py's pairwise-all table: each model's games against both others (2 opponents x 2 turns, all ties)
+    summary = json.loads((tmp_path / "all.jsonl.summary.json").read_text())
+    totals = {t["model"]: t for t in summary if t["kind"] == "pairwise-model"}
+    assert set(totals) == {"ours", "base", "third"}
+    assert all((t["games"], t["tie"], t["win_rate_adjusted"]) == (4, 4, 0.5) for t in totals.values())
+    assert "| ours | judge | 0 | 4 | 0 | 4 | 0.0% | 0.0% | 50.0% |" in capsys.readouterr().out
 
 
 def test_fastchat_written_judgments_give_show_results_totals(tmp_path):
