@@ -8,7 +8,8 @@ The training records are drawn like the release (bench/sft_throughput.py's `alpa
 (registered names or files), else stand-ins written here at the registered benchmarks' sizes and shapes: Vicuna-80
 (80 questions of ~17 words), User-Oriented-252 (252 tasks, an instance each with an output), the Unnatural
 Instructions core set (66,010 instructions with 68,478 instances) and MT-bench (80 two-turn questions, references
-on 39). One overlap per benchmark is planted in the training data, and every one must be found. The time is that of
+on 39). One copy of a benchmark prompt's 13 tokens per benchmark is planted in a training instruction, and every one
+must be found (the default compares prompts with prompts). The time is that of
 `gpt4llm.decontaminate.find`: the benchmarks indexed and every record checked, the median of --repeats runs.
 Results also go to bench/results/decontamination_throughput.json.
 """
@@ -63,13 +64,13 @@ def main() -> None:
     benchmarks = load_benchmarks(args.against) if args.against else stand_in_benchmarks(list(VOCAB))
     rng = random.Random(2)
     planted = {}
-    for name, bench in benchmarks.items():  # 13 tokens of a long enough text of one item, inside an output
+    for name, bench in benchmarks.items():  # 13 tokens of a long enough prompt of one item, inside an instruction
         part, text = next((p, t) for item in rng.sample(bench.items, len(bench.items)) for p, t in item_texts(item)
                           if len(t.split()) >= 16)  # fmt: skip
         row = rng.randrange(len(rows))
         while row in planted:
             row = rng.randrange(len(rows))
-        rows[row]["output"] += " " + " ".join(text.split()[2:15])
+        rows[row]["instruction"] += " " + " ".join(text.split()[2:15])
         planted[row] = name
     records = Records("alpaca-like", rows, [f"alpaca-like: row {i}" for i in range(len(rows))])
     words = sum(len(str(v).split()) for row in rows for v in row.values())

@@ -64,6 +64,9 @@ def parser() -> argparse.ArgumentParser:
                        help="the records that share nothing (.json, .jsonl or .parquet, the input's schema); the "
                        "report goes to OUTPUT.decontamination.json")  # fmt: skip
     clean.add_argument("--ngram", type=int, default=13, help="tokens per n-gram (default 13)")
+    clean.add_argument("--answers", action="store_true",
+                       help="also compare the benchmarks' reference answers and the training outputs and responses "
+                       "(default: prompts against prompts)")  # fmt: skip
     clean.add_argument("--examples", type=int, default=5, help="examples per benchmark in the report (default 5)")
     return root
 
@@ -76,7 +79,7 @@ def decontaminate(args) -> int:
 
     check_output(args.output)
     records = load_records(args.input)
-    found = find(records, load_benchmarks(args.against), n=args.ngram)
+    found = find(records, load_benchmarks(args.against), n=args.ngram, answers=args.answers)
     kept = found.kept(records)
     write_records(args.output, kept.rows)
     write_json_atomic(report_path(args.output), found.report(records, examples=args.examples))

@@ -211,7 +211,8 @@ def mt_model_table(totals: list[dict]) -> list[str]:
     for t in totals:
         rates = " | ".join("-" if t[k] is None else f"{100 * t[k]:.1f}%"
                            for k in ("win_rate", "loss_rate", "win_rate_adjusted"))  # fmt: skip
-        lines.append(f"| {t['model']} | {t['judge']} | {t['win']} | {t['tie']} | {t['loss']} | {t['games']} | {rates} |")
+        counts = " | ".join(str(t[k]) for k in ("win", "tie", "loss", "games"))
+        lines.append(f"| {t['model']} | {t['judge']} | {counts} | {rates} |")
     return lines
 
 

@@ -288,8 +288,8 @@ def to_sft_dataset(records: Records, tokenizer) -> Dataset:
         pairs = alpaca_to_prompt_completion(records) if schema == "alpaca" else prompt_completion_pairs(records)
         tokenized = tokenize_prompt_completion(pairs["prompt"], pairs["completion"], tokenizer, pairs["where"])
     else:
-        tokenized = [tokenize_chat(_chat_messages(r, w), tokenizer, w) for r, w in zip(records.rows, records.locations)]
-        tokenized = {key: [t[key] for t in tokenized] for key in ("input_ids", "labels")}
+        chats = [tokenize_chat(_chat_messages(r, w), tokenizer, w) for r, w in zip(records.rows, records.locations)]
+        tokenized = {key: [chat[key] for chat in chats] for key in ("input_ids", "labels")}
     return Dataset.from_dict(tokenized)
 
 

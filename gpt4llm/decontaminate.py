@@ -1,17 +1,23 @@
-"""Benchmark contamination of training data: the records that share an n-gram with a benchmark item.
+"""Benchmark contamination of training data: the records whose prompts share an n-gram with a benchmark's prompts.
+
+What is compared: by default what is asked, on both sides, as open-instruct decontaminates (benchmark prompts
+against training prompts): a benchmark item's instruction, input and every turn against a training record's
+instruction and input (Alpaca), its user and system messages (chat), its prompt (prompt/completion, comparisons).
+With `answers` the benchmark's reference answers and the training outputs, responses and assistant turns join
+in: answers share stock phrases and boilerplate code, so a shared n-gram there says less, and an all-fields
+default left out unrelated records of the released data for such.
 
 Text is normalised the same way on both sides: Unicode NFKC, then lowercased; a token is a run of letters and
 digits (Unicode word characters without the underscore), except that every CJK character (Han ideographs, kana,
 Hangul syllables) is a token by itself, so Chinese data is checked character by character as it is written;
 punctuation, symbols and whitespace only separate tokens ("Don't-panic!" is `don t panic`). N-grams never cross
-fields: each field of a training record (Alpaca's instruction, input and output; each chat message; prompt and
-completion; a comparison's prompt and each response) and each text of a benchmark item (its instruction, input,
-every turn, and its reference answers) is tokenised on its own.
+fields: each field of a training record and each text of a benchmark item is tokenised on its own.
 
-A benchmark text of at least `n` tokens (13 by default) contributes all its n-grams. A shorter one is matched whole
-when it has at least MIN_TOKENS (8, the lower bound GPT-3's contamination study used): a training field contains
-it if it holds all its tokens in a row. Shorter texts are too generic to call an overlap ("Write a haiku.") and are
-counted as unchecked. Many Vicuna-80 questions are 8 to 12 tokens long, so whole matching is what checks them.
+A benchmark text of at least `n` tokens (13 by default) contributes all its n-grams. A shorter one, of at least
+MIN_TOKENS (8, the lower bound GPT-3's contamination study used), matches only a training field that is the same
+text whole (after normalisation): many Vicuna-80 questions are 8 to 12 tokens long, and inside a longer field
+such a span is a common phrase more often than a copy. Texts under MIN_TOKENS are too generic to call an overlap
+("Write a haiku.") and are counted as unchecked.
 
 Speed: tokens become integer ids (a token no benchmark has becomes 0, which matches nothing, as does the 0 between
 two fields), every window of a length the benchmarks need is hashed at once with numpy (a 64-bit polynomial hash,
@@ -53,39 +59,51 @@ def tokens(text: str) -> list[str]:
 # ---------------------------------------------------------------- what is checked
 
 
-def record_fields(records: Records) -> tuple[str, list[list[tuple[str, str]]]]:
-    """(schema, each record's (field, text) pairs) for any training data gpt4llm reads: Alpaca, chat messages,
-    prompt/completion, comparison data (v2 with scored responses, v1, chosen/rejected pairs); a record that does not
-    fit the first record's schema is a one-line error naming the row and the field."""
+def record_fields(records: Records, *, answers: bool = False) -> tuple[str, list[list[tuple[str, str]]]]:
+    """(schema, each record's (field, text) pairs to check: its prompts, and with `answers` its answers too) for any
+    training data gpt4llm reads: Alpaca, chat messages, prompt/completion, comparison data (v2 with scored
+    responses, v1, chosen/rejected pairs); a record that does not fit the first record's schema is a one-line error
+    naming the row and the field."""
     first = records.rows[0]
     if not isinstance(first, dict):
         raise DataError(f"{records.locations[0]}: expected a JSON object, got {type(first).__name__}")
     schema = next((s for s, key in _COMPARISONS if key in first), None) or detect_schema(records)
     read = _FIELDS[schema]
-    return schema, [read(row, where) for row, where in zip(records.rows, records.locations)]
+    return schema, [[(name, text) for name, text, is_answer in read(row, where) if answers or not is_answer]
+                    for row, where in zip(records.rows, records.locations)]  # fmt: skip
 
 
-def _texts(row: dict, where: str, *names: str, optional: tuple[str, ...] = ()) -> list[tuple[str, str]]:
+# A training record's fields: (name, text, is_answer)
+ANSWER_FIELDS = {"output", "completion", "completion_a", "completion_b", "chosen", "rejected"}
+
+
+def _texts(row: dict, where: str, *names: str, optional: tuple[str, ...] = ()) -> list[tuple[str, str, bool]]:
     pairs = [(name, text_field(row, name, where)) for name in names]
-    return pairs + [(name, text_field(row, name, where, required=False)) for name in optional]
+    pairs += [(name, text_field(row, name, where, required=False)) for name in optional]
+    return [(name, text, name in ANSWER_FIELDS) for name, text in pairs]
 
 
-def _scored(row: dict, where: str) -> list[tuple[str, str]]:
+def _scored(row: dict, where: str) -> list[tuple[str, str, bool]]:
     scored = row.get("responses_and_scores")
     if not isinstance(scored, list):
         raise DataError(f"{where}: field 'responses_and_scores' must be a list")
-    pairs = _texts(row, where, "user_input")
+    fields = _texts(row, where, "user_input")
     for i, item in enumerate(scored):
         if not isinstance(item, dict) or not isinstance(item.get("response"), str):
             raise DataError(f"{where}: field 'responses_and_scores[{i}].response' must be a string")
-        pairs.append((f"responses_and_scores[{i}].response", item["response"]))
-    return pairs
+        fields.append((f"responses_and_scores[{i}].response", item["response"], True))
+    return fields
+
+
+def _chat(row: dict, where: str) -> list[tuple[str, str, bool]]:
+    return [(f"messages[{i}]", m["content"], m["role"] == "assistant")
+            for i, m in enumerate(_chat_messages(row, where))]  # fmt: skip
 
 
 _COMPARISONS = (("comparison_v2", "responses_and_scores"), ("comparison_v1", "completion_a"), ("pairs", "chosen"))
 _FIELDS = {
     "alpaca": lambda row, where: _texts(row, where, "instruction", optional=("input", "output")),
-    "chat": lambda row, where: [(f"messages[{i}]", m["content"]) for i, m in enumerate(_chat_messages(row, where))],
+    "chat": _chat,
     "prompt_completion": lambda row, where: _texts(row, where, "prompt", "completion"),
     "comparison_v2": _scored,
     "comparison_v1": lambda row, where: _texts(row, where, "user_input", "completion_a", "completion_b"),
@@ -93,12 +111,14 @@ _FIELDS = {
 }
 
 
-def item_texts(item: Item) -> list[tuple[str, str]]:
-    """(part, text) of a benchmark item: what is asked (instruction, input, every turn) and its references."""
+def item_texts(item: Item, *, answers: bool = False) -> list[tuple[str, str]]:
+    """(part, text) of a benchmark item: what is asked (instruction, input, every turn) and, with `answers`, its
+    references."""
     parts = [("instruction", item.instruction), ("input", item.input)]
     parts += [(f"turns[{i}]", turn) for i, turn in enumerate(item.turns) if i > 0]
-    parts += [("reference", item.reference)] if item.reference else []
-    parts += [(f"reference[{i}]", text) for i, text in enumerate(item.turn_references)]
+    if answers:
+        parts += [("reference", item.reference)] if item.reference else []
+        parts += [(f"reference[{i}]", text) for i, text in enumerate(item.turn_references)]
     return [(part, text) for part, text in parts if text and text.strip()]
 
 
@@ -128,6 +148,7 @@ class Contamination:
     schema: str
     records: int
     benchmarks: list[dict]  # {name, source, shape, items, texts, unchecked}
+    answers: bool  # answers compared too, not only prompts
     matches: dict[int, list[Match]] = field(default_factory=dict)  # record -> its matches, one per benchmark item
 
     @property
@@ -159,9 +180,14 @@ class Contamination:
             lines.append(f"| {b['name']} | {b['items']} | {b['texts'] - b['unchecked']} | {b['unchecked']} | "
                          f"{c['records']} | {c['items']} |")  # fmt: skip
         kept = self.records - len(self.matches)
-        lines.append(f"{len(self.matches)} of {self.records} records share a {self.ngram}-gram (or a whole text of "
-                     f"{MIN_TOKENS}+ tokens) with a benchmark item; {kept} kept.")  # fmt: skip
+        lines.append(f"{len(self.matches)} of {self.records} records share a {self.ngram}-gram with a benchmark item, "
+                     f"or are one of its texts of {MIN_TOKENS}-{self.ngram - 1} tokens whole ({self.compared}); "
+                     f"{kept} kept.")  # fmt: skip
         return lines
+
+    @property
+    def compared(self) -> str:
+        return "prompts and answers" if self.answers else "prompts against prompts"
 
     def report(self, records: Records, *, examples: int = 5) -> dict:
         """The JSON report: settings, counts per benchmark with examples, and every removed record's matches."""
@@ -175,6 +201,7 @@ class Contamination:
             "schema": self.schema,
             "ngram": self.ngram,
             "min_tokens": MIN_TOKENS,
+            "compared": self.compared,
             "normalisation": "NFKC, lowercase; tokens: runs of letters and digits, each CJK character alone; "
             "punctuation and whitespace separate tokens; fields tokenised apart",
             "records": self.records,
@@ -193,8 +220,8 @@ class Contamination:
 
     def summary(self) -> str:
         counts = ", ".join(f"{name} {c['records']}" for name, c in self.per_benchmark().items())
-        return (f"Decontaminated: {len(self.matches)} of {self.records} training records shared a {self.ngram}-gram "
-                f"with a benchmark item and were left out (records per benchmark: {counts}).")  # fmt: skip
+        return (f"Decontaminated ({self.compared}): {len(self.matches)} of {self.records} training records shared a "
+                f"{self.ngram}-gram with a benchmark item and were left out (records per benchmark: {counts}).")
 
 
 def _public(match: Match) -> dict:
@@ -210,12 +237,12 @@ class _Grams:
     """The benchmarks' texts as one array of token ids (0 after each text) and, for each gram length, the hashes
     of their grams sorted, with where each gram starts."""
 
-    def __init__(self, benchmarks: dict[str, Benchmark], n: int):
+    def __init__(self, benchmarks: dict[str, Benchmark], n: int, answers: bool):
         texts, self.owners, self.summary = [], [], []
         for name, bench in benchmarks.items():
             first = len(texts)
             for item in bench.items:
-                for part, text in item_texts(item):
+                for part, text in item_texts(item, answers=answers):
                     texts.append(text)
                     self.owners.append((name, item.key, part))
             self.summary.append({"name": name, "source": bench.source, "shape": bench.shape, "items": len(bench.items),
@@ -295,13 +322,15 @@ def _rolling(array: np.ndarray, lengths: set[int]):
                 yield k, hashes
 
 
-def find(records: Records, benchmarks: dict[str, Benchmark], *, n: int = NGRAM) -> Contamination:
-    """Every training record that shares an n-gram (or a whole short text, see the docstring) with a benchmark item."""
+def find(records: Records, benchmarks: dict[str, Benchmark], *, n: int = NGRAM,
+         answers: bool = False) -> Contamination:  # fmt: skip
+    """Every training record that shares an n-gram with a benchmark item, or is one of its short texts whole (see
+    the docstring); prompts against prompts, and with `answers` answers too."""
     if n < 1:
         raise DataError(f"--ngram {n}: an n-gram has at least one token")
-    schema, fields = record_fields(records)
-    grams = _Grams(benchmarks, n)
-    found = Contamination(n, schema, len(records), grams.summary)
+    schema, fields = record_fields(records, answers=answers)
+    grams = _Grams(benchmarks, n, answers)
+    found = Contamination(n, schema, len(records), grams.summary, answers)
     if not grams.sorted:
         return found
     owners = [(record, name) for record, pairs in enumerate(fields) for name, _ in pairs]
@@ -312,7 +341,8 @@ def find(records: Records, benchmarks: dict[str, Benchmark], *, n: int = NGRAM) 
         parts.append(_ids(flat, grams.vocab))
         lengths += chunk_lengths
     array = np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint64)
-    starts = np.concatenate([[0], np.cumsum(np.array(lengths, dtype=np.int64) + 1)[:-1]]).astype(np.int64)
+    lengths = np.array(lengths, dtype=np.int64)
+    starts = np.concatenate([[0], np.cumsum(lengths + 1)[:-1]]).astype(np.int64)
     zeros = _zero_counts(array)
     words = None
     for k, hashes in _rolling(array, grams.lengths):
@@ -320,7 +350,11 @@ def find(records: Records, benchmarks: dict[str, Benchmark], *, n: int = NGRAM) 
         if not len(keys):
             continue
         flags, mask = grams.filters[k]
-        maybe = np.nonzero(flags[hashes & mask])[0]
+        if k == n:  # n-grams anywhere in a field
+            maybe = np.nonzero(flags[hashes & mask])[0]
+        else:  # a short benchmark text: only a field that is that text whole
+            maybe = starts[lengths == k]
+            maybe = maybe[flags[hashes[maybe] & mask]]
         maybe = maybe[zeros[maybe + k] == zeros[maybe]]  # windows with no 0 inside: one field, known tokens
         at = np.minimum(np.searchsorted(keys, hashes[maybe]), len(keys) - 1)
         hits = maybe[keys[at] == hashes[maybe]]
@@ -341,10 +375,11 @@ def find(records: Records, benchmarks: dict[str, Benchmark], *, n: int = NGRAM) 
     return found
 
 
-def decontaminate(records: Records, against: list[str], *, n: int = NGRAM, examples: int = 5) -> tuple[Records, dict]:
+def decontaminate(records: Records, against: list[str], *, n: int = NGRAM, answers: bool = False,
+                  examples: int = 5) -> tuple[Records, dict]:  # fmt: skip
     """The records that share nothing with the benchmarks `against` (names or files), and the report, whose
     `summary` is one line for a model card; the counts go to the log."""
-    found = find(records, load_benchmarks(against), n=n)
+    found = find(records, load_benchmarks(against), n=n, answers=answers)
     logger.info("decontamination against %s:\n%s", ", ".join(against), "\n".join(found.lines()))
     return found.kept(records), found.report(records, examples=examples)
 

@@ -142,7 +142,8 @@ def main(script_args: RLScriptArguments, training_args, model_args: ModelConfig,
     scored = [point for point in curve if point["reward"] is not None]
     rewards = {}
     if scored:
-        rewards = {"reward_first": scored[0]["reward"], "reward_last": scored[-1]["reward"], "logged_steps": len(curve)}
+        rewards = {"reward_first": scored[0]["reward"], "reward_last": scored[-1]["reward"],
+                   "logged_steps": len(curve)}  # fmt: skip
         rewards |= {"kl_last": curve[-1]["kl"]} if "kl" in curve[-1] else {}  # logged where beta > 0
         logger.info("mean reward %.4f at step %d, %.4f at step %d", rewards["reward_first"], scored[0]["step"],
                     rewards["reward_last"], scored[-1]["step"])  # fmt: skip

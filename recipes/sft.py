@@ -15,8 +15,9 @@
 - Resumes from the newest checkpoint in output_dir. Saves the model (or adapter), the tokenizer and a
   model card; with `merge_adapters`, also a merged model in output_dir/merged; pushes it with `push_to_hub`.
 - Bad data raises a one-line error naming file, row and field (exit status 1).
-- `decontaminate_against` (off by default): leave out the records that share a 13-gram with those benchmarks'
-  items (gpt4llm/decontaminate.py), with the counts in the log, the card and output_dir/decontamination.json.
+- `decontaminate_against` (off by default): leave out the records whose prompts share a 13-gram with those
+  benchmarks' prompts, or are one of their short prompts whole (`decontaminate_answers`: answers too;
+  gpt4llm/decontaminate.py), with the counts in the log, the card and output_dir/decontamination.json.
 """
 
 import logging
@@ -50,6 +51,10 @@ class SFTScriptArguments(recipes.RecipeArguments):
                   "e.g. [vicuna80, mt_bench]; off by default, as in the paper."},
     )  # fmt: skip
     decontaminate_ngram: int = field(default=13, metadata={"help": "Tokens per n-gram for decontaminate_against."})
+    decontaminate_answers: bool = field(
+        default=False,
+        metadata={"help": "Also compare benchmark reference answers with training outputs (default: prompts only)."},
+    )
 
 
 CONFIG_CLASSES = (SFTScriptArguments, SFTConfig, ModelConfig)
@@ -72,7 +77,8 @@ def main(script_args: SFTScriptArguments, training_args: SFTConfig, model_args: 
     decontamination = None  # off by default: the paper trained on every record
     if script_args.decontaminate_against:
         records, decontamination = decontaminate(
-            records, script_args.decontaminate_against, n=script_args.decontaminate_ngram
+            records, script_args.decontaminate_against, n=script_args.decontaminate_ngram,
+            answers=script_args.decontaminate_answers,
         )
     train_dataset = to_sft_dataset(records, tokenizer)
     eval_dataset = None

@@ -67,50 +67,30 @@ def words(text: str, start: int, count: int) -> str:
 
 
 def training_records() -> list[dict]:
-    """Clean records, planted overlaps (marked 'planted') and near misses (marked 'near')."""
+    """Clean records; planted copies of benchmark prompts in training prompts ('planted', found by default); copies
+    in training outputs or of benchmark answers ('answer', found with --answers only); near misses ('near')."""
     return [
         {"instruction": "Name three colours.", "input": "", "output": "Red, green and blue."},
         # 13 tokens of the MT-bench turn inside an output, in another case and with other punctuation
-        {
-            "instruction": "Tell a story.",
-            "input": "",
-            "output": "Once... " + words(LONG, 3, 13).upper().replace(" ", ", ") + "!",
-            "planted": 1,
-        },
-        {
-            "instruction": "Tell a story.",
-            "input": "",
-            "output": "Once " + words(LONG, 4, 12) + " and more words follow here",
-            "near": 1,
-        },
-        {
-            "instruction": SHORT.lower().rstrip("?"),
-            "input": "",
-            "output": "Because they are content.",
-            "planted": 1,
-        },  # the whole short question
-        {
-            "instruction": SHORT.replace("happy", ""),
-            "input": "",
-            "output": "They just do.",
-            "near": 1,
-        },  # 8 of its 9 tokens
-        {
-            "instruction": "Write a haiku.",
-            "input": "",
-            "output": "Autumn moonlight falls",
-            "near": 1,
-        },  # too short to count
-        {
-            "instruction": "Reply.",
-            "input": "",
-            "output": "thank you very much for the kind invitation to the spring concert at the",
-            "planted": 1,
-        },
+        {"instruction": "Tell a story.", "input": "",
+         "output": "Once... " + words(LONG, 3, 13).upper().replace(" ", ", ") + "!", "answer": 1},
+        {"instruction": "Tell a story.", "input": "", "output": "Once " + words(LONG, 4, 12) + " and more", "near": 1},
+        # the whole short question, as an instruction
+        {"instruction": SHORT.lower().rstrip("?"), "input": "", "output": "Because they are content.", "planted": 1},
+        # 8 of its 9 tokens
+        {"instruction": SHORT.replace("happy", ""), "input": "", "output": "They just do.", "near": 1},
+        # the short question inside a longer instruction: a phrase, not a copy of the benchmark's prompt
+        {"instruction": "Answer briefly: " + SHORT + " Thanks.", "input": "", "output": "Contentment.", "near": 1},
+        {"instruction": "Write a haiku.", "input": "", "output": "Autumn moonlight falls", "near": 1},  # too short
+        # the User-Oriented item's reference answer, in an output
+        {"instruction": "Reply.", "input": "",
+         "output": "thank you very much for the kind invitation to the spring concert at the", "answer": 1},
         # the 13-gram split across two fields is no overlap: n-grams never cross fields
         {"instruction": words(LONG, 0, 7), "input": words(LONG, 7, 6), "output": "ok", "near": 1},
         {"instruction": "Summarise.", "input": "A long text about weather.", "output": "It rains."},
-    ]
+        # 14 tokens of the MT-bench turn in an input
+        {"instruction": "Rewrite this.", "input": words(LONG, 5, 14), "output": "Done.", "planted": 1},
+    ]  # fmt: skip
 
 
 def test_planted_overlaps_are_found_near_misses_are_not_and_clean_records_are_kept(tmp_path, capsys):
@@ -121,49 +101,43 @@ def test_planted_overlaps_are_found_near_misses_are_not_and_clean_records_are_ke
     output = tmp_path / "clean.json"
     assert main(["decontaminate", "--input", str(train), "--against", *files.values(), "--output", str(output)]) == 0
     kept = json.loads(output.read_text())
-    assert kept == [row for row in rows if "planted" not in row]  # every clean record, as it was, in order
+    assert kept == [row for row in rows if "planted" not in row]  # every other record, as it was, in order
     report = json.loads((tmp_path / "clean.json.decontamination.json").read_text())
-    assert report["records"] == 9 and report["removed"] == 3 and report["kept"] == 6 and report["ngram"] == 13
+    assert (report["records"], report["removed"], report["kept"], report["ngram"]) == (11, 2, 9, 13)
+    assert report["compared"] == "prompts against prompts"
     counts = {b["name"]: (b["records"], b["items"], b["texts"], b["unchecked"]) for b in report["benchmarks"]}
-    assert counts == {
+    assert counts == {  # the User-Oriented item's reference answer is not a text to check by default
         files["fastchat"]: (1, 1, 2, 1),
         files["mt_bench"]: (1, 1, 2, 1),
-        files["user_oriented"]: (1, 1, 3, 2),
+        files["user_oriented"]: (0, 0, 2, 2),
     }
     removed = {r["row"]: r["matches"] for r in report["removed_records"]}
-    assert sorted(removed) == [1, 3, 6]
-    (mt,) = removed[1]
-    assert mt == {
-        "benchmark": files["mt_bench"],
-        "item": 81,
-        "part": "turns[1]",
-        "field": "output",
-        "text": " ".join(tokens(words(LONG, 3, 13))),
-    }
-    assert removed[3][0]["part"] == "instruction" and removed[3][0]["item"] == 1
-    assert removed[6][0]["part"] == "reference" and removed[6][0]["item"] == "t1"
+    assert sorted(removed) == [3, 10]
+    assert removed[3] == [{"benchmark": files["fastchat"], "item": 1, "part": "instruction", "field": "instruction",
+                           "text": " ".join(tokens(SHORT))}]  # fmt: skip
+    (mt,) = removed[10]
+    assert (mt["item"], mt["part"], mt["field"]) == (81, "turns[1]", "input")
+    assert mt["text"] == " ".join(tokens(words(LONG, 5, 13)))
     (example,) = next(b for b in report["benchmarks"] if b["name"] == files["mt_bench"])["examples"]
-    assert example["where"] == f"{train}: row 1"
+    assert example["where"] == f"{train}: row 10"
     assert f"| {files['mt_bench']} | 1 | 1 | 1 | 1 | 1 |" in capsys.readouterr().out
 
-    # --ngram 12: the 12-token near miss is now an overlap (and the short question still matched whole)
-    main(
-        [
-            "decontaminate",
-            "--input",
-            str(train),
-            "--against",
-            files["mt_bench"],
-            "--output",
-            str(tmp_path / "c12.jsonl"),
-            "--ngram",
-            "12",
-        ]
-    )
+    # --answers: the benchmarks' reference answers and the training outputs are compared too
+    main(["decontaminate", "--input", str(train), "--against", *files.values(), "--output",
+          str(tmp_path / "all.json"), "--answers"])  # fmt: skip
+    report = json.loads((tmp_path / "all.json.decontamination.json").read_text())
+    found = [i for i, row in enumerate(rows) if {"planted", "answer"} & set(row)]
+    assert [r["row"] for r in report["removed_records"]] == found
+    assert report["compared"] == "prompts and answers"
+    removed = {r["row"]: r["matches"] for r in report["removed_records"]}
+    assert (removed[1][0]["part"], removed[1][0]["field"]) == ("turns[1]", "output")
+    assert (removed[7][0]["part"], removed[7][0]["item"]) == ("reference", "t1")
+
+    # --ngram 12 with answers: the 12-token near miss in an output is now an overlap
+    main(["decontaminate", "--input", str(train), "--against", files["mt_bench"], "--output",
+          str(tmp_path / "c12.jsonl"), "--ngram", "12", "--answers"])  # fmt: skip
     report = json.loads((tmp_path / "c12.jsonl.decontamination.json").read_text())
-    assert [r["row"] for r in report["removed_records"]] == [1, 2] and len(
-        (tmp_path / "c12.jsonl").read_text().splitlines()
-    ) == 7
+    assert [r["row"] for r in report["removed_records"]] == [1, 2, 10]
 
 
 def test_normalisation_lowercases_drops_punctuation_and_splits_cjk_characters():
@@ -182,8 +156,8 @@ def test_chinese_training_data_is_checked_character_by_character(tmp_path):
     question = "请用三句话描述一下秋天的公园里有什么景色"  # 20 characters, 20 tokens
     bench = write_jsonl(tmp_path / "zh.jsonl", [{"question_id": 1, "text": question, "category": "generic"}])
     rows = [
-        {"instruction": "写一首诗。", "input": "", "output": "秋天到了，" + question[2:15] + "。"},  # 13 characters
-        {"instruction": "写一首诗。", "input": "", "output": "秋天到了，" + question[2:14] + "。"},  # 12: a near miss
+        {"instruction": "秋天到了，" + question[2:15] + "。", "input": "", "output": "写一首诗。"},  # 13 characters
+        {"instruction": "秋天到了，" + question[2:14] + "。", "input": "", "output": "写一首诗。"},  # 12: a near miss
     ]
     found = find(Records("zh", rows, ["zh: row 0", "zh: row 1"]), load_benchmarks([str(bench)]))
     assert list(found.matches) == [0] and found.matches[0][0].text == " ".join(question[2:15])
@@ -221,7 +195,7 @@ def test_every_training_schema_is_checked_and_written_back_as_it_was(tmp_path, s
     train = write_jsonl(tmp_path / "train.jsonl", [clean, planted, clean])
     for suffix in (".jsonl", ".parquet"):
         output = tmp_path / f"clean{suffix}"
-        main(["decontaminate", "--input", str(train), "--against", str(bench), "--output", str(output)])
+        main(["decontaminate", "--input", str(train), "--against", str(bench), "--output", str(output), "--answers"])
         report = json.loads((tmp_path / f"clean{suffix}.decontamination.json").read_text())
         assert report["schema"] == schema and [r["row"] for r in report["removed_records"]] == [1]
         assert report["removed_records"][0]["matches"][0]["field"] == field
@@ -262,8 +236,8 @@ def test_bad_input_is_a_one_line_error(tmp_path, case):
 def test_sft_recipe_decontaminates_before_training_and_says_so(tmp_path, tiny_model_dir):
     data = write_alpaca(tmp_path / "train.json", n=12)
     records = json.loads(data.read_text())
-    records[3]["output"] = LONG  # two records the benchmark holds
-    records[7]["instruction"] = LONG.lower()
+    records[3]["output"] = LONG  # a benchmark prompt as an answer: left in by default
+    records[7]["instruction"] = LONG.lower()  # and as a prompt: left out
     data.write_text(json.dumps(records))
     bench = write_jsonl(tmp_path / "mt.jsonl", [{"question_id": 1, "category": "writing", "turns": [LONG]}])
     out = tmp_path / "out"
@@ -289,10 +263,10 @@ def test_sft_recipe_decontaminates_before_training_and_says_so(tmp_path, tiny_mo
         str(bench),
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "training on 10 examples" in result.stderr and "2 of 12 records share a 13-gram" in result.stderr
+    assert "training on 11 examples" in result.stderr and "1 of 12 records share a 13-gram" in result.stderr
     report = json.loads((out / "decontamination.json").read_text())
-    assert [r["row"] for r in report["removed_records"]] == [3, 7]
+    assert [r["row"] for r in report["removed_records"]] == [7]
     assert (
-        "Decontaminated: 2 of 12 training records shared a 13-gram with a benchmark item"
+        "Decontaminated (prompts against prompts): 1 of 12 training records shared a 13-gram with a benchmark item"
         in (out / "README.md").read_text()
     )

@@ -98,7 +98,8 @@ def test_sampling_keeps_the_models_top_k_and_is_seeded_per_batch(tiny_model_dir)
     prompt_length = generator.tokenizer(prompts, return_tensors="pt", padding=True)["input_ids"].shape[1]
     sequences = sampled[0]
     with torch.no_grad():
-        logits = generator.model(input_ids=sequences, attention_mask=sequences != generator.tokenizer.pad_token_id).logits
+        mask = sequences != generator.tokenizer.pad_token_id
+        logits = generator.model(input_ids=sequences, attention_mask=mask).logits
     ranks = []
     for row, sequence in enumerate(sequences):
         for position in range(prompt_length, len(sequence)):

@@ -228,8 +228,8 @@ def test_dpo_trains_on_the_prompt_as_generation_tokenizes_it(tmp_path, tiny_mode
                                "rejected": ["No.", '(a) "Maybe."']})  # fmt: skip
     args = DPOConfig(output_dir=str(tmp_path), use_cpu=True, bf16=False, report_to="none", max_length=256)
     with caplog.at_level(logging.WARNING):
-        trainer = PretokenizedDPOTrainer(model=tiny_model_dir, args=args, train_dataset=tokenize_pairs(pairs, tokenizer),
-                                         processing_class=tokenizer)  # fmt: skip
+        rows = tokenize_pairs(pairs, tokenizer)
+        trainer = PretokenizedDPOTrainer(tiny_model_dir, args=args, train_dataset=rows, processing_class=tokenizer)
     assert "not a prefix" not in caplog.text
     for pair, row in zip(pairs, trainer.train_dataset):
         assert row["prompt_ids"] == tokenizer(prompt)["input_ids"]
