@@ -82,6 +82,14 @@ def config_classes(argv: list[str]) -> tuple:
     return RLScriptArguments, ALGORITHMS[algorithm or "grpo"][0], ModelConfig
 
 
+class UnscoredIsIntended(logging.Filter):
+    """TRL warns, with the whole prompt and completion, whenever every reward function returned None for a
+    completion; here that is the rule for a cut-off completion (logged as clipped_ratio), not a mistake."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "All reward functions returned None" not in record.getMessage()
+
+
 def finite(value: float) -> float | None:
     """A logged value, or None (JSON null) where it is NaN: a step whose completions were all cut off has no mean
     reward-model score."""
@@ -126,6 +134,8 @@ def main(script_args: RLScriptArguments, training_args, model_args: ModelConfig,
 
     # Train, resuming from the newest checkpoint if an earlier run stopped
     trainer_class = ALGORITHMS[script_args.algorithm][1]
+    if script_args.cut_off_reward is None:
+        logging.getLogger(trainer_class.__module__).addFilter(UnscoredIsIntended())
     trainer = trainer_class(
         model=model_path,
         reward_funcs=reward_model,

@@ -133,6 +133,7 @@ def test_completions_cut_off_at_the_length_limit_are_never_scored_as_finished(tm
     curve = json.loads((unscored / "reward_curve.json").read_text())
     assert [(entry["reward"], entry["clipped_ratio"]) for entry in curve] == [(None, 1.0), (None, 1.0)]
     assert "reward_first" not in json.loads((unscored / "train_results.json").read_text())
+    assert "All reward functions returned None" not in result.stderr  # TRL's warning: intended here, not a mistake
 
     penalised = tmp_path / "penalised"
     result = rl(tiny_model_dir, tiny_reward_dir, prompts, penalised, "--max_steps", "2",
