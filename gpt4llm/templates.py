@@ -22,9 +22,13 @@ def alpaca_prompt(instruction: str, input: str = "") -> str:
 
 
 def alpaca_conversation(turns: list[str], answers: list[str]) -> str:
-    """A later turn of a conversation in the Alpaca template, which has none of its own: as FastChat's `alpaca`
-    conversation does, the earlier turns stay in the prompt, each answer followed by the next `### Instruction:`.
-    The first turn is `alpaca_prompt`, exactly what the model was trained on."""
+    """A later turn of a conversation in the Alpaca template, which has none of its own: the earlier turns stay in
+    the prompt, each answer followed by a blank line and the next `### Instruction:` block, so that every turn reads
+    exactly as the first, `alpaca_prompt`, which is what the model was trained on.
+
+    Not FastChat's `alpaca` conversation, which renders `### Instruction: {turn}` on one line (a space after the
+    colon, not a newline), `### Response: {answer}` with a space, and ends each answer with `</s>` directly followed
+    by the next `### Instruction`: a layout the Alpaca-trained model never saw."""
     text = alpaca_prompt(turns[0])
     for answer, turn in zip(answers, turns[1:]):
         text += f"{answer}\n\n### Instruction:\n{turn}\n\n### Response:"
