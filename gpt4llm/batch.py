@@ -8,7 +8,15 @@ then the batch is marked closed. So a run killed at any moment resumes, by the s
 - killed after an upload: the logged file is used; the batches on the account are searched for one made from it
   (a kill between creating a batch and logging it) before one is created, so no batch is created twice;
 - killed while polling or downloading: the same batch ids are polled again and their results folded, each
-  request's once.
+  request's once;
+- resumed after a logged file expired (the API keeps batch input files 30 days) or was deleted: its requests are
+  uploaded again in a new file.
+
+A batch's results that fail to download (a 5xx, a dropped connection) are fetched again at the next poll rather
+than ending the run. A batch the API refuses for the organisation's enqueued-token limit (`token_limit_exceeded`:
+too many tokens already queued in unfinished batches) is created again from the same file once this run's other
+batches have finished, never folded as failed requests to be resubmitted unchanged; refused with nothing of this
+run queued, it waits and tries again, and after QUEUE_RETRIES such refusals stops with one line naming the limit.
 
 Results are read like synchronous answers (refusals, truncation, `parse`); a request the batch could not answer
 (an error line, or none by the time a batch expired, failed or was cancelled) is logged as failed, and the next
@@ -28,6 +36,8 @@ logger = logging.getLogger(__name__)
 
 ENDPOINT = "/v1/chat/completions"
 TERMINAL = ("completed", "failed", "expired", "cancelled")
+QUEUE_FULL = "token_limit_exceeded"  # the organisation's enqueued-token limit
+QUEUE_RETRIES = 5  # refusals in a row with none of this run's batches queued before the run gives up
 
 
 def batch_inputs(jobs: list[Job], teacher: Teacher) -> list[tuple[list[str], bytes]]:
@@ -75,7 +85,14 @@ async def run_batches(jobs: list[Job], teacher: Teacher, log: RunLog, *, desc: s
         elif teacher.config.cancel_batches:
             continue
         else:
-            batch_id = await _create(client, file_id, log)
+            try:
+                batch_id = await _create(client, file_id, log)
+            except TeacherError as error:
+                if error.kind not in ("HTTP 400", "HTTP 404"):
+                    raise
+                # expired or deleted: its requests go out again in a new file, below
+                logger.warning("file %s of an earlier run is gone (%s): uploading its requests again", file_id, error)
+                continue
         open_batches[batch_id] = file_id
 
     if not teacher.config.cancel_batches:
@@ -132,7 +149,9 @@ async def _poll(
     client, open_batches: dict[str, str], unique: dict[str, Job], log: RunLog, teacher: Teacher, bar
 ) -> None:
     progress: dict[str, int] = {}
-    while open_batches:
+    waiting: list[str] = []  # files whose batch the enqueued-token limit refused, to create again
+    refusals = 0  # in a row, with none of this run's batches queued
+    while open_batches or waiting:
         for batch_id in list(open_batches):
             try:
                 batch = await client.batches.retrieve(batch_id)
@@ -143,13 +162,44 @@ async def _poll(
                 raise _error(error, f"polling batch {batch_id}") from None
             counts = batch.request_counts
             progress[batch_id] = (counts.completed + counts.failed) if counts else 0
+            if batch.status == "failed" and _queue_full(batch):
+                alone = len(open_batches) == 1
+                refusals = refusals + 1 if alone else 0
+                if refusals >= QUEUE_RETRIES:
+                    raise TeacherError(f"batch {batch_id}: refused {refusals} times for the organisation's enqueued-"
+                                       f"token limit with nothing else of this run queued ({_why(batch)}); send "
+                                       "smaller files (batch_max_requests) or wait for other batches to finish",
+                                       QUEUE_FULL)  # fmt: skip
+                log.append({"id": batch_id, "status": "batch_closed", "state": "refused: queue full"})
+                waiting.append(open_batches.pop(batch_id))
+                logger.info("batch %s: the enqueued-token limit is reached; created again when %s", batch_id,
+                            "this run's other batches finish" if not alone else "the queue has room")  # fmt: skip
+                continue
             if batch.status in TERMINAL:
-                await _fold(client, batch, log.files[open_batches.pop(batch_id)], unique, log, teacher)
+                try:
+                    await _fold(client, batch, log.files[open_batches[batch_id]], unique, log, teacher)
+                except TeacherUnusable:
+                    raise
+                except TeacherError as error:  # a download that failed: the results are still there next poll
+                    logger.warning("%s; downloading again at the next poll", error)
+                    continue
+                open_batches.pop(batch_id)
                 progress[batch_id] = len(log.files[batch.input_file_id]["jobs"])
+        if waiting and not open_batches:  # the queue has room for this run again: one file at a time
+            file_id = waiting.pop(0)
+            open_batches[await _create(client, file_id, log)] = file_id
         bar.n = sum(progress.values())
         bar.refresh()
-        if open_batches:
-            await asyncio.sleep(teacher.config.batch_poll)
+        if open_batches or waiting:
+            await asyncio.sleep(teacher.config.batch_poll * (2 ** min(refusals, 4) if refusals else 1))
+
+
+def _queue_full(batch) -> bool:
+    return any(error.code == QUEUE_FULL for error in (batch.errors.data or [])) if batch.errors else False
+
+
+def _why(batch) -> str:
+    return "; ".join(e.message or e.code or "" for e in (batch.errors.data or [])) if batch.errors else ""
 
 
 async def _fold(client, batch, file_entry: dict, unique: dict[str, Job], log: RunLog, teacher: Teacher) -> None:
@@ -162,7 +212,7 @@ async def _fold(client, batch, file_entry: dict, unique: dict[str, Job], log: Ru
                 if line.strip():
                     result = json.loads(line)
                     results[result["custom_id"]] = result
-    why = "; ".join(e.message or e.code or "" for e in (batch.errors.data or [])) if batch.errors else ""
+    why = _why(batch)
     unknown = 0
     for key in file_entry["jobs"]:
         if key in log.done:

@@ -14,7 +14,9 @@ in the API's shape: `{"error": {"message", "type", "param", "code"}}`. Optional,
   its input file, runs each line as a chat completion (faults included) and writes output and error files.
   `hold(point)` stops the server at a point ("create": before creating a batch, "created": after creating it
   and before answering, "process": before a batch runs its requests, "content": before sending a file's
-  content) until `release(point)`, so tests can kill a client there.
+  content) until `release(point)`, so tests can kill a client there. `enqueued_token_limit`: a batch whose
+  prompt tokens, with those of the batches still queued or running, exceed it fails validation with the API's
+  `token_limit_exceeded`; `content_failures`: that many file downloads get a 500 first.
 
 A request asks for a fault with a marker anywhere in its messages, `[fault:KIND*N]`: the first N attempts with
 that exact content get the fault, later ones a normal answer (N=0 means every attempt). Kinds:
@@ -69,7 +71,8 @@ class FakeOpenAI:
     def __init__(self, latency: float = 0.0, slow_seconds: float = 2.0, *, tokens_per_period: float | None = None,
                  requests_per_period: float | None = None, period: float = 60.0, answer_tokens: int | None = None,
                  reasoning_models=(), known_models=None, batch_seconds: float = 0.05,
-                 batch_max_requests: int = 50_000):  # fmt: skip
+                 batch_max_requests: int = 50_000, enqueued_token_limit: int | None = None,
+                 content_failures: int = 0):  # fmt: skip
         self.latency = latency
         self.slow_seconds = slow_seconds
         self.tokens_per_period = tokens_per_period
@@ -80,6 +83,9 @@ class FakeOpenAI:
         self.known_models = set(known_models) if known_models else None
         self.batch_seconds = batch_seconds
         self.batch_max_requests = batch_max_requests
+        self.enqueued_token_limit = enqueued_token_limit
+        self.queued_tokens: dict[str, int] = {}  # batch id -> its prompt tokens, while it is queued or running
+        self.content_failures = content_failures
         self.lock = threading.Lock()
         self.attempts: Counter = Counter()
         self.requests: list[dict] = []  # the bodies of every chat completion request
@@ -368,6 +374,9 @@ class FakeOpenAI:
 
     async def _content(self, request: web.Request) -> web.Response:
         await self._wait_at("content")
+        if self.content_failures > 0:
+            self.content_failures -= 1
+            return web.json_response(error_body("The server had an error", "server_error"), status=500)
         file = self.files.get(request.match_info["id"])
         if file is None:
             return web.json_response(error_body("No such File object"), status=404)
@@ -421,9 +430,16 @@ class FakeOpenAI:
             problems.append(
                 {"code": "too_many_requests", "message": f"at most {self.batch_max_requests} requests a batch"}
             )
+        tokens = sum(prompt_tokens(body.get("messages", [])) for _, body in lines)
+        limit = self.enqueued_token_limit
+        if limit is not None and tokens + sum(self.queued_tokens.values()) > limit:
+            problems.append({"code": "token_limit_exceeded", "message": f"Enqueued token limit reached. Limit: "
+                             f"{limit} enqueued tokens. Please try again once some in_progress "
+                             "batches have been completed."})  # fmt: skip
         if problems:
             batch.update(status="failed", failed_at=int(time.time()), errors={"object": "list", "data": problems})
             return
+        self.queued_tokens[batch["id"]] = tokens
         batch.update(status="in_progress", in_progress_at=int(time.time()))
         batch["request_counts"]["total"] = len(lines)
         await self._wait_at("process")
@@ -461,6 +477,7 @@ class FakeOpenAI:
             if results:
                 data = "".join(json.dumps(r) + "\n" for r in results).encode()
                 batch[key] = self._new_file(f"{batch['id']}_{key}.jsonl", data, "batch_output")["id"]
+        self.queued_tokens.pop(batch["id"], None)
         if cancelled:
             batch.update(status="cancelled", cancelled_at=int(time.time()))
         else:

@@ -91,6 +91,55 @@ def test_kill_9_at_any_point_then_the_same_command_pays_nothing_twice(tmp_path, 
         assert all(f"batch {b} of an earlier run: polling it again" in rerun.stderr for b in created_before)
 
 
+def test_a_run_resumed_after_its_uploaded_file_expired_uploads_its_requests_again(tmp_path):
+    """Killed after uploading its first file and before creating a batch from it; the file then expired (the API
+    keeps batch inputs 30 days) or was deleted: the same command sends those requests in a new file."""
+    records, output = rows(10), tmp_path / "out.json"
+    source = write(tmp_path / "in.json", records)
+    with FakeOpenAI() as server:
+        reached = server.hold("create")
+        command = [sys.executable, "-m", "data_gen", *batch_command(source, output, server.url)]
+        process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                   env={**os.environ, "OPENAI_API_KEY": SECRET})  # fmt: skip
+        assert reached.wait(60), "the client never reached create"
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        (gone,) = list(server.files)
+        del server.files[gone]  # expired
+        server.release("create")
+        rerun = data_gen(*batch_command(source, output, server.url))
+    assert_every_row_once_with_its_own_answer(output, records, server)
+    assert f"file {gone} of an earlier run is gone" in rerun.stderr and len(server.batches_created) == 3
+
+
+def test_a_failed_download_of_results_is_tried_again_not_the_end_of_the_run(tmp_path):
+    records, output = rows(6), tmp_path / "out.json"
+    with FakeOpenAI(content_failures=2) as server:
+        result = data_gen(*batch_command(write(tmp_path / "in.json", records), output, server.url))
+    assert_every_row_once_with_its_own_answer(output, records, server)
+    assert "downloading again at the next poll" in result.stderr and server.content_failures == 0
+
+
+def test_batches_refused_for_the_enqueued_token_limit_wait_for_room_and_are_sent_once(tmp_path):
+    """An organisation's queue holds one file's tokens at a time here: the batches created beside the first are
+    refused (token_limit_exceeded) and created again from their files as room frees, each request answered and
+    paid once, none logged as failed; a file over the limit on its own stops the run with one line."""
+    records, output = rows(12), tmp_path / "out.json"
+    source = write(tmp_path / "in.json", records)
+    one_file = 4 * 40  # 4 requests of about 30 prompt tokens each fit, 8 do not
+    with FakeOpenAI(enqueued_token_limit=one_file, batch_seconds=0.3) as server:
+        result = data_gen(*batch_command(source, output, server.url))
+    assert_every_row_once_with_its_own_answer(output, records, server)
+    refused = [b for b in server.batches.values() if b["status"] == "failed"]
+    assert refused and all(b["errors"]["data"][0]["code"] == "token_limit_exceeded" for b in refused)
+    assert "the enqueued-token limit is reached" in result.stderr
+    assert not Path(f"{output}.failures.jsonl").exists()
+
+    with FakeOpenAI(enqueued_token_limit=10) as server:  # not even one request fits
+        result = data_gen(*batch_command(source, tmp_path / "never.json", server.url), check=False)
+    assert result.returncode != 0 and "refused 5 times for the organisation's enqueued-token limit" in result.stderr
+
+
 def test_a_batch_the_server_fails_names_its_reason_for_every_row(tmp_path):
     source, output = write(tmp_path / "in.json", rows(6)), tmp_path / "out.json"
     with FakeOpenAI(batch_max_requests=4) as server:
