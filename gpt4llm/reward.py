@@ -99,6 +99,12 @@ class RewardModel:
     ) -> "RewardModel":
         """`dtype` None: bf16 where the hardware computes it natively, else fp32 (gpt4llm.precision); a QLoRA
         model is loaded with its `quantization_config` again."""
+        from transformers.integrations import deepspeed
+
+        if deepspeed.is_deepspeed_zero3_enabled():
+            raise DataError(f"{path}: a reward model is scored whole on each process, which DeepSpeed ZeRO-3 (it "
+                            "shards every model loaded) does not allow; launch with accelerate_configs/ddp.yaml or "
+                            "an FSDP config instead")  # fmt: skip
         check_reward_model(path)
         device = inference_device()
         if dtype is None:

@@ -197,6 +197,20 @@ def test_a_lora_policy_is_a_one_line_error_naming_its_merged_folder(tmp_path, ti
     )
 
 
+def test_a_reward_model_under_deepspeed_zero3_is_a_one_line_error(tiny_reward_dir, monkeypatch):
+    """ZeRO-3 shards every model transformers loads and refuses a device_map; scoring needs the reward model whole
+    on each process (DeepSpeed is not installed here, so its switch is set by hand)."""
+    from transformers.integrations import deepspeed
+
+    from gpt4llm.data import DataError
+    from gpt4llm.reward import RewardModel
+
+    monkeypatch.setattr(deepspeed, "is_deepspeed_zero3_enabled", lambda: True)
+    with pytest.raises(DataError, match=r"DeepSpeed ZeRO-3 .* launch with accelerate_configs/ddp.yaml") as error:
+        RewardModel.from_pretrained(tiny_reward_dir)
+    assert str(error.value).startswith(f"{tiny_reward_dir}: ") and "\n" not in str(error.value)
+
+
 def test_data_without_instructions_is_a_one_line_error(tmp_path, tiny_model_dir, tiny_reward_dir):
     data = tmp_path / "pc.json"
     data.write_text(json.dumps([{"prompt": "Say blue.", "completion": "blue"}]))
