@@ -29,6 +29,18 @@ def batch_command(source, output, url, *extra) -> list[str]:
             "--batch", "--batch-poll", "0.05", "--batch-max-requests", "4", *map(str, extra)]  # fmt: skip
 
 
+def kill_at(point: str, source, output, server, *, before_kill=lambda: None) -> None:
+    """Start the command, wait until the server holds it at `point`, then kill -9 it (the hold stays on)."""
+    reached = server.hold(point)
+    command = [sys.executable, "-m", "data_gen", *batch_command(source, output, server.url)]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               env={**os.environ, "OPENAI_API_KEY": SECRET})  # fmt: skip
+    assert reached.wait(60), f"the client never reached {point}"
+    before_kill()
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+
+
 def assert_every_row_once_with_its_own_answer(output, records, server):
     dataset = json.loads(Path(output).read_text())
     assert [r["instruction"] for r in dataset] == [r["instruction"] for r in records]
@@ -60,17 +72,13 @@ def test_kill_9_at_any_point_then_the_same_command_pays_nothing_twice(tmp_path, 
     records, output = rows(10), tmp_path / "out.json"
     source = write(tmp_path / "in.json", records)
     with FakeOpenAI() as server:
-        reached = server.hold(point)
-        command = [sys.executable, "-m", "data_gen", *batch_command(source, output, server.url)]
-        process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                   env={**os.environ, "OPENAI_API_KEY": SECRET})  # fmt: skip
-        assert reached.wait(60), f"the client never reached {point}"
-        if point == "process":  # let it poll a few times
+
+        def let_it_poll():  # a few times, while held in "process"
             deadline = time.monotonic() + 30
-            while sum(server.retrieves.values()) < 4 and time.monotonic() < deadline:
+            while point == "process" and sum(server.retrieves.values()) < 4 and time.monotonic() < deadline:
                 time.sleep(0.02)
-        process.send_signal(signal.SIGKILL)
-        process.wait()
+
+        kill_at(point, source, output, server, before_kill=let_it_poll)
         created_before, uploads_before = list(server.batches_created), len(server.files)
         retrieves_before = dict(server.retrieves)
         server.release(point)
@@ -97,13 +105,7 @@ def test_a_run_resumed_after_its_uploaded_file_expired_uploads_its_requests_agai
     records, output = rows(10), tmp_path / "out.json"
     source = write(tmp_path / "in.json", records)
     with FakeOpenAI() as server:
-        reached = server.hold("create")
-        command = [sys.executable, "-m", "data_gen", *batch_command(source, output, server.url)]
-        process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                   env={**os.environ, "OPENAI_API_KEY": SECRET})  # fmt: skip
-        assert reached.wait(60), "the client never reached create"
-        process.send_signal(signal.SIGKILL)
-        process.wait()
+        kill_at("create", source, output, server)
         (gone,) = list(server.files)
         del server.files[gone]  # expired
         server.release("create")
@@ -173,13 +175,7 @@ def test_cancel_batches_keeps_what_finished_and_the_next_run_sends_the_rest(tmp_
     records, output = rows(3), tmp_path / "out.json"
     source = write(tmp_path / "in.json", records)
     with FakeOpenAI() as server:
-        reached = server.hold("process")
-        command = [sys.executable, "-m", "data_gen", *batch_command(source, output, server.url)]
-        process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                   env={**os.environ, "OPENAI_API_KEY": SECRET})  # fmt: skip
-        assert reached.wait(60)
-        process.send_signal(signal.SIGKILL)
-        process.wait()
+        kill_at("process", source, output, server)
         cancel = subprocess.Popen([sys.executable, "-m", "data_gen",
                                    *batch_command(source, output, server.url, "--cancel-batches")],
                                   cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
