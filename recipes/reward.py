@@ -18,7 +18,6 @@
   AutoModelForSequenceClassification, as the card's snippet shows) and is what `push_to_hub` uploads.
 """
 
-import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +27,7 @@ from trl import ModelConfig, RewardConfig, RewardTrainer, get_peft_config, get_q
 
 from gpt4llm import recipes
 from gpt4llm.data import load_records
+from gpt4llm.jobs import write_json_atomic
 from gpt4llm.models import resolve_model
 from gpt4llm.preferences import preference_groups, preference_pairs, split_by_prompt
 from gpt4llm.publish import hyperparameters
@@ -112,7 +112,7 @@ def main(script_args: RewardScriptArguments, training_args: RewardConfig, model_
             logger.info("held-out pairwise accuracy %.4f on %d pairs (%d longer than max_length left out, "
                         "as in training)", metrics["eval_pairwise_accuracy"], len(held_out),
                         len(eval_dataset) - len(held_out))  # fmt: skip
-        Path(training_args.output_dir, "eval_results.json").write_text(json.dumps(metrics, indent=2) + "\n")
+        write_json_atomic(Path(training_args.output_dir) / "eval_results.json", metrics)
         card = dict(
             base_model=model_args.model_name_or_path,
             dataset=script_args.dataset_name,
