@@ -472,9 +472,9 @@ def plot_rl_curves(curves: dict[str, list[dict]], path: Path) -> None:
         steps = np.array([log["step"] for log in scored])
         mean = np.array([log["reward"] for log in scored])
         reward.plot(steps, mean, marker="o", markersize=3, color=color, label=name)
-        if all(log.get("reward_std") is not None for log in scored):
-            std = np.array([log["reward_std"] for log in scored])
-            reward.fill_between(steps, mean - std, mean + std, color=color, alpha=0.15, linewidth=0)
+        # the band where a std was logged (none for a step with a single finished completion): gaps elsewhere
+        std = np.array([np.nan if log.get("reward_std") is None else log["reward_std"] for log in scored], dtype=float)
+        reward.fill_between(steps, mean - std, mean + std, color=color, alpha=0.15, linewidth=0)
         for panel, key in ((kl, "kl"), (clipped, "clipped_ratio")):
             if all(log.get(key) is not None for log in curve):
                 panel.plot([log["step"] for log in curve], [log[key] for log in curve], marker="o", markersize=3,
