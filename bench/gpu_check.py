@@ -237,7 +237,7 @@ def run_stage(stage: Stage, models: dict, data: dict, out: Path, steps: int, tim
     return {
         "result": "ok", **ended, "tokens": tokens, "seconds": metrics["train_ended_at"] - began,
         "steps_timed": metrics["global_step"] - steady,
-        "records_per_s": metrics["train_samples_per_second"], "peak_gib": metrics.get("gpu_peak_memory_gib"),
+        "peak_gib": metrics.get("gpu_peak_memory_gib"),
         "start-up": metrics["recipe_started_at"] - finished.launched_at,
         "prepare": metrics["train_started_at"] - metrics["recipe_started_at"],
         "train": metrics["train_ended_at"] - metrics["train_started_at"],
