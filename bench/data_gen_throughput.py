@@ -29,8 +29,10 @@ from pathlib import Path
 
 import openai
 
-from gpt4llm.jobs import Job, RunLog, run_jobs
-from gpt4llm.teacher import Teacher, TeacherConfig
+from gpt4llm.teacher.client import Teacher
+from gpt4llm.teacher.dispatch import run_jobs
+from gpt4llm.teacher.options import TeacherConfig
+from gpt4llm.teacher.runlog import Job, RunLog
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -108,7 +110,7 @@ def whole_command(url: str, n: int, concurrency: int, *extra: str) -> float:
         )
         command = [sys.executable, "-m", "data_gen", "answer", "--input", str(source),
                    "--output", str(Path(tmp) / "out.json"),
-                   "--model", "bench", "--base-url", url, "--concurrency", str(concurrency), *extra]  # fmt: skip
+                   "--model", "bench", "--base-url", url, "--concurrency", str(concurrency), *extra]
         start = time.perf_counter()
         result = subprocess.run(command, check=False, cwd=ROOT, capture_output=True, text=True,
                                 env={**os.environ, "PYTHONPATH": str(ROOT)})
@@ -126,7 +128,7 @@ async def distilabel_style(url: str, n: int, max_tokens: int, batch: int = 50) -
         calls = [client.chat.completions.create(model="bench", max_tokens=max_tokens,
                                                 messages=[{"role": "user", "content": f"Write about topic number {i} "
                                                                                       "in some detail, please."}])
-                 for i in range(first, min(n, first + batch))]  # fmt: skip
+                 for i in range(first, min(n, first + batch))]
         failures += sum(isinstance(r, Exception) for r in await asyncio.gather(*calls, return_exceptions=True))
     await client.close()
     return failures
@@ -139,7 +141,7 @@ def token_limit_runs(args) -> list[dict]:
     for name in ("data_gen --tpm (rolling window, settled with usage)",
                  "distilabel-style: batches of 50, SDK retries, no TPM control"):
         server, url = start_server("--latency", str(args.latency), "--tpm", str(tpm), "--period", str(period),
-                                   "--answer-tokens", str(answer_tokens))  # fmt: skip
+                                   "--answer-tokens", str(answer_tokens))
         try:
             start = time.perf_counter()
             if name.startswith("data_gen"):
@@ -147,7 +149,7 @@ def token_limit_runs(args) -> list[dict]:
                     source = Path(tmp) / "in.json"
                     source.write_text(json.dumps([{"instruction": f"Write about topic number {i} in some detail, "
                                                                   "please.", "input": ""}
-                                                  for i in range(n)]))  # fmt: skip
+                                                  for i in range(n)]))
                     result = subprocess.run(
                         [sys.executable, "-m", "data_gen", "answer", "--input", str(source),
                          "--output", str(Path(tmp) / "o.json"),
@@ -155,7 +157,7 @@ def token_limit_runs(args) -> list[dict]:
                          "--max-tokens", str(max_tokens), "--concurrency", "32"],
                         check=False, cwd=ROOT, capture_output=True, text=True,
                         env={**os.environ, "PYTHONPATH": str(ROOT)},
-                    )  # fmt: skip
+                    )
                     failures = 0 if result.returncode == 0 else result.stderr.count("failed with")
             else:
                 failures = asyncio.run(distilabel_style(url, n, max_tokens))
@@ -166,7 +168,7 @@ def token_limit_runs(args) -> list[dict]:
         shares = stats["utilization"] or [0.0]
         rows.append({"client": name, "requests": n, "wall_s": wall, "rate_limited_429": stats["rate_limited"],
                      "failed": failures, "window_shares": shares, "mean_share": statistics.mean(shares),
-                     "min_share": min(shares)})  # fmt: skip
+                     "min_share": min(shares)})
     return rows
 
 
@@ -196,7 +198,7 @@ def main():
     limits = token_limit_runs(args)
 
     print(f"\nCPU: {cpu_name()}; load average {load:.1f} at the start, {os.getloadavg()[0]:.1f} at the end "
-          "(other work on the machine shares the cores)")  # fmt: skip
+          "(other work on the machine shares the cores)")
     print(f"latency {args.latency * 1000:.0f} ms per request\n")
     print("| client | requests | req/s | % of ideal | vs sequential | client CPU ms/request |")
     print("|---|---|---|---|---|---|")
@@ -210,7 +212,7 @@ def main():
                                     "cpu_ms_per_request": 1000 * cpu / n})
     ideal = args.whole / (128 / args.latency)
     print(f"\n`python -m data_gen answer`, {args.whole:,} records at 128 in flight, process start to exit: "
-          f"{whole:.1f} s; ideal {ideal:.1f} s: {100 * ideal / whole:.0f}% of ideal (target 85%)")  # fmt: skip
+          f"{whole:.1f} s; ideal {ideal:.1f} s: {100 * ideal / whole:.0f}% of ideal (target 85%)")
     results["whole_command"] = {
         "records": args.whole, "wall_s": whole, "ideal_s": ideal, "share_of_ideal": ideal / whole,
     }
@@ -220,7 +222,7 @@ def main():
     print("|---|---|---|---|---|---|")
     for row in limits:
         print(f"| {row['client']} | {row['requests']} | {row['wall_s']:.0f} | {row['rate_limited_429']} "
-              f"| {row['failed']} | {100 * row['mean_share']:.0f}%, {100 * row['min_share']:.0f}% |")  # fmt: skip
+              f"| {row['failed']} | {100 * row['mean_share']:.0f}%, {100 * row['min_share']:.0f}% |")
     results["token_limit"] = limits
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)

@@ -41,13 +41,13 @@ def stand_in_benchmarks(vocab: list[str], seed: int = 1) -> dict:
 
     vicuna = [{"question_id": i, "text": text(17), "category": "generic"} for i in range(1, 81)]
     user_oriented = [{"id": f"user_oriented_task_{i}", "motivation_app": "app", "instruction": text(12),
-                      "instances": [{"input": text(20), "output": text(40)}]} for i in range(252)]  # fmt: skip
+                      "instances": [{"input": text(20), "output": text(40)}]} for i in range(252)]
     # 66,010 instructions, 68,478 instances: 2,468 of the instructions have two
     unnatural = [{"instruction": text(25),
                   "instances": [{"input": text(15), "output": text(4)} for _ in range(1 + (i < 2468))]}
-                 for i in range(66_010)]  # fmt: skip
+                 for i in range(66_010)]
     mt_bench = [{"question_id": 81 + i, "category": "writing", "turns": [text(30), text(12)],
-                 **({"reference": [text(40), text(30)]} if i < 39 else {})} for i in range(80)]  # fmt: skip
+                 **({"reference": [text(40), text(30)]} if i < 39 else {})} for i in range(80)]
     shapes = {"vicuna80": vicuna, "user_oriented252": user_oriented, "unnatural_core": unnatural, "mt_bench": mt_bench}
     return {name: read_benchmark(records(rows, name)) for name, rows in shapes.items()}
 
@@ -66,7 +66,7 @@ def main() -> None:
     planted = {}
     for name, bench in benchmarks.items():  # 13 tokens of a long enough prompt of one item, inside an instruction
         part, text = next((p, t) for item in rng.sample(bench.items, len(bench.items)) for p, t in item_texts(item)
-                          if len(t.split()) >= 16)  # fmt: skip
+                          if len(t.split()) >= 16)
         row = rng.randrange(len(rows))
         while row in planted:
             row = rng.randrange(len(rows))
@@ -80,7 +80,7 @@ def main() -> None:
         found = find(records, benchmarks)
         seconds.append(time.perf_counter() - started)
     missed = [(row, name) for row, name in planted.items()
-              if name not in {m.benchmark for m in found.matches.get(row, [])}]  # fmt: skip
+              if name not in {m.benchmark for m in found.matches.get(row, [])}]
     assert not missed, f"planted overlaps not found: {missed}"
     texts = sum(b["texts"] for b in found.benchmarks)
     median = statistics.median(seconds)
@@ -88,11 +88,11 @@ def main() -> None:
     print(f"{args.records} records ({words} words) against {', '.join(benchmarks)} ({texts} benchmark texts)")
     print("\n".join(found.lines()))
     print(f"find: {median:.2f} s (median of {args.repeats}: {', '.join(f'{s:.2f}' for s in seconds)}), "
-          f"{args.records / median:,.0f} records/s; all {len(planted)} planted overlaps found")  # fmt: skip
+          f"{args.records / median:,.0f} records/s; all {len(planted)} planted overlaps found")
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
     result = {"cpu": describe_cpu(), "records": args.records, "words": words, "benchmarks": found.benchmarks,
-              "seconds": seconds, "median_seconds": median, "removed": len(found.matches)}  # fmt: skip
+              "seconds": seconds, "median_seconds": median, "removed": len(found.matches)}
     (out / "decontamination_throughput.json").write_text(json.dumps(result, indent=2) + "\n")
 
 

@@ -34,7 +34,7 @@ def main():
     native = use_bf16("auto")  # eval generate's choice: bf16 with packed weights where bf16 is native, else fp32
     here = " (`eval generate`'s choice on this CPU)"
     settings = {"one at a time, fp32 (FastChat's scripts)": {"batch_size": 1, "precision": "fp32"},
-                f"batch {n}, fp32{'' if native else here}": {"batch_size": n, "precision": "fp32"}}  # fmt: skip
+                f"batch {n}, fp32{'' if native else here}": {"batch_size": n, "precision": "fp32"}}
     if native:  # emulated bf16 (an AVX2-only CPU) would take minutes a round
         settings[f"batch {n}, bf16, plain weights"] = {"batch_size": n, "precision": "bf16", "pack_weights": False}
         settings[f"batch {n}, bf16, weights packed for oneDNN{here}"] = {"batch_size": n, "precision": "bf16"}

@@ -50,14 +50,14 @@ from transformers.utils import logging as transformers_logging
 from bench.flops import block_weights, matmul_peak
 from bench.reward_throughput import real_length_comparisons
 from bench.sft_throughput import alpaca_like_records
-from gpt4llm.recipes import PHASES
+from gpt4llm.training import PHASES
 from gpt4llm.templates import alpaca_prompt
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # the stand-ins the tests use
 from stand_ins import (  # noqa: E402
     ONE_B, OPT_1_3B, OPT_TINY, SEVEN_B, TINY, llama_tokenizer, opt_tokenizer, save_llama, save_opt, write_json,
-)  # fmt: skip
+)
 
 PAPER_RECORDS, PAPER_EPOCHS, PAPER_GPUS = 52002, 3, 8  # Alpaca-GPT4's English records, the recipe's epochs, 8xA100
 BYTES_PER_PARAMETER = 16  # full fine-tuning in the 7B recipe: fp32 weights, fp32 gradients, AdamW's two fp32 moments
@@ -96,13 +96,13 @@ STAGES = [
           "alpaca", None, overrides=("--max_completion_length", "64", "--merge_adapters", "false",
                                      "--dataset_limit", "64"),
           global_batch=16, steps=2, reward_model_from="reward-qlora"),
-]  # fmt: skip
+]
 GENERATION = "eval generate, batch 16 (bf16 on a GPU)"
 SEVEN_B_STAGE = Stage("sft-7b", "SFT, LLaMA-7B's shape, full fine-tune, FSDP", "sft", "sft/llama-7b_full_en.yaml",
                       "fsdp_8xa100.yaml", "alpaca", 3, model="llama-7b",
-                      overrides=("--save_model", "false", "--save_strategy", "no"), steps=2)  # fmt: skip
+                      overrides=("--save_model", "false", "--save_strategy", "no"), steps=2)
 COLUMNS = ["stage", "result", "tokens/s", "MFU", "peak GiB", "GPU busy", "start-up s", "prepare s", "train s",
-           "finish s", "wall s"]  # fmt: skip
+           "finish s", "wall s"]
 
 
 @dataclass
@@ -128,7 +128,7 @@ def run_command(command: list[str], log_path: Path, timeout: float, cpu: bool) -
     launched = time.time()
     with log_path.open("w") as log, GpuBusy(enabled=not cpu) as busy:
         process = subprocess.Popen(command, cwd=ROOT, env=environment(cpu), stdout=log, stderr=subprocess.STDOUT,
-                                   start_new_session=True)  # fmt: skip
+                                   start_new_session=True)
         try:
             returncode = process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -194,7 +194,7 @@ def reason(log: str) -> str:
 
 
 def phase_of(log: str) -> str:
-    """What a stopped recipe was doing: the last phase it logged (gpt4llm.recipes.PHASES), with the step of its
+    """What a stopped recipe was doing: the last phase it logged (gpt4llm.training.PHASES), with the step of its
     progress bar while training."""
     logged = re.findall(rf"gpt4llm\.recipes: ({'|'.join(map(re.escape, PHASES.values()))})\s*$", log, re.MULTILINE)
     if not logged:
@@ -207,12 +207,12 @@ def phase_of(log: str) -> str:
 
 
 def run_stage(stage: Stage, models: dict, data: dict, out: Path, steps: int, timeout: float, cpu: bool,
-              reward_models: dict) -> dict:  # fmt: skip
+              reward_models: dict) -> dict:
     config = ROOT / "recipes/configs" / stage.recipe
     recipe = yaml.safe_load(config.read_text())
     global_batch = stage.global_batch or recipe["global_batch_size"]
     launch = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
-              str(ROOT / "accelerate_configs" / stage.launcher), "--num_processes", "1"]  # fmt: skip
+              str(ROOT / "accelerate_configs" / stage.launcher), "--num_processes", "1"]
     reward = ["--reward_model_path", reward_models[stage.reward_model_from]] if stage.reward_model_from else []
     command = [
         *launch, str(ROOT / "recipes" / f"{stage.script}.py"), "--config", str(config),
@@ -220,7 +220,7 @@ def run_stage(stage: Stage, models: dict, data: dict, out: Path, steps: int, tim
         "--max_steps", str(stage.steps or steps), "--global_batch_size", str(global_batch),
         "--gradient_accumulation_steps", str(global_batch // recipe["per_device_train_batch_size"]),
         "--report_to", "none", *reward, *stage.overrides, *(["--use_cpu", "true"] if cpu else []),
-    ]  # fmt: skip
+    ]
     shutil.rmtree(out, ignore_errors=True)  # a measurement, not a run to resume
     out.mkdir(parents=True)
     finished = run_command(command, out.parent / f"{out.name}.log", timeout, cpu)
@@ -242,7 +242,7 @@ def run_stage(stage: Stage, models: dict, data: dict, out: Path, steps: int, tim
         "prepare": metrics["train_started_at"] - metrics["recipe_started_at"],
         "train": metrics["train_ended_at"] - metrics["train_started_at"],
         "finish": finished.ended_at - metrics["train_ended_at"],
-    }  # fmt: skip
+    }
 
 
 def run_generation(model: str, out: Path, timeout: float, cpu: bool) -> dict:
@@ -251,7 +251,7 @@ def run_generation(model: str, out: Path, timeout: float, cpu: bool) -> dict:
         old.unlink()
     command = [sys.executable, "-m", "eval", "generate", "--model", model, "--questions",
                str(ROOT / "eval/data/demo_questions.jsonl"), "--output", str(out / "answers.jsonl"),
-               "--max-new-tokens", "128", "--batch-size", "16"]  # fmt: skip
+               "--max-new-tokens", "128", "--batch-size", "16"]
     finished = run_command(command, out / "generate.log", timeout, cpu)
     speed = re.search(r"(\d+) new tokens in ([\d.]+)s", finished.log)
     ended = {"wall": finished.seconds, "gpu_busy": finished.gpu_busy}
@@ -263,7 +263,7 @@ def run_generation(model: str, out: Path, timeout: float, cpu: bool) -> dict:
         return {"result": f"FAILED: {error}", **ended, "log": finished.log[-4000:]}
     runtime = float(speed.group(2))
     return {"result": "ok", **ended, "tokens": int(speed.group(1)), "seconds": runtime,
-            "start-up": finished.seconds - runtime, "train": runtime}  # fmt: skip
+            "start-up": finished.seconds - runtime, "train": runtime}
 
 
 def training_flops_per_token(config, records: list[dict], tokenizer, backward: int, lm_head: bool) -> float:
@@ -288,7 +288,7 @@ def seven_b_fits(cpu: bool, out: Path) -> str | None:
     total = torch.cuda.get_device_properties(0).total_memory / 2**30
     if total < needed:
         return (f"skipped: full fine-tuning of 6.7B parameters needs about {needed:.0f} GiB on one GPU "
-                f"({BYTES_PER_PARAMETER} bytes each, and activations); this GPU has {total:.0f} GiB")  # fmt: skip
+                f"({BYTES_PER_PARAMETER} bytes each, and activations); this GPU has {total:.0f} GiB")
     free = shutil.disk_usage(out).free / 2**30
     if free < 2 * parameters * 1.1 / 2**30:
         return f"skipped: its bf16 stand-in needs {2 * parameters / 2**30:.0f} GiB of disk; {free:.0f} GiB free"
@@ -306,7 +306,7 @@ def print_row(name: str, row: dict, per_token: float | None, peak: float) -> Non
     percent = lambda value: "-" if value is None else f"{value:.3g}%"  # noqa: E731
     cells = [name, row["result"], cell(rate, ",.0f"), percent(row["mfu"]), cell(row.get("peak_gib"), ".1f"),
              percent(row.get("gpu_busy")),
-             *(cell(row.get(k), ".0f") for k in ("start-up", "prepare", "train", "finish", "wall"))]  # fmt: skip
+             *(cell(row.get(k), ".0f") for k in ("start-up", "prepare", "train", "finish", "wall"))]
     print("| " + " | ".join(cells) + " |", flush=True)
 
 
@@ -344,7 +344,7 @@ def main() -> int:
                             device=args.device),
         "opt": save_opt(out / "stand-in-opt", opt, shape=OPT_TINY if tiny else OPT_1_3B, dtype="float32",
                         device=args.device),
-    }  # fmt: skip
+    }
     config = AutoConfig.from_pretrained(models["llama"])
     records = alpaca_like_records(2 * 128 * args.steps)
     data = {"alpaca": write_json(out / "alpaca.json", records),
@@ -352,7 +352,7 @@ def main() -> int:
     pairs = [{"prompt": alpaca_prompt(r["instruction"], r["input"]), "completion": r["output"]} for r in records[:200]]
     print(f"stand-ins and data in {time.time() - started:.0f} s: {config.num_hidden_layers} layers, hidden "
           f"{config.hidden_size}, vocabulary {config.vocab_size}, {block_weights(config) / 1e9:.2f}B weights in its "
-          f"blocks\n", flush=True)  # fmt: skip
+          f"blocks\n", flush=True)
     print("| " + " | ".join(COLUMNS) + " |\n|" + "---|" * len(COLUMNS), flush=True)
 
     rows: dict[str, dict] = {}
@@ -388,18 +388,18 @@ def main() -> int:
     else:
         made = time.time()
         models["llama-7b"] = save_llama(out / "stand-in-7b", tokenizer, shape=TINY if tiny else SEVEN_B,
-                                        dtype="bfloat16", device=args.device)  # fmt: skip
+                                        dtype="bfloat16", device=args.device)
         made = time.time() - made
         seven_config = AutoConfig.from_pretrained(models["llama-7b"])
         row = run_stage(seven_b, models, data, out / f"{len(STAGES) + 2}-{seven_b.key}", args.steps,
-                        3 * args.stage_timeout, cpu, {})  # fmt: skip
+                        3 * args.stage_timeout, cpu, {})
         rows[seven_b.key] = {**row, "stand_in_seconds": made}
         print_row(seven_b.name + (" (tiny stand-in)" if tiny else ""), row, flops(seven_b, seven_config), peak)
         shutil.rmtree(out / "stand-in-7b", ignore_errors=True)  # 13 GB of random weights
         if row["result"] == "ok":
             recipe = yaml.safe_load((ROOT / "recipes/configs" / seven_b.recipe).read_text())
             print(f"\n{paper_hours(row, recipe['global_batch_size'])}; its random-weight stand-in "
-                  f"was written in {made:.0f} s", flush=True)  # fmt: skip
+                  f"was written in {made:.0f} s", flush=True)
 
     (out / "gpu_check.json").write_text(json.dumps(rows, indent=2) + "\n")
     failed = {key: row for key, row in rows.items() if not row["result"].startswith(("ok", "skipped"))}
@@ -408,7 +408,7 @@ def main() -> int:
             print(f"\n--- {key}\n{row['log']}", file=sys.stderr)
     skipped = [key for key, row in rows.items() if row["result"].startswith("skipped: needs")]
     print(f"\n{len(rows) - len(failed) - len(skipped)} of {len(rows)} stages ok"
-          + (f"; not ok: {', '.join(failed)}" if failed else ""), flush=True)  # fmt: skip
+          + (f"; not ok: {', '.join(failed)}" if failed else ""), flush=True)
     return 1 if failed or skipped else 0
 
 

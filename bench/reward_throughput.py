@@ -54,7 +54,7 @@ def real_length_comparisons(n: int, seed: int = 0) -> Records:
     rows = [{"user_input": alpaca_user_input(p["instruction"], p["input"]),
              "responses_and_scores": [{"response": answers[3 * i + k]["output"], "score": score, "source": f"s{k}"}
                                       for k, score in enumerate((9.0, 6.0, 3.0))]}
-            for i, p in enumerate(prompts)]  # fmt: skip
+            for i, p in enumerate(prompts)]
     return Records("real-length", rows, [f"row {i}" for i in range(n)])
 
 
@@ -67,7 +67,7 @@ def measure(trainer_class, dataset, batch_size, steps, seed, model, tokenizer, b
             output_dir="/tmp/reward-bench", max_steps=WARMUP_STEPS + steps, per_device_train_batch_size=batch_size,
             learning_rate=2e-4, use_cpu=True, bf16=bf16, activation_checkpointing=False, max_length=MAX_LENGTH,
             report_to="none", save_strategy="no", logging_strategy="no", disable_tqdm=True, seed=seed,
-        ),  # fmt: skip
+        ),
         train_dataset=dataset,
         processing_class=tokenizer,
         peft_config=LoraConfig(task_type="SEQ_CLS", r=16, lora_alpha=32, target_modules="all-linear"),
@@ -99,7 +99,7 @@ def variants(records: Records, tokenizer, pairs_per_step: int) -> list[tuple]:
     over max_length are left out first, so both train on the same ones."""
     pairs, _ = preference_pairs(records)
     fits = [p for p in pairs if all(len(tokenizer(reward_text(p["prompt"], p[side], tokenizer.eos_token)).input_ids)
-                                    <= MAX_LENGTH for side in ("chosen", "rejected"))]  # fmt: skip
+                                    <= MAX_LENGTH for side in ("chosen", "rejected"))]
     train, _ = split_by_prompt(fits, 0.0, seed=0)
     groups = preference_groups(train)
     per_prompt = len(train) / len(groups)
@@ -109,7 +109,7 @@ def variants(records: Records, tokenizer, pairs_per_step: int) -> list[tuple]:
          pairs_per_step),
         (f"GroupedRewardTrainer, {prompts_per_step} prompts a step ({per_prompt:.2g} pairs each; the CPU recipe)",
          GroupedRewardTrainer, groups, prompts_per_step),
-    ]  # fmt: skip
+    ]
 
 
 def main():
@@ -126,19 +126,19 @@ def main():
         "demo (the embedded judge's ratings)": (load_records(str(ROOT / "data/demo/comparisons_smollm2_en.json")), 4),
     }
     runs = [(data, *variant) for data, (records, pairs_per_step) in sets.items()
-            for variant in variants(records, tokenizer, pairs_per_step)]  # fmt: skip
+            for variant in variants(records, tokenizer, pairs_per_step)]
     totals = {(data, name): [] for data, name, *_ in runs}
     for round_ in range(args.rounds):  # the variants take turns, so slow and fast moments fall on all of them
         for data, name, trainer_class, dataset, batch_size in runs:
             totals[data, name].append(measure(trainer_class, dataset, batch_size, args.steps, 42 + round_, model,
-                                              tokenizer, bf16))  # fmt: skip
+                                              tokenizer, bf16))
             print(f"done: round {round_ + 1}: {data}: {name}", flush=True)
     rows = []
     for (data, name), results in totals.items():
         total = {key: sum(r[key] for r in results) for key in ("pairs", "sequences", "seconds", "flops")}
         rows.append((data, {"variant": name, "pairs": total["pairs"], "seconds": total["seconds"],
                             "mfu": total["flops"] / total["seconds"] / peak,
-                            "sequences_per_pair": total["sequences"] / total["pairs"]}))  # fmt: skip
+                            "sequences_per_pair": total["sequences"] / total["pairs"]}))
     print(f"\n{describe_cpu()}, {'bf16' if bf16 else 'fp32'} (the CPU recipe's choice here), matmul peak "
           f"{peak / 1e9:.0f} GFLOP/s; {args.rounds} rounds of {args.steps} steps after {WARMUP_STEPS} warm-up\n")
     print("| data | reward training | pairs/s | sequences per pair | MFU | speedup |\n|---|---|---|---|---|---|")

@@ -158,11 +158,11 @@ def run(make_trainer, steps: int) -> dict:
     weights = block_weights(config)
     # LoRA: the frozen base needs input gradients only, so the backward pass costs about one more forward pass
     flops = sum(2 * forward_flops(config, lengths, head, weights) for lengths, (head, _, _) in
-                zip(counter.lengths[measured], counter.counts[measured]))  # fmt: skip
+                zip(counter.lengths[measured], counter.counts[measured]))
     seconds = clock.step_ends[WARMUP_STEPS + steps - 1] - clock.step_ends[WARMUP_STEPS - 1]
     # This run alone keeps the load near the core count; well above it, other work shared the CPU.
     return {"steps": steps, "seconds": seconds, "trained": trained, "non_pad": non_pad, "all_tokens": all_tokens,
-            "flops": flops, "load_1min": os.getloadavg()[0]}  # fmt: skip
+            "flops": flops, "load_1min": os.getloadavg()[0]}
 
 
 def main():
@@ -251,7 +251,7 @@ def main():
             "trained_tok_per_s": total["trained"] / seconds, "non_pad_tok_per_s": total["non_pad"] / seconds,
             "padding_pct": 100 * (total["all_tokens"] - total["non_pad"]) / total["all_tokens"],
             "mfu": total["flops"] / total["seconds"] / peak, "load_1min": max(r["load_1min"] for r in runs),
-        })  # fmt: skip
+        })
     baseline = results[0]["trained_tok_per_s"]
     print(f"\n{describe_cpu()}, {'bf16' if bf16 else 'fp32'} (the CPU recipe's choice here), matmul peak "
           f"{peak / 1e9:.0f} GFLOP/s; batch size {args.batch_size}, max_length {MAX_LENGTH}, "

@@ -1,14 +1,15 @@
 """Generate the paper's datasets with a teacher behind any OpenAI-compatible endpoint.
 
     python -m data_gen answer     --input data_gen/seeds/seed_instructions_en.jsonl --output out/answers.json
-                                  --model gpt-4
+                                  --model gpt-4o
     python -m data_gen translate  --input release:alpaca_gpt4_en --output out/zh_instructions.json
-                                  --model gpt-3.5-turbo
-    python -m data_gen answer     --input out/zh_instructions.json --output out/answers_zh.json --model gpt-4 --lang zh
+                                  --model gpt-4o-mini
+    python -m data_gen answer     --input out/zh_instructions.json --output out/answers_zh.json --model gpt-4o
+                                  --lang zh
     python -m data_gen rate       --input prompts.json --responses gpt4=a.json --responses opt=b.json
-                                  --output out/cmp.json --model gpt-4
-    python -m data_gen unnatural  --input core_data.jsonl --output out/unnatural.json --model gpt-4
-    python -m data_gen translate  --input vicuna80 --output out/vicuna80_zh.json --model gpt-3.5-turbo   (Chinese eval)
+                                  --output out/cmp.json --model gpt-4o
+    python -m data_gen unnatural  --input core_data.jsonl --output out/unnatural.json --model gpt-4o
+    python -m data_gen translate  --input vicuna80 --output out/vicuna80_zh.json --model gpt-4o-mini  (Chinese)
     python -m data_gen decontaminate --input release:alpaca_gpt4_en --output out/alpaca_gpt4_clean.json
                                      [--against vicuna80 mt_bench my_benchmark.jsonl] [--ngram 13]   (no teacher)
     add --base-url http://127.0.0.1:8000/v1 for vLLM or llama.cpp, --dry-run to see prompts and cost first,
@@ -23,17 +24,16 @@ OUTPUT.failures.jsonl; the same command again retries them).
 """
 
 import argparse
-import asyncio
 import logging
 import sys
-from dataclasses import replace
-from datetime import date
+from dataclasses import fields
 from pathlib import Path
 
+from gpt4llm.data import DataError
 from gpt4llm.sources import EVALUATION_BENCHMARKS
-from gpt4llm.teacher_options import add_teacher_options, teacher_config
+from gpt4llm.teacher.options import TEACHER_OPTIONS, add_teacher_options, teacher_config
 
-from .tasks import TASKS
+from .tasks import TASKS, response_sources
 
 logger = logging.getLogger("data_gen")
 
@@ -62,113 +62,13 @@ def parser() -> argparse.ArgumentParser:
                        help=f"benchmarks, registered or files (default: {' '.join(EVALUATION_BENCHMARKS)})")
     clean.add_argument("--output", required=True, type=Path,
                        help="the records that share nothing (.json, .jsonl or .parquet, the input's schema); the "
-                       "report goes to OUTPUT.decontamination.json")  # fmt: skip
+                       "report goes to OUTPUT.decontamination.json")
     clean.add_argument("--ngram", type=int, default=13, help="tokens per n-gram (default 13)")
     clean.add_argument("--answers", action="store_true",
                        help="also compare the benchmarks' reference answers and the training outputs and responses "
-                       "(default: prompts against prompts)")  # fmt: skip
+                       "(default: prompts against prompts)")
     clean.add_argument("--examples", type=int, default=5, help="examples per benchmark in the report (default 5)")
     return root
-
-
-def decontaminate(args) -> int:
-    """Write the records of --input that share no n-gram with a benchmark, and the report beside them."""
-    from gpt4llm.data import load_records
-    from gpt4llm.decontaminate import check_output, find, load_benchmarks, report_path, write_records
-    from gpt4llm.jobs import write_json_atomic
-
-    check_output(args.output)
-    records = load_records(args.input)
-    found = find(records, load_benchmarks(args.against), n=args.ngram, answers=args.answers)
-    kept = found.kept(records)
-    write_records(args.output, kept.rows)
-    write_json_atomic(report_path(args.output), found.report(records, examples=args.examples))
-    print("\n".join(found.lines()))
-    logger.info("wrote %d records to %s, the report to %s", len(kept), args.output, report_path(args.output))
-    return 0
-
-
-async def generate(args) -> int:
-    """Run one task; returns the exit status (0, or EXIT_FAILED_ROWS when rows failed)."""
-    from gpt4llm.data import load_records
-    from gpt4llm.jobs import RunLog, dry_run, report_failures, send, write_json_atomic
-
-    task = TASKS[args.task]()
-    params = {**task.params}
-    for name in ("temperature", "top_p", "max_tokens", "extra_body"):
-        if getattr(args, name) is not None:
-            params[name] = getattr(args, name)
-    config = teacher_config(args)
-    rows = task.rows(load_records(args.input))
-    rows = rows[: args.limit] if args.limit else rows
-
-    log = None if args.dry_run else RunLog(Path(f"{args.output}.records.jsonl"))
-    sent, summaries = [], []
-
-    async def run(jobs, model: str) -> dict:
-        """Send the jobs to `model` (or only show them, with --dry-run); returns the log's finished entries."""
-        if args.dry_run:
-            dry_run(jobs, replace(config, model=model))
-            return {}
-        summary = await send(jobs, replace(config, model=model), log, desc=f"{args.task} ({model})")
-        sent.extend(jobs)
-        summaries.append((model, summary))
-        for line in summary.lines():
-            logger.info("%s: %s", model, line)
-        return log.done
-
-    jobs = await task.jobs(rows, args.model, params, args, run)
-    done = await run(jobs, args.model)
-    if args.dry_run:
-        return 0
-    dataset = task.records(rows, jobs, done, args.model, params, args)
-    write_json_atomic(args.output, dataset)
-    logger.info("wrote %d records to %s", len(dataset), args.output)
-    status = report_failures(args.output, sent, log)
-    log.close()
-    if args.push_to_hub:
-        _push(args, params, dataset, summaries)
-    return status
-
-
-def dataset_card(args, params: dict, dataset: list[dict], summaries: list) -> str:
-    """The dataset's card: how it was made, and what did not make it (refused, truncated, failed) per teacher."""
-    counts = []
-    for model, summary in summaries:
-        reasons = summary.reasons
-        others = ", ".join(f"{count} {kind}" for kind, count in reasons.most_common()
-                           if kind not in ("refusal", "truncated"))
-        line = (f"- {model}: {summary.done}/{summary.total} requests answered; {reasons['refusal']} refused and "
-                f"{reasons['truncated']} cut at the length limit, left out")  # fmt: skip
-        if summary.truncated_kept:
-            line += f"; {summary.truncated_kept} cut at the length limit and kept, flagged `truncated`"
-        counts.append(line + (f"; other failures: {others}" if others else ""))
-    return f"""---
-license: cc-by-nc-4.0
-tags: [gpt4llm, instruction-tuning, synthetic]
----
-# {args.push_to_hub.split('/')[-1]}
-
-Generated on {date.today().isoformat()} by `python -m data_gen {args.task}` of the LLaMA-GPT4 recipes, following
-*Instruction Tuning with GPT-4* (Peng et al., 2023).
-
-- teacher: `{args.model}`{" (through the Batch API)" if args.batch else ""}
-- parameters: {params}
-- input: `{args.input}`{f" (first {args.limit})" if args.limit else ""}
-- records: {len(dataset)}
-{chr(10).join(counts)}
-
-Licence: the instructions derive from their source's licence (the Alpaca instructions are CC BY-NC 4.0), and the
-answers are subject to the teacher provider's terms of use; check both before using this data commercially.
-"""
-
-
-def _push(args, params: dict, dataset: list[dict], summaries: list) -> None:
-    from datasets import Dataset
-    from huggingface_hub import DatasetCard
-
-    Dataset.from_list(dataset).push_to_hub(args.push_to_hub, private=args.private)
-    DatasetCard(dataset_card(args, params, dataset, summaries)).push_to_hub(args.push_to_hub)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -177,17 +77,32 @@ def main(argv: list[str] | None = None) -> int:
     args = command_line.parse_args(argv)
     if args.task != "decontaminate":
         try:
-            teacher_config(args)
+            teacher = teacher_config(**{name: getattr(args, name) for name in TEACHER_OPTIONS})
         except ValueError as error:
             command_line.error(str(error))
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     for name in ("httpx", "httpx2"):  # one line per request otherwise
         logging.getLogger(name).setLevel(logging.WARNING)
-    from gpt4llm.data import DataError
-    from gpt4llm.teacher import TeacherError
+    from gpt4llm.teacher.client import TeacherError
 
     try:
-        return decontaminate(args) if args.task == "decontaminate" else asyncio.run(generate(args))
+        if args.task == "decontaminate":
+            from gpt4llm.decontaminate import decontaminate_file
+
+            decontaminate_file(args.input, args.output, args.against, n=args.ngram, answers=args.answers,
+                               examples=args.examples)
+            return 0
+        from .runner import run_task
+
+        task_class = TASKS[args.task]
+        options = {f.name: getattr(args, f.name) for f in fields(task_class)}
+        if "responses" in options:
+            options["responses"] = response_sources(options["responses"])
+        written = run_task(task_class(**options), args.input, args.output, teacher, limit=args.limit,
+                           temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens,
+                           extra_body=args.extra_body, dry_run=args.dry_run, push_to_hub=args.push_to_hub,
+                           private=args.private)
+        return written.exit_status if written else 0
     except (DataError, TeacherError) as error:
         sys.exit(f"error: {error}")
 

@@ -1,20 +1,21 @@
 """The paper's four datasets as requests to a teacher: what each task asks, and how answers become records.
 
-`TASKS` is the registry `python -m data_gen` dispatches on: a `Task` turns its input rows into `Job`s (one request
-each, with a stable id and the row it serves) and, once they are done, the logged answers back into records in
-the released schema. A task class that leaves out a step is an error when this module is imported. Records
-whose requests failed for good are left out of the dataset, counted in the run's summary and listed in the
-failures file.
+`TASKS` is the registry `python -m data_gen` dispatches on: a `Task` (a dataclass whose fields are the task's own
+options) turns its input rows into `Job`s (one request each, with a stable id and the row it serves) and, once
+they are done, the logged answers back into records in the released schema; data_gen/runner.py runs it. A task
+class that leaves out a step is an error when this module is imported. Records whose requests failed for good
+are left out of the dataset, counted in the run's summary and listed in the failures file.
 """
 
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 from gpt4llm.benchmarks import read_benchmark
-from gpt4llm.data import DataError, Records, alpaca_rows, load_records, text_field
-from gpt4llm.jobs import Job, job_id
+from gpt4llm.data import DataError, Records, alpaca_rows, load_records
+from gpt4llm.teacher.runlog import Job, job_id
 from gpt4llm.templates import (
     ANSWER_IN_CHINESE,
     RATING_PROMPT,
@@ -62,11 +63,15 @@ def _flagged(record: dict, entries: list[dict], keep_truncated: bool) -> dict:
     return record | {"truncated": any(e.get("truncated") for e in entries)} if keep_truncated else record
 
 
+def translate_id(model: str, params: dict, text: str) -> str:
+    return job_id("translate", model, params, text)
+
+
 def translate_jobs(rows: list[dict], model: str, params: dict) -> list[Job]:
     """One request per non-empty field (instruction, input) of each record."""
     return [
         Job(
-            job_id("translate", model, params, row[field]),
+            translate_id(model, params, row[field]),
             [{"role": "user", "content": TRANSLATE_PROMPT.format(text=row[field])}],
             params,
             source={**row_source(i, row), "field": field},
@@ -84,14 +89,14 @@ def translate_records(
     records = []
     for row in rows:
         fields, entries = {}, []
-        for field in ("instruction", "input"):
-            if not row[field].strip():
-                fields[field] = ""
+        for name in ("instruction", "input"):
+            if not row[name].strip():
+                fields[name] = ""
                 continue
-            entry = done.get(job_id("translate", model, params, row[field]))
+            entry = done.get(translate_id(model, params, row[name]))
             if entry is None:
                 break
-            fields[field] = entry["text"]
+            fields[name] = entry["text"]
             entries.append(entry)
         else:
             records.append(_flagged({"id": row.get("id") or source_id(row), **fields}, entries, keep_truncated))
@@ -99,22 +104,21 @@ def translate_records(
 
 
 def question_rows(records: Records) -> list[dict]:
-    """FastChat questions ({question_id, text, category}) as rows whose instruction is the question."""
-    rows = []
-    for row, where in zip(records.rows, records.locations):
-        qid = row.get("question_id") if isinstance(row, dict) else None
-        if isinstance(qid, bool) or not isinstance(qid, (int, str)):
-            raise DataError(f"{where}: field 'question_id' must be an integer or a string")
-        rows.append({"instruction": text_field(row, "text", where), "input": "", "question_id": qid,
-                     "category": text_field(row, "category", where, required=False)})  # fmt: skip
-    return rows
+    """FastChat questions ({question_id, text, category}), read by the benchmark reader, as rows whose instruction
+    is the question."""
+    bench = read_benchmark(records)
+    if bench.shape != "fastchat":
+        raise DataError(f"{bench.source}: translate reads FastChat questions {{question_id, text, category}} or "
+                        f"Alpaca records, not {bench.shape} records")
+    return [{"instruction": item.instruction, "input": "", "question_id": item.key, "category": item.category}
+            for item in bench.items]
 
 
 def translated_questions(rows: list[dict], model: str, params: dict, done: dict) -> list[dict]:
     """The questions in Chinese, with their ids and categories: the paper's Chinese evaluation set."""
     out = []
     for row in rows:
-        entry = done.get(job_id("translate", model, params, row["instruction"]))
+        entry = done.get(translate_id(model, params, row["instruction"]))
         if entry is not None:
             out.append({"question_id": row["question_id"], "text": entry["text"], "category": row["category"]})
     return out
@@ -251,10 +255,12 @@ def unnatural_records(rows: list[dict], jobs: list[Job], done: dict, keep_trunca
 # ---------------------------------------------------------------- the registry
 
 
+@dataclass
 class Task(ABC):
-    """One data_gen command, made for one run: `rows` reads the input, `jobs` makes the requests (a task with a
-    first stage, such as rate's responders, sends it through `send`), `records` turns the finished answers into the
-    dataset."""
+    """One data_gen command; its fields are the task's own options. `rows` reads the input, `jobs` makes the
+    requests (a task with a first stage, such as rate's responders, sends it through `send`), `records` turns the
+    finished answers into the dataset. Each step is a function of what it is given: nothing is carried between
+    them on the task."""
 
     name: ClassVar[str]
     help: ClassVar[str]
@@ -262,35 +268,39 @@ class Task(ABC):
 
     @classmethod
     def add_arguments(cls, parser) -> None:
-        """The task's own options, beside the common ones."""
+        """The task's own options (its fields), beside the common ones."""
 
     def rows(self, records: Records) -> list[dict]:
         return alpaca_rows(records, require_output=False)
 
     @abstractmethod
-    async def jobs(self, rows: list[dict], model: str, params: dict, args, send: Send) -> list[Job]: ...
+    async def jobs(self, rows: list[dict], model: str, params: dict, send: Send) -> list[Job]: ...
 
     @abstractmethod
-    def records(self, rows: list[dict], jobs: list[Job], done: dict, model: str, params: dict, args) -> list[dict]: ...
+    def records(self, rows: list[dict], jobs: list[Job], done: dict, model: str, params: dict,
+                keep_truncated: bool) -> list[dict]: ...
 
 
-class Answer(Task):
+@dataclass
+class AnswerTask(Task):
     name = "answer"
     help = "answers to Alpaca-schema instructions"
     params = ANSWER_PARAMS
+    lang: str = "en"
 
     @classmethod
     def add_arguments(cls, parser) -> None:
         parser.add_argument("--lang", choices=["en", "zh"], default="en", help="zh asks for answers in Chinese")
 
-    async def jobs(self, rows, model, params, args, send):
-        return answer_jobs(rows, model, params, args.lang)
+    async def jobs(self, rows, model, params, send):
+        return answer_jobs(rows, model, params, self.lang)
 
-    def records(self, rows, jobs, done, model, params, args):
-        return answer_records(rows, jobs, done, args.keep_truncated)
+    def records(self, rows, jobs, done, model, params, keep_truncated):
+        return answer_records(rows, jobs, done, keep_truncated)
 
 
-class Translate(Task):
+@dataclass
+class TranslateTask(Task):
     name = "translate"
     help = "instructions and inputs (or FastChat questions) translated into Chinese"
     params: ClassVar[dict] = {"temperature": 0.0, "top_p": 1.0, "max_tokens": 1024}
@@ -302,43 +312,59 @@ class Translate(Task):
             return question_rows(records)
         return alpaca_rows(records, require_output=False)
 
-    async def jobs(self, rows, model, params, args, send):
+    async def jobs(self, rows, model, params, send):
         return translate_jobs(rows, model, params)
 
-    def records(self, rows, jobs, done, model, params, args):
+    def records(self, rows, jobs, done, model, params, keep_truncated):
         if rows and "question_id" in rows[0]:
             return translated_questions(rows, model, params, done)
-        return translate_records(rows, model, params, done, args.keep_truncated)
+        return translate_records(rows, model, params, done, keep_truncated)
 
 
-class Rate(Task):
+@dataclass
+class RateTask(Task):
+    """`responses`: source name -> an Alpaca-schema file of that source's responses; `responders`: models that
+    answer the prompts first. A row is a prompt with the responses of the files (the responders' are added from the
+    run log: the same answers whenever they are asked for)."""
+
     name = "rate"
     help = "1-10 ratings of K responses per prompt"
     params: ClassVar[dict] = {"temperature": 0.0, "top_p": 1.0, "max_tokens": 512}
+    responses: dict[str, str] = field(default_factory=dict)
+    responders: list[str] = field(default_factory=list)
 
     @classmethod
     def add_arguments(cls, parser) -> None:
         parser.add_argument("--responses", action="append", default=[], metavar="SOURCE=PATH",
                             help="responses of one source (Alpaca schema)")
-        parser.add_argument("--responder", action="append", default=[], metavar="MODEL",
+        parser.add_argument("--responder", dest="responders", action="append", default=[], metavar="MODEL",
                             help="a model that answers the prompts first")
 
-    async def jobs(self, rows, model, params, args, send):
-        sources = {name: load_records(path) for name, path in (_source(spec) for spec in args.responses)}
-        self.groups = response_groups(rows, sources)
-        for responder in args.responder:
-            answers = answer_jobs(rows, responder, ANSWER_PARAMS, "en")
-            done = await send(answers, responder)
-            for group, job in zip(self.groups, answers):
+    def rows(self, records):
+        sources = {name: load_records(path) for name, path in self.responses.items()}
+        return response_groups(alpaca_rows(records, require_output=False), sources)
+
+    async def jobs(self, rows, model, params, send):
+        done = {}
+        for responder in self.responders:
+            done |= await send(answer_jobs(rows, responder, ANSWER_PARAMS, "en"), responder)
+        return rating_jobs(self._with_responders(rows, done), model, params)
+
+    def records(self, rows, jobs, done, model, params, keep_truncated):
+        return comparison_records(self._with_responders(rows, done), model, params, done)
+
+    def _with_responders(self, groups: list[dict], done: dict) -> list[dict]:
+        """The groups with each responder's logged answer added to their responses."""
+        groups = [{**group, "responses": list(group["responses"])} for group in groups]
+        for responder in self.responders:
+            for group, job in zip(groups, answer_jobs(groups, responder, ANSWER_PARAMS, "en")):
                 if job.id in done:
                     group["responses"].append({"response": done[job.id]["text"], "source": responder})
-        return rating_jobs(self.groups, model, params)
-
-    def records(self, rows, jobs, done, model, params, args):
-        return comparison_records(self.groups, model, params, done)
+        return groups
 
 
-class Unnatural(Task):
+@dataclass
+class UnnaturalTask(Task):
     name = "unnatural"
     help = "answers to Unnatural Instructions, with the ground truth"
     params = ANSWER_PARAMS
@@ -346,18 +372,22 @@ class Unnatural(Task):
     def rows(self, records):
         return unnatural_rows(records)
 
-    async def jobs(self, rows, model, params, args, send):
+    async def jobs(self, rows, model, params, send):
         return answer_jobs(rows, model, params, "en")
 
-    def records(self, rows, jobs, done, model, params, args):
-        return unnatural_records(rows, jobs, done, args.keep_truncated)
+    def records(self, rows, jobs, done, model, params, keep_truncated):
+        return unnatural_records(rows, jobs, done, keep_truncated)
 
 
-def _source(spec: str) -> tuple[str, str]:
-    name, sep, path = spec.partition("=")
-    if not sep or not name or not path:
-        raise DataError(f"--responses {spec!r}: expected SOURCE=PATH")
-    return name, path
+def response_sources(specs: list[str]) -> dict[str, str]:
+    """SOURCE=PATH specs (--responses) as {source: path}."""
+    sources = {}
+    for spec in specs:
+        name, sep, path = spec.partition("=")
+        if not sep or not name or not path:
+            raise DataError(f"--responses {spec!r}: expected SOURCE=PATH")
+        sources[name] = path
+    return sources
 
 
 def _registry(*tasks: type[Task]) -> dict[str, type[Task]]:
@@ -369,4 +399,4 @@ def _registry(*tasks: type[Task]) -> dict[str, type[Task]]:
     return {task.name: task for task in tasks}
 
 
-TASKS = _registry(Answer, Translate, Rate, Unnatural)
+TASKS = _registry(AnswerTask, TranslateTask, RateTask, UnnaturalTask)

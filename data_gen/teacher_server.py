@@ -50,7 +50,7 @@ class EmbeddedTeacher:
             sys.executable, "-m", "llama_cpp.server",
             "--model", str(gguf_path()), "--model_alias", MODEL_NAME,
             "--host", "127.0.0.1", "--port", str(self.port), "--n_ctx", str(context_length),
-        ]  # fmt: skip
+        ]
         self.startup_timeout = startup_timeout
         self.process: subprocess.Popen | None = None
         self.log = None

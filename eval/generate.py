@@ -10,6 +10,7 @@ bench/generation_throughput.py), batched by parameters and prompt length with le
 batch goes to the durable run log, so an interrupted run resumes.
 """
 
+import asyncio
 import json
 import logging
 import time
@@ -17,13 +18,143 @@ from pathlib import Path
 
 import torch
 
-from gpt4llm.benchmarks import Item
-from gpt4llm.jobs import Job, RunLog, job_id
+from gpt4llm.benchmarks import (
+    Item,
+    answer_record,
+    load_benchmark,
+    select,
+    turn_answer_record,
+)
+from gpt4llm.data import DataError
+from gpt4llm.files import write_rows
 from gpt4llm.models import inference_device
 from gpt4llm.precision import describe_choice, use_bf16
+from gpt4llm.teacher.options import TeacherConfig
+from gpt4llm.teacher.runlog import Job, RunLog, Written, job_id, records_path, report_failures
 from gpt4llm.templates import alpaca_conversation, alpaca_prompt
 
+from .mt_bench import answer_params
+
 logger = logging.getLogger(__name__)
+
+
+def generate(questions: str, output: Path, model: str | TeacherConfig, *, model_id: str | None = None,
+             template: str = "alpaca", limit: int | None = None, sample: int | None = None, seed: int = 0,
+             max_new_tokens: int | None = None, temperature: float | None = None, top_p: float = 1.0,
+             batch_size: int = 8, precision: str = "auto", extra_body: dict | None = None,
+             dry_run: bool = False) -> Written | None:
+    """`python -m eval generate`: a model's answers to a benchmark (the first `limit` questions, or a seeded
+    `sample`), in FastChat's answer schema. `model` is a local path or Hub id (LoRA adapters too), or an endpoint's
+    model (a TeacherConfig). Greedy unless `temperature`; MT-bench is answered turn by turn at FastChat's
+    per-category temperatures. Returns what was written; None after a dry run."""
+    bench = load_benchmark(questions)
+    items = select(bench.items, limit=limit, sample=sample, seed=seed)
+    name = model_id or Path(model.model if isinstance(model, TeacherConfig) else model).name
+    if bench.shape == "mt_bench":
+        return _generate_turns(items, output, model, name, template=template, max_new_tokens=max_new_tokens,
+                               temperature=temperature, top_p=top_p, batch_size=batch_size, precision=precision,
+                               extra_body=extra_body, dry_run=dry_run)
+    params = {"temperature": 0.0 if temperature is None else temperature, "top_p": top_p,
+              "max_tokens": max_new_tokens or 512}
+    model_name = model.model if isinstance(model, TeacherConfig) else model
+    jobs = prompt_jobs(items, model_name, template, params | ({"extra_body": extra_body} if extra_body else {}))
+    for item, job in zip(items, jobs):  # how the failures file names a prompt
+        job.source = {"question_id": item.key}
+    log = None if dry_run else RunLog(records_path(output))
+    desc = "answers" if isinstance(model, TeacherConfig) else "generate"
+    if not _answer(jobs, model, log, desc=desc, template=template, batch_size=batch_size,
+                   precision=precision):
+        return None
+    metadata = {"template": template, **params}
+    rows = [answer_record(item, name, log.done[job.id]["text"], metadata)
+            for item, job in zip(items, jobs) if job.id in log.done]
+    write_rows(output, rows)
+    logger.info("wrote %d answers to %s", len(rows), output)
+    failures = report_failures(output, jobs, log)
+    log.close()
+    return Written(Path(output), failures)
+
+
+def _answer(jobs: list[Job], model: str | TeacherConfig, log: RunLog | None, *, desc: str, template: str,
+            batch_size: int, precision: str, generator: "LocalGenerator | None" = None) -> bool:
+    """Answer the jobs not yet in the log, by an endpoint or a local model; with no log (a dry run) print the
+    first requests and the cost instead and return False."""
+    if isinstance(model, TeacherConfig):
+        from gpt4llm.teacher.dispatch import print_dry_run, send
+
+        if log is None:
+            print_dry_run(jobs, model)
+            return False
+        summary = asyncio.run(send(jobs, model, log, desc=f"{desc} ({model.model})"))
+        logger.info("%s: %s", desc, "; ".join(summary.lines()))
+        return True
+    from tqdm.auto import tqdm
+
+    generator = generator or LocalGenerator(model, template=template, batch_size=batch_size, precision=precision)
+    with tqdm(total=len(jobs), desc=f"{desc} ({Path(model).name})") as bar:
+        generator.run(jobs, log, progress=bar)
+    if generator.seconds:
+        logger.info("%d new tokens in %.1fs: %.1f tokens/s",
+                    generator.new_tokens, generator.seconds, generator.new_tokens / generator.seconds)
+    return True
+
+
+def _generate_turns(items: list[Item], output: Path, model: str | TeacherConfig, name: str, *, template: str,
+                    max_new_tokens: int | None, temperature: float | None, top_p: float, batch_size: int,
+                    precision: str, extra_body: dict | None, dry_run: bool) -> Written | None:
+    """Multi-turn questions (MT-bench), turn by turn: each turn's prompt holds the earlier turns and the model's
+    answers to them; answers in FastChat's llm_judge schema, for the questions answered on every turn."""
+    endpoint = isinstance(model, TeacherConfig)
+    model_name = model.model if endpoint else model
+
+    def params_of(item):
+        params = answer_params(item.category, temperature, top_p, max_new_tokens)
+        return params | ({"extra_body": extra_body} if extra_body else {})
+
+    answers = {item.key: [] for item in items}
+    if dry_run:
+        _answer(turn_jobs(items, answers, model_name, template, params_of), model, None, desc="turn 1",
+                template=template, batch_size=batch_size, precision=precision)
+        later = sum(len(item.turns) - 1 for item in items)
+        print(f"=== and {later} requests for the later turns, each holding the answers before it")
+        return None
+    log = RunLog(records_path(output))
+    generator = None if endpoint else LocalGenerator(model, template=template, batch_size=batch_size,
+                                                     precision=precision)
+    sent = []
+    for turn in range(1, max(len(item.turns) for item in items) + 1):
+        asking = [item for item in items if len(answers[item.key]) == turn - 1 < len(item.turns)]
+        jobs = turn_jobs(asking, answers, model_name, template, params_of)
+        sent += jobs
+        _answer(jobs, model, log, desc=f"turn {turn}", template=template, batch_size=batch_size,
+                precision=precision, generator=generator)
+        for item, job in zip(asking, jobs):
+            if job.id in log.done:
+                answers[item.key].append(log.done[job.id]["text"])
+    now = time.time()
+    complete = [item for item in items if len(answers[item.key]) == len(item.turns)]
+    write_rows(output, [turn_answer_record(item, name, answers[item.key], now) for item in complete])
+    logger.info("wrote the answers to every turn of %d questions to %s", len(complete), output)
+    failures = report_failures(output, sent, log)
+    log.close()
+    return Written(Path(output), failures)
+
+
+def write_predictions(questions: str, output: Path, model_id: str, *, limit: int | None = None,
+                      sample: int | None = None, seed: int = 0) -> Written:
+    """`python -m eval generate --predictions`: no model runs; the answers the benchmark carries beside its labels
+    (GPT-4's, in the released Unnatural file), written as `model_id`'s."""
+    bench = load_benchmark(questions)
+    items = select(bench.items, limit=limit, sample=sample, seed=seed)
+    without = [item for item in items if item.prediction is None]
+    if without:
+        raise DataError(
+            f"{without[0].where}: field 'output' is missing: --predictions needs a model's output beside each label"
+        )
+    rows = [answer_record(item, model_id, item.prediction, {"source": bench.source}) for item in items]
+    write_rows(output, rows)
+    logger.info("wrote the %d answers of %s that %s carries to %s", len(rows), model_id, bench.source, output)
+    return Written(Path(output))
 
 
 def prompt_jobs(items: list[Item], model: str, template: str, params: dict) -> list[Job]:
@@ -54,7 +185,7 @@ def turn_jobs(items: list[Item], answers: dict, model: str, template: str, param
                 messages += [{"role": "assistant", "content": answer}, {"role": "user", "content": turn}]
         params = params_of(item)
         jobs.append(Job(job_id("generate", model, template, params, messages), messages, params,
-                        meta={"key": item.key}, source={"question_id": item.key, "turn": len(done) + 1}))  # fmt: skip
+                        meta={"key": item.key}, source={"question_id": item.key, "turn": len(done) + 1}))
     return jobs
 
 
@@ -81,7 +212,7 @@ def pack_linear_layers(model: torch.nn.Module, batch_size: int) -> int:
         return 0
     swaps = [(parent, name, child) for parent in model.modules() for name, child in parent.named_children()
              if isinstance(child, torch.nn.Linear) and child.weight.dtype == torch.bfloat16
-             and child.weight.device.type == "cpu"]  # fmt: skip
+             and child.weight.device.type == "cpu"]
     for parent, name, child in swaps:
         setattr(parent, name, PackedLinear(child, batch_size))
     return len(swaps)

@@ -12,15 +12,21 @@ evaluated model as Assistant 2 (every one of its published Vicuna reviews does);
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from gpt4llm.benchmarks import Item, record_id
-from gpt4llm.data import DataError, Records, text_field
-from gpt4llm.jobs import Job, job_id
+from gpt4llm.benchmarks import Benchmark, Item, load_benchmark, model_id, read_answers, record_id, select
+from gpt4llm.data import DataError, Records, load_records, text_field
+from gpt4llm.files import write_json_atomic
+from gpt4llm.teacher.options import TeacherConfig
+from gpt4llm.teacher.runlog import Job, Written, job_id
 
-from .rouge import length_in_tokens
+from . import mt_bench
 from .stats import pairwise_intervals
+from .words import length_in_tokens
+
+FASTCHAT_REVIEWERS = ("fastchat_reviewers", "fastchat_review_prompts")  # registry names in gpt4llm/sources.py
 
 # ---------------------------------------------------------------- FastChat reviewers
 
@@ -35,14 +41,14 @@ class Reviewer:
     max_tokens: int
 
 
-def reviewers(reviewer_records: Records, prompt_records: Records) -> dict[str, Reviewer]:
+def reviewers_by_category(reviewer_records: Records, prompt_records: Records) -> dict[str, Reviewer]:
     """category -> Reviewer (FastChat's general, coding and math reviewers and their prompts)."""
     prompts = {}
     for row, where in zip(prompt_records.rows, prompt_records.locations):
         prompts[record_id(row, "prompt_id", where)] = (
             text_field(row, "system_prompt", where), text_field(row, "prompt_template", where),
             row.get("defaults") or {}
-        )  # fmt: skip
+        )
     out = {}
     for row, where in zip(reviewer_records.rows, reviewer_records.locations):
         prompt_id = record_id(row, "prompt_id", where)
@@ -53,7 +59,7 @@ def reviewers(reviewer_records: Records, prompt_records: Records) -> dict[str, R
         out[text_field(row, "category", where)] = Reviewer(
             text_field(row, "reviewer_id", where), system, template, defaults,
             float(meta.get("temperature", 0.2)), int(meta.get("max_tokens", 1024)),
-        )  # fmt: skip
+        )
     if "general" not in out:
         raise DataError(f"{reviewer_records.source}: no reviewer for category 'general'")
     return out
@@ -87,7 +93,7 @@ def review_jobs(
                 params["extra_body"] = extra_body
             messages = [{"role": "system", "content": reviewer.system_prompt}, {"role": "user", "content": prompt}]
             meta = {"question_id": item.key, "answer1_id": answer_1["answer_id"], "answer2_id": answer_2["answer_id"],
-                    "reviewer_id": reviewer.reviewer_id}  # fmt: skip
+                    "reviewer_id": reviewer.reviewer_id}
             # parse: a review cut at the length limit after its scores is kept (jobs.answer_entry)
             jobs.append(
                 Job(job_id("review", judge, params, messages), messages, params, parse=parse_review, meta=meta)
@@ -98,7 +104,7 @@ def review_jobs(
 def review_records(jobs: list[Job], done: dict, judge: str) -> list[dict]:
     return [
         {"review_id": job.id, **job.meta, "text": done[job.id]["text"], "score": parse_review(done[job.id]["text"]),
-         "metadata": {"judge": judge}}  # fmt: skip
+         "metadata": {"judge": judge}}
         for job in jobs
         if job.id in done
     ]
@@ -143,7 +149,7 @@ def _is_score(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 10
 
 
-def aggregate(
+def review_totals(
     reviews: list[dict], answers: dict, categories: dict, reference: str, *, resamples: int = 1000, seed: int = 0
 ) -> dict:
     """Totals of a model against a reference over the questions the reviews cover, with bootstrap intervals.
@@ -184,7 +190,7 @@ def aggregate(
         m, r = mean(orders["reference_first"] + orders["model_first"])
         per_question.append({"question_id": qid, "category": categories.get(qid, "general"), "model_score": m,
                              "reference_score": r, "model_length": lengths[qid][0],
-                             "reference_length": lengths[qid][1]})  # fmt: skip
+                             "reference_length": lengths[qid][1]})
     m_scores = [q["model_score"] for q in per_question]
     r_scores = [q["reference_score"] for q in per_question]
     totals = {model: sum(m_scores), reference: sum(r_scores)}
@@ -242,3 +248,149 @@ def _length_bias(per_question: list[dict]) -> dict:
     longer_wins = sum((q["model_score"] > q["reference_score"]) == (q["model_length"] > q["reference_length"])
                       for q in decided)
     return {"questions": len(decided), "longer_answer_win_rate": longer_wins / len(decided) if decided else None}
+
+
+# ---------------------------------------------------------------- the stages
+
+
+def judge(questions: str, answers: list[str], output: Path, judge_model: TeacherConfig, *,
+          reference: str | None = None, limit: int | None = None, max_tokens: int | None = None,
+          extra_body: dict | None = None, bootstrap: int = 1000, seed: int = 0, dry_run: bool = False,
+          reviewers: str | None = None, review_prompts: str | None = None, single_order: bool = False,
+          mode: str | None = None, judge_prompts: str | None = None,
+          reference_answers: str | None = None) -> Written | None:
+    """`python -m eval judge`: a judge model's verdicts on answer files, by the questions' shape. Single-turn
+    questions (Vicuna-80): one answer file reviewed against `reference`'s answers, FastChat's reviewers (`review`;
+    `reviewers`, `review_prompts`, `single_order` are theirs). Multi-turn questions (MT-bench): FastChat's
+    llm_judge grading (`mt_bench.grade`; `mode`, `judge_prompts`, `reference_answers` are its, and `reference`
+    is the baseline of mode pairwise-baseline). Returns what was written; None after a dry run."""
+    bench = load_benchmark(questions)
+    common = {"limit": limit, "max_tokens": max_tokens, "extra_body": extra_body, "bootstrap": bootstrap,
+              "seed": seed, "dry_run": dry_run}
+    if bench.shape == "mt_bench":
+        _refuse(bench, "multi-turn questions (MT-bench)", reviewers=reviewers, review_prompts=review_prompts,
+                single_order=single_order)
+        return mt_bench.grade(bench, answers, output, judge_model, mode=mode or "single", baseline=reference,
+                              judge_prompts=judge_prompts or "mt_bench_judge_prompts",
+                              reference_answers=reference_answers, **common)
+    _refuse(bench, "single-turn questions", mode=mode, judge_prompts=judge_prompts,
+            reference_answers=reference_answers)
+    if len(answers) != 1 or not reference:
+        raise DataError(f"{bench.source}: single-turn questions are reviewed one answer file (--answers) against "
+                        "a reference model's (--reference)")
+    return review(bench, answers[0], reference, output, judge_model, reviewers=reviewers or FASTCHAT_REVIEWERS[0],
+                  review_prompts=review_prompts or FASTCHAT_REVIEWERS[1], single_order=single_order, **common)
+
+
+def aggregate(questions: str, reviews: list[str], output: Path | None = None, *, answers: list[str] = (),
+              references: list[str] | None = None, bootstrap: int = 1000, seed: int = 0) -> list[dict]:
+    """`python -m eval aggregate`: the totals of judgment files, by the questions' shape: reviews of single-turn
+    answers (ours or FastChat's; they refer to `answers`) per model pair, or MT-bench judgments (single or
+    pairwise). Printed and, with `output`, written to OUTPUT.summary.json."""
+    bench = load_benchmark(questions)
+    if bench.shape == "mt_bench":
+        _refuse(bench, "MT-bench judgments", references=references)
+        return mt_bench.grade_totals(bench, reviews, output, bootstrap=bootstrap, seed=seed)
+    if not answers:
+        raise DataError(f"{bench.source}: the totals of single-turn reviews need the answer files they refer to "
+                        "(--answers)")
+    return aggregate_reviews(bench, answers, reviews, output, references=references, bootstrap=bootstrap,
+                             seed=seed)
+
+
+def _refuse(bench: Benchmark, what: str, **options) -> None:
+    """A one-line error for an option the questions' shape has no use for."""
+    for name, value in options.items():
+        if value:
+            raise DataError(f"{bench.source}: --{name.replace('_', '-')} does not apply to {what}")
+
+
+def review(bench: Benchmark, answers: str, reference: str, output: Path, judge_model: TeacherConfig, *,
+           reviewers: str = FASTCHAT_REVIEWERS[0], review_prompts: str = FASTCHAT_REVIEWERS[1],
+           limit: int | None = None, single_order: bool = False, max_tokens: int | None = None,
+           extra_body: dict | None = None, bootstrap: int = 1000, seed: int = 0,
+           dry_run: bool = False) -> Written | None:
+    """Pairwise reviews of single-turn answers (Vicuna-80) against a reference model's, FastChat's reviewers
+    routed by category, both orders unless `single_order`: the reviews to `output` in FastChat's schema, their
+    totals printed and written to OUTPUT.summary.json. None after a dry run."""
+    items = select(bench.items, limit=limit)
+    answer_sets = (read_answers(load_records(path), bench.keys(), required=[i.key for i in items])
+                   for path in (answers, reference))
+    ours, theirs = answer_sets
+    routes = reviewers_by_category(load_records(reviewers), load_records(review_prompts))
+    jobs = review_jobs(items, ours, theirs, routes, judge_model.model, both_orders=not single_order,
+                       extra_body=extra_body, max_tokens=max_tokens)
+    from gpt4llm.teacher.dispatch import send_to_file
+
+    sent = send_to_file(jobs, judge_model, output, desc=f"reviews ({judge_model.model})",
+                        to_records=lambda done: review_records(jobs, done, judge_model.model), dry_run=dry_run)
+    if sent is None:
+        return None
+    reviews, written = sent
+    by_id = {a["answer_id"]: a for a in (*ours.values(), *theirs.values())}
+    summary = write_review_totals(reviews, by_id, bench, [model_id(theirs, reference)], output,
+                                  resamples=bootstrap, seed=seed)
+    return Written(written.path, written.failures, summary)
+
+
+def aggregate_reviews(bench: Benchmark, answers: list[str], reviews: list[str], output: Path | None = None, *,
+                      references: list[str] | None = None, bootstrap: int = 1000, seed: int = 0) -> list[dict]:
+    """Totals of existing review files (ours or FastChat's) over the answer files they refer to, per model pair,
+    printed and, with `output`, written to OUTPUT.summary.json."""
+    by_id = {}
+    for path in answers:
+        for answer in read_answers(load_records(path), bench.keys()).values():
+            by_id[answer["answer_id"]] = answer
+    rows = []
+    for path in reviews:
+        records = load_records(path)
+        for row, where in zip(records.rows, records.locations):
+            text_field(row, "text", where)
+            for name in ("answer1_id", "answer2_id"):
+                answer = by_id.get(record_id(row, name, where))
+                if answer is None:
+                    raise DataError(f"{where}: field '{name}' {row[name]!r} is in none of the answer files {answers}")
+                if answer["question_id"] != record_id(row, "question_id", where):
+                    raise DataError(f"{where}: field '{name}' {row[name]!r} answers question "
+                                    f"{answer['question_id']!r}, not {row['question_id']!r}")
+            rows.append(row)
+    results = review_totals_by_pair(rows, by_id, bench, references, resamples=bootstrap, seed=seed)
+    if output:
+        write_json_atomic(summary_path(output), results)
+    return results
+
+
+def summary_path(output) -> Path:
+    return Path(f"{output}.summary.json")
+
+
+def write_review_totals(reviews, answers, bench, references, output, **bootstrap) -> Path:
+    write_json_atomic(summary_path(output), review_totals_by_pair(reviews, answers, bench, references, **bootstrap))
+    return summary_path(output)
+
+
+def review_totals_by_pair(reviews: list[dict], answers: dict, bench: Benchmark, references: list[str] | None,
+                          **bootstrap) -> list[dict]:
+    """Totals per model pair, printed; each pair's reference is the one of its models in `references`, or else
+    the model of its first review's Assistant 1 (FastChat's order)."""
+    from .report import judge_table  # matplotlib: not for --help
+
+    by_pair: dict[frozenset, list] = {}
+    for row in reviews:
+        pair = (answers[row["answer1_id"]]["model_id"], answers[row["answer2_id"]]["model_id"])
+        if pair[0] == pair[1]:
+            raise DataError(f"review {row.get('review_id')}: compares {pair[0]} with itself; "
+                            "give each answer file its own model_id")
+        by_pair.setdefault(frozenset(pair), []).append(row)
+    categories = {item.key: item.category for item in bench.items}
+    results = []
+    for pair, group in by_pair.items():
+        named = sorted(pair & set(references or ()))
+        if references and len(named) != 1:
+            raise DataError(f"reviews of {' vs '.join(sorted(pair))}: --reference must name exactly one of the two, "
+                            f"got {named or references}")
+        reference = named[0] if named else answers[group[0]["answer1_id"]]["model_id"]
+        results.append(review_totals(group, answers, categories, reference, **bootstrap))
+    for result in results:
+        print("\n".join(judge_table(result)) + "\n")
+    return results

@@ -23,19 +23,23 @@ two orders disagree is a tie, and games with an unreadable verdict are dropped (
 
 import re
 import string
+import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass
+from pathlib import Path
 
-from gpt4llm.benchmarks import Item, record_id
-from gpt4llm.data import DataError, Records, text_field
-from gpt4llm.jobs import Job, job_id
+from gpt4llm.benchmarks import Benchmark, Item, model_id, read_turn_answers, record_id, select
+from gpt4llm.data import DataError, Records, load_records, text_field
+from gpt4llm.files import write_json_atomic
+from gpt4llm.teacher.options import TeacherConfig
+from gpt4llm.teacher.runlog import Job, Written, job_id
 
 from .stats import bootstrap
 
 # fastchat/llm_judge/common.py
 NEED_REF_CATS = ("math", "reasoning", "coding", "arena-hard-200")
 TEMPERATURES = {"writing": 0.7, "roleplay": 0.7, "extraction": 0.0, "math": 0.0, "coding": 0.0, "reasoning": 0.0,
-                "stem": 0.1, "humanities": 0.1, "arena-hard-200": 0.0}  # fmt: skip
+                "stem": 0.1, "humanities": 0.1, "arena-hard-200": 0.0}
 DEFAULT_TEMPERATURE = 0.7  # a category not in TEMPERATURES (gen_model_answer.py)
 MAX_NEW_TOKENS = 1024  # gen_model_answer.py's and gen_api_answer.py's default answer length
 JUDGE_PARAMS = {"temperature": 0.0, "max_tokens": 2048}  # run_judge_single / run_judge_pair, OpenAI judges
@@ -43,9 +47,8 @@ _RATING = re.compile(r"\[\[(\d+\.?\d*)\]\]")
 _RATING_BACKUP = re.compile(r"\[(\d+\.?\d*)\]")
 MODES = ("single", "pairwise-baseline", "pairwise-all")
 
-# For small local judges: llama.cpp grammars that make a judgment start with its rating or verdict
+# For small local judges: a llama.cpp grammar that makes a judgment start with its rating
 RATING_FIRST_GRAMMAR = 'root ::= "Rating: [[" score "]]\\n" [^\\x00]*\nscore ::= [1-9] | "10"'
-VERDICT_FIRST_GRAMMAR = 'root ::= "[[" [ABC] "]]\\n" [^\\x00]*'
 
 
 def answer_params(category: str, temperature: float | None, top_p: float, max_new_tokens: int | None) -> dict:
@@ -78,7 +81,7 @@ _PLACEHOLDERS = {
 _OUTPUT_FORMATS = {"single": "[[rating]]", "pairwise": "[[A]]"}
 
 
-def judge_prompts(records: Records) -> dict[tuple[str, bool, bool], JudgePrompt]:
+def judge_prompts_by_role(records: Records) -> dict[tuple[str, bool, bool], JudgePrompt]:
     """(type, second turn, with reference) -> the prompt for that role, from a file in FastChat's judge_prompts.jsonl
     schema; a role filled twice, or a template whose placeholders fit no role, is a one-line error."""
     out = {}
@@ -88,7 +91,7 @@ def judge_prompts(records: Records) -> dict[tuple[str, bool, bool], JudgePrompt]
             raise DataError(f"{where}: field 'type' must be 'single' or 'pairwise', got {kind!r}")
         if (output_format := text_field(row, "output_format", where)) != _OUTPUT_FORMATS[kind]:
             raise DataError(f"{where}: field 'output_format' of a {kind} prompt must be {_OUTPUT_FORMATS[kind]!r}, "
-                            f"got {output_format!r}")  # fmt: skip
+                            f"got {output_format!r}")
         template = text_field(row, "prompt_template", where)
         try:
             fields = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
@@ -101,7 +104,7 @@ def judge_prompts(records: Records) -> dict[tuple[str, bool, bool], JudgePrompt]
         if fields != expected:
             role = f"a {kind} prompt for turn {2 if second else 1}{' with a reference' if reference else ''}"
             raise DataError(f"{where}: field 'prompt_template' of {name!r} takes {sorted(fields)}; {role} takes "
-                            f"{sorted(expected)}")  # fmt: skip
+                            f"{sorted(expected)}")
         role = (kind, second, reference)
         if role in out:
             raise DataError(f"{where}: {name!r} is a second {_describe(role)} prompt (the first: {out[role].name!r})")
@@ -145,7 +148,7 @@ def references(items: list[Item], reference_answers: dict | None, source: str | 
         if len(turns) < len(graded_turns(item)):
             where = f"none in {source}" if source else "the question has no 'reference' for every turn"
             raise DataError(f"{item.where}: question {item.key!r} ({item.category}) is graded against a reference "
-                            f"answer for each turn: {where}; pass --reference-answers")  # fmt: skip
+                            f"answer for each turn: {where}; pass --reference-answers")
         out[item.key] = turns
     return out
 
@@ -174,7 +177,7 @@ def _job(prompt: JudgePrompt, fields: dict, judge: str, params: dict, parse, met
 
 
 def single_jobs(items: list[Item], answers: dict[str, dict], refs: dict, prompts: dict, judge: str, params: dict,
-                source: str) -> list[Job]:  # fmt: skip
+                source: str) -> list[Job]:
     """A request per question, model and graded turn; `answers`: model -> question key -> llm_judge answer."""
     jobs = []
     for item in items:
@@ -189,7 +192,7 @@ def single_jobs(items: list[Item], answers: dict[str, dict], refs: dict, prompts
 
 
 def pair_jobs(items: list[Item], pairs: list[tuple[str, str]], answers: dict[str, dict], refs: dict, prompts: dict,
-              judge: str, params: dict, source: str) -> list[Job]:  # fmt: skip
+              judge: str, params: dict, source: str) -> list[Job]:
     """Two requests per question, model pair and graded turn: game 1 shows model_1 as Assistant A, game 2 model_2."""
     jobs = []
     for item in items:
@@ -199,10 +202,10 @@ def pair_jobs(items: list[Item], pairs: list[tuple[str, str]], answers: dict[str
             for model_1, model_2 in pairs:
                 for game, (a, b) in ((1, (model_1, model_2)), (2, (model_2, model_1))):
                     shown = {"_a": answers[a][item.key]["choices"][0]["turns"],
-                             "_b": answers[b][item.key]["choices"][0]["turns"]}  # fmt: skip
+                             "_b": answers[b][item.key]["choices"][0]["turns"]}
                     fields = _fields(item, turn, shown, reference)
                     where = {"question_id": item.key, "model_1": model_1, "model_2": model_2, "turn": turn,
-                             "game": game}  # fmt: skip
+                             "game": game}
                     jobs.append(_job(prompt, fields, judge, params, parse_verdict, where, where))
     return jobs
 
@@ -231,7 +234,7 @@ def single_records(jobs: list[Job], done: dict, tstamp: float) -> list[dict]:
             meta, text = job.meta, done[job.id]["text"]
             rows.append({"question_id": meta["question_id"], "model": meta["model"], "judge": meta["judge"],
                          "user_prompt": meta["user_prompt"], "judgment": text, "score": parse_rating(text),
-                         "turn": meta["turn"], "tstamp": tstamp})  # fmt: skip
+                         "turn": meta["turn"], "tstamp": tstamp})
     return rows
 
 
@@ -300,13 +303,13 @@ def read_judgments(records: Records, items: dict) -> tuple[str, list[dict]]:
                 raise DataError(f"{where}: field 'score' must be a number (-1 or null: unreadable), got {score!r}")
             readable = score is not None and score != -1
             rows.append({"key": item.key, "model": text_field(row, "model", where), "judge": judge[0],
-                         "turn": turn, "score": float(score) if readable else None})  # fmt: skip
+                         "turn": turn, "score": float(score) if readable else None})
         else:
             winners = []
             for name in ("g1_winner", "g2_winner"):
                 if row.get(name) not in ("model_1", "model_2", "tie", "error"):
                     raise DataError(f"{where}: field '{name}' must be model_1, model_2, tie or error, "
-                                    f"got {row.get(name)!r}")  # fmt: skip
+                                    f"got {row.get(name)!r}")
                 winners.append(row[name])
             models = (text_field(row, "model_1", where), text_field(row, "model_2", where))
             if models[0] == models[1]:
@@ -344,7 +347,7 @@ def single_totals(rows: list[dict], items: dict, *, resamples: int = 1000, seed:
         for key in keys:
             by_category[items[key].category] += list(scores[key].values())
         columns = {f"{part}{t}": [float(t in scores[k]) if part == "n" else scores[k].get(t, 0.0) for k in keys]
-                   for t in (1, 2) for part in ("s", "n")}  # fmt: skip
+                   for t in (1, 2) for part in ("s", "n")}
 
         def mean_of(*turns):
             return lambda s: sum(s[f"s{t}"].sum(axis=1) for t in turns) / sum(s[f"n{t}"].sum(axis=1) for t in turns)
@@ -360,7 +363,7 @@ def single_totals(rows: list[dict], items: dict, *, resamples: int = 1000, seed:
             "bootstrap": {"resamples": resamples, "seed": seed, "level": 0.95},
             "per_question": [{"question_id": k, "category": items[k].category, "turn_1": scores[k].get(1),
                               "turn_2": scores[k].get(2)} for k in keys],
-        })  # fmt: skip
+        })
     return sorted(results, key=lambda r: (r["judge"], -(r["score"] or 0), r["model"]))
 
 
@@ -416,7 +419,7 @@ def pair_totals(rows: list[dict], items: dict, *, resamples: int = 1000, seed: i
                                              "win_rate_adjusted": share("win", tie_weight=0.5)},
                                    resamples=resamples, seed=seed),
             "bootstrap": {"resamples": resamples, "seed": seed, "level": 0.95},
-        })  # fmt: skip
+        })
     return results
 
 
@@ -436,9 +439,101 @@ def model_totals(pair_results: list[dict]) -> list[dict]:
             **{o: c[o] for o in ("win", "tie", "loss")}, "win_rate": c["win"] / n if n else None,
             "loss_rate": c["loss"] / n if n else None,
             "win_rate_adjusted": (c["win"] + 0.5 * c["tie"]) / n if n else None,
-        })  # fmt: skip
+        })
     return sorted(totals, key=lambda t: (t["judge"], -(t["win_rate_adjusted"] or 0), t["model"]))
 
 
 def _mean(values: list[float]) -> float | None:
     return sum(values) / len(values) if values else None
+
+
+# ---------------------------------------------------------------- the stages
+
+
+def grade(bench: Benchmark, answers: list[str], output: Path, judge_model: TeacherConfig, *, mode: str = "single",
+          baseline: str | None = None, judge_prompts: str = "mt_bench_judge_prompts",
+          reference_answers: str | None = None, limit: int | None = None, max_tokens: int | None = None,
+          extra_body: dict | None = None, bootstrap: int = 1000, seed: int = 0,
+          dry_run: bool = False) -> Written | None:
+    """MT-bench: single-answer grading (`mode` single) or pairwise judgments (pairwise-baseline: each answer file
+    against `baseline`; pairwise-all: every pair) of llm_judge answer files, FastChat's protocol; the judgments to
+    `output` in its schema, their totals printed and written to OUTPUT.summary.json. None after a dry run."""
+    if mode not in MODES:
+        raise DataError(f"--mode {mode!r}: one of {', '.join(MODES)}")
+    items = select(bench.items, limit=limit)
+    by_key = {item.key: item for item in bench.items}
+    keys = [item.key for item in items]
+    answer_sets = {}
+    for path in [*answers, *([baseline] if baseline else [])]:
+        rows = read_turn_answers(load_records(path), by_key, required=keys)
+        name = model_id(rows, path)
+        if name in answer_sets:
+            raise DataError(f"{path}: model {name!r} is in two answer files; give each its own --model-id")
+        answer_sets[name] = rows
+    models = list(answer_sets)
+    if mode == "single":
+        if baseline:
+            raise DataError("--baseline goes with --mode pairwise-baseline")
+        pairs = []
+    elif mode == "pairwise-baseline":
+        if not baseline:
+            raise DataError("--mode pairwise-baseline needs --baseline, the baseline model's answers")
+        pairs = [(model, models[-1]) for model in models[:-1]]
+    else:
+        if baseline or len(models) < 2:
+            raise DataError("--mode pairwise-all judges every pair of two or more --answers files (and no --baseline)")
+        pairs = [(a, b) for i, a in enumerate(models) for b in models[i + 1 :]]
+    reference_name = reference_answers or ("mt_bench_reference_gpt4" if bench.name == "mt_bench" else None)
+    stored_references = read_turn_answers(load_records(reference_name), by_key) if reference_name else None
+    refs = references(items, stored_references, reference_name)
+    prompts_file = load_records(judge_prompts)
+    prompts = judge_prompts_by_role(prompts_file)
+    params = {**JUDGE_PARAMS, **({"max_tokens": max_tokens} if max_tokens else {})}
+    params |= {"extra_body": extra_body} if extra_body else {}
+    if mode == "single":
+        jobs = single_jobs(items, answer_sets, refs, prompts, judge_model.model, params, prompts_file.source)
+    else:
+        jobs = pair_jobs(items, pairs, answer_sets, refs, prompts, judge_model.model, params, prompts_file.source)
+    to_records = single_records if mode == "single" else pair_records
+    from gpt4llm.teacher.dispatch import send_to_file
+
+    sent = send_to_file(jobs, judge_model, output, desc=f"{mode} judgments ({judge_model.model})",
+                        to_records=lambda done: to_records(jobs, done, time.time()), dry_run=dry_run)
+    if sent is None:
+        return None
+    records, written = sent
+    if not records:
+        return written
+    grade_totals(bench, [str(output)], output, bootstrap=bootstrap, seed=seed)
+    return Written(written.path, written.failures, summary_path(output))
+
+
+def grade_totals(bench: Benchmark, judgments: list[str], output: Path | None = None, *, bootstrap: int = 1000,
+                 seed: int = 0) -> list[dict]:
+    """MT-bench totals of judgment files (single and pairwise alike; ours or FastChat's), printed and, with
+    `output`, written to OUTPUT.summary.json."""
+    from .report import mt_bench_table, mt_model_table, mt_pair_table  # matplotlib: not for --help
+
+    items = {item.key: item for item in bench.items}
+    rows = {"single": [], "pairwise": []}
+    for path in judgments:
+        kind, found = read_judgments(load_records(path), items)
+        rows[kind] += found
+    results = (single_totals(rows["single"], items, resamples=bootstrap, seed=seed)
+               + pair_totals(rows["pairwise"], items, resamples=bootstrap, seed=seed))
+    singles = [r for r in results if r["kind"] == "single"]
+    if singles:
+        print("\n".join(mt_bench_table(singles)) + "\n")
+    pairs = [r for r in results if r["kind"] == "pairwise"]
+    for result in pairs:
+        print("\n".join(mt_pair_table(result)) + "\n")
+    if len({frozenset(r["models"]) for r in pairs}) > 1:  # pairwise-all: each model against all it met
+        results += model_totals(pairs)
+        print("\n".join(mt_model_table([r for r in results if r["kind"] == "pairwise-model"])) + "\n")
+    if output:
+        write_json_atomic(summary_path(output), results)
+    return results
+
+
+def summary_path(output) -> Path:
+    return Path(f"{output}.summary.json")

@@ -2,8 +2,10 @@
 MT-bench's grades, the reward curves of RL runs, and the data statistics of its Figure 1 for any Alpaca-schema
 dataset."""
 
+import json
+import logging
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import matplotlib
@@ -13,8 +15,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
-from .rouge import length_in_tokens  # noqa: E402
+from gpt4llm.data import DataError, alpaca_rows, load_records  # noqa: E402
+from gpt4llm.files import write_text_atomic  # noqa: E402
 
+from .words import length_in_tokens  # noqa: E402
+
+logger = logging.getLogger(__name__)
 SPACY_MODEL = "en_core_web_sm"  # the paper's notebook loads en_core_web_md; both give the dependency parse used here
 SPACY_HINT = f"pip install spacy && python -m spacy download {SPACY_MODEL}"
 
@@ -78,7 +84,7 @@ def judge_table(result: dict) -> list[str]:
     if result["length"]["longer_answer_win_rate"] is not None:
         lines.append(f"Length: the longer answer wins {100 * result['length']['longer_answer_win_rate']:.1f}% of the "
                      f"{result['length']['questions']} questions with a winner "
-                     "and answers of different lengths.")  # fmt: skip
+                     "and answers of different lengths.")
     lines.append(
         f"{n} questions, {result['reviews']} reviews; {result['unparsed']} could not be read and are not counted; "
         f"{result['score_text_disagreements']} stored scores disagree with their review's text (the stored ones are "
@@ -200,17 +206,17 @@ def mt_bench_table(results: list[dict]) -> list[str]:
     resamples = results[0]["bootstrap"]["resamples"]
     lines += ["", ("Scores 1-10, the mean over each model's judgments (turns 1 and 2, as FastChat's show_result.py); "
               f"{unreadable} judgments without a rating are not counted; {duplicates} repeated judgments replaced by "
-              f"the later one. Intervals: 95% bootstrap over questions ({resamples} resamples).")]  # fmt: skip
+              f"the later one. Intervals: 95% bootstrap over questions ({resamples} resamples).")]
     return lines
 
 
 def mt_model_table(totals: list[dict]) -> list[str]:
     """Each model's pairwise games against all the others it met, per judge (FastChat's pairwise-all table)."""
     lines = ["| model | judge | win | tie | loss | games | win rate | loss rate | adjusted win rate |",
-             "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+             "|---|---|---|---|---|---|---|---|---|"]
     for t in totals:
         rates = " | ".join("-" if t[k] is None else f"{100 * t[k]:.1f}%"
-                           for k in ("win_rate", "loss_rate", "win_rate_adjusted"))  # fmt: skip
+                           for k in ("win_rate", "loss_rate", "win_rate_adjusted"))
         counts = " | ".join(str(t[k]) for k in ("win", "tie", "loss", "games"))
         lines.append(f"| {t['model']} | {t['judge']} | {counts} | {rates} |")
     return lines
@@ -240,7 +246,7 @@ def mt_pair_table(result: dict) -> list[str]:
               f"{rate('loss_rate')}, adjusted win rate (ties half) {rate('win_rate_adjusted')}. Each game (question "
               f"and turn) is judged in both answer orders; the verdict changes with the order in {inconsistent} of "
               f"{games} games{share}, counted as ties; {result['errors']} games with an unreadable verdict are left "
-              "out.")]  # fmt: skip
+              "out.")]
     return lines
 
 
@@ -253,7 +259,7 @@ def plot_mt_bench(results: list[dict], path: Path) -> None:
     fig, (left, right) = plt.subplots(
         1, 2, figsize=(10, 1.8 + 0.3 * max(3, len(categories)) * max(1, len(results)) / 2),
         gridspec_kw={"width_ratios": [1, 2]}, layout="constrained",
-    )  # fmt: skip
+    )
     height = 0.8 / len(results)
     for panel, rows, value in ((left, ["all", "turn 1", "turn 2"], None), (right, categories, "category")):
         for i, (result, color) in enumerate(zip(results, colors)):
@@ -272,7 +278,7 @@ def plot_mt_bench(results: list[dict], path: Path) -> None:
                 panel.barh(position, mean, height=height * 0.9, color=color)
                 if bounds:
                     panel.errorbar(mean, position, xerr=[[mean - bounds[0]], [bounds[1] - mean]], color="black",
-                                   capsize=2, linewidth=0.8)  # fmt: skip
+                                   capsize=2, linewidth=0.8)
                 end = bounds[1] if bounds else mean
                 panel.text(max(mean, end) + 0.1, position, f"{mean:.1f}", va="center", fontsize=7)
         panel.set_yticks(range(len(rows)), rows, fontsize=8)
@@ -444,7 +450,7 @@ def rl_table(curves: dict[str, list[dict]]) -> list[str]:
     first and last logged steps with any, the KL to the starting policy at the last step, and the share of
     completions cut off at the length limit (unscored) over all steps."""
     lines = ["| run | steps logged | mean reward, first step | mean reward, last step | KL at the last | cut off |",
-             "|---|---|---|---|---|---|"]  # fmt: skip
+             "|---|---|---|---|---|---|"]
     for name, curve in curves.items():
         scored = [log for log in curve if log["reward"] is not None]
         first, last = (scored[0], scored[-1]) if scored else (None, None)
@@ -478,7 +484,7 @@ def plot_rl_curves(curves: dict[str, list[dict]], path: Path) -> None:
         for panel, key in ((kl, "kl"), (clipped, "clipped_ratio")):
             if all(log.get(key) is not None for log in curve):
                 panel.plot([log["step"] for log in curve], [log[key] for log in curve], marker="o", markersize=3,
-                           color=color, label=name)  # fmt: skip
+                           color=color, label=name)
     reward.set_title("reward model's score of the finished completions\n(mean, ± std)", fontsize=9)
     kl.set_title("KL to the starting policy", fontsize=9)
     clipped.set_title("share of completions cut off at the length limit\n(unscored)", fontsize=9)
@@ -496,4 +502,78 @@ def write_report(path: Path, sections: list[tuple[str, list[str]]]) -> None:
     text = (
         "# Evaluation report\n\n" + "\n\n".join(f"## {title}\n\n" + "\n".join(body) for title, body in sections) + "\n"
     )
-    path.write_text(text)
+    write_text_atomic(path, text)
+
+
+# ---------------------------------------------------------------- the stage
+
+
+def _read_json(paths: Iterable) -> list:
+    return [json.loads(Path(path).read_text()) for path in paths]
+
+
+def report(output_dir: Path, *, judge: Sequence = (), mt_bench: Sequence = (), rl: Sequence = (),
+           rouge: Sequence = (), datasets: Sequence = (), human: Sequence = ()) -> Path:
+    """`python -m eval report`: OUTPUT_DIR/report.md and its figures, from the summaries of judge/aggregate and of
+    MT-bench grading, RL reward curves (reward_curve.json), ROUGE-L results, human-evaluation results and
+    Alpaca-schema datasets (the data statistics); returns report.md."""
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    sections = []
+    if judge:
+        results = [result for summary in _read_json(judge) for result in summary]
+        for result in results:
+            sections.append((f"{result['models'][0]} vs {result['models'][1]} (judged)", judge_table(result)))
+        plot_totals(results, out / "judge_totals.png")
+        plot_length_bias(results, out / "length_bias.png")
+        sections.append(("Figure: total scores", ["![](judge_totals.png)", "", "![](length_bias.png)"]))
+    if mt_bench:
+        results = [result for summary in _read_json(mt_bench) for result in summary]
+        singles = [r for r in results if r["kind"] == "single"]
+        if singles:
+            plot_mt_bench(singles, out / "mt_bench.png")
+            table = mt_bench_table(singles) + ["", "![](mt_bench.png)"]
+            sections.append(("MT-bench: single-answer grading (1-10)", table))
+        for result in (r for r in results if r["kind"] == "pairwise"):
+            model_1, model_2 = result["models"]
+            sections.append((f"MT-bench: {model_1} vs {model_2} (pairwise)", mt_pair_table(result)))
+        if totals := [r for r in results if r["kind"] == "pairwise-model"]:
+            sections.append(("MT-bench: each model against all the others (pairwise)", mt_model_table(totals)))
+    if rl:
+        curves = {Path(path).parent.name: curve for path, curve in zip(rl, _read_json(rl))}
+        empty = [path for path, curve in zip(rl, curves.values()) if not curve]
+        if empty:
+            raise DataError(f"{empty[0]}: no logged step (the RL run logged no reward)")
+        plot_rl_curves(curves, out / "rl_reward.png")
+        sections.append(("RL: the reward model's score of the policy's completions",
+                         rl_table(curves) + ["", "![](rl_reward.png)"]))
+    if rouge:
+        results = {name: result for summary in _read_json(rouge) for name, result in summary.items()}
+        sections.append(("ROUGE-L by reference length (count)", rouge_table(results)))
+        plot_rouge(results, out / "rouge_buckets.png")
+        sections.append(("Figure: ROUGE-L by reference length", ["![](rouge_buckets.png)"]))
+    for result in _read_json(human):
+        from .human.results import human_table, plot_pies
+
+        name = f"human_eval_{len(sections)}.png"
+        plot_pies(result, out / name)
+        sections.append((f"{result['models'][0]} vs {result['models'][1]} (human, HHH)",
+                         human_table(result) + ["", f"![]({name})"]))
+    if datasets:
+        outputs = {Path(p).stem: [r["output"] for r in alpaca_rows(load_records(str(p)))] for p in datasets}
+        plot_output_lengths(outputs, out / "output_lengths.png")
+        lines = ["![](output_lengths.png)", ""]
+        parse = spacy_parser()
+        if parse is None:
+            hint = f"Root verb / direct object pairs need spaCy and its English pipeline: {SPACY_HINT}"
+            logger.warning(hint)
+            lines.append(hint)
+        else:
+            counts = {name: verb_object_counts(texts, parse) for name, texts in outputs.items()}
+            plot_verb_objects(counts, out / "verb_objects.png")
+            lines += ["Root verb / direct object of each output's first sentence, the top 25:", "",
+                      *verb_object_table(counts), "", "![](verb_objects.png)"]
+        sections.append(("Data statistics (Figure 1)", lines))
+    write_report(out / "report.md", sections)
+    logger.info("wrote %s", out / "report.md")
+    return out / "report.md"

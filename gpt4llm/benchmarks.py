@@ -26,14 +26,11 @@ turn by turn and written in FastChat's llm_judge answer schema instead (`turn_an
 `read_turn_answers`), which `eval grade` reads.
 """
 
-import json
 import random
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from .data import DataError, Records, text_field
-from .jobs import write_json_atomic
+from .data import DataError, Records, load_records, text_field
 
 
 @dataclass(frozen=True)
@@ -56,9 +53,10 @@ class Item:
 
 @dataclass
 class Benchmark:
-    source: str
+    source: str  # the file read
     shape: str
     items: list[Item]
+    name: str = ""  # what it was asked for by: a registered name (vicuna80, mt_bench), a Hub id or a path
 
     def keys(self) -> list:
         return [item.key for item in self.items]
@@ -124,7 +122,7 @@ def _labelled(row: dict, where: str, index: int) -> list[Item]:
 def _alpaca(row: dict, where: str, index: int) -> list[Item]:
     key = str(record_id(row, "id", where)) if row.get("id") is not None else str(index)
     return [Item(key, text_field(row, "instruction", where), text_field(row, "input", where, required=False),
-                 reference=_optional_text(row, "output", where), where=where)]  # fmt: skip
+                 reference=_optional_text(row, "output", where), where=where)]
 
 
 SHAPES = [
@@ -167,6 +165,13 @@ def read_benchmark(records: Records) -> Benchmark:
     return Benchmark(records.source, shape.name, items)
 
 
+def load_benchmark(questions: str) -> Benchmark:
+    """The benchmark a name (registered, release:NAME or a Hub id) or a local file holds."""
+    bench = read_benchmark(load_records(str(questions)))
+    bench.name = str(questions)
+    return bench
+
+
 def select(items: list[Item], *, limit: int | None = None, sample: int | None = None, seed: int = 0) -> list[Item]:
     """The first `limit` items, or a random `sample` of them (in file order, reproducible for a seed): the paper
     scores a random 9K of Unnatural's instances."""
@@ -205,18 +210,6 @@ def answer_record(item: Item, model_id: str, text: str, metadata: dict) -> dict:
         "metadata": metadata,
     }
     return row | ({"reference": item.reference} if item.reference is not None else {})
-
-
-def write_rows(path, rows: list[dict]) -> None:
-    """Answers (or reviews) written atomically: JSON lines for a .jsonl path, else a JSON list."""
-    path = Path(path)
-    if path.suffix == ".jsonl":
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
-        tmp.replace(path)
-    else:
-        write_json_atomic(path, rows)
 
 
 def read_answers(records: Records, keys: Iterable, *, required: Iterable | None = None) -> dict:
@@ -291,6 +284,6 @@ def read_turn_answers(records: Records, items: dict, *, required: Iterable | Non
         if not isinstance(turns, list) or len(turns) != expected or not all(isinstance(t, str) for t in turns):
             got = f"a list of {len(turns)}" if isinstance(turns, list) else type(turns).__name__
             raise DataError(f"{where}: field 'choices[0].turns' must be a list of {expected} strings (one per turn "
-                            f"of question {key!r}), got {got}")  # fmt: skip
+                            f"of question {key!r}), got {got}")
         out[key] = row
     return answers_required(out, required, records.source)

@@ -51,10 +51,7 @@ READABLE_SUFFIXES = (".json", ".jsonl", ".parquet")
 
 def load_records(source: str, *, split: str = "train", config: str | None = None) -> Records:
     """Read every record of a source; raise `DataError` if it is missing, unreadable or empty."""
-    from .sources import SOURCES
-
-    if source.startswith("release:") or source in SOURCES:  # a registered public file, e.g. vicuna80
-        source = str(fetch_source(source.removeprefix("release:")))
+    source = str(local_source(source))
     path = Path(source)
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.suffix in READABLE_SUFFIXES)
@@ -72,6 +69,16 @@ def load_records(source: str, *, split: str = "train", config: str | None = None
     if not records:
         raise DataError(f"{source}: no records")
     return records
+
+
+def local_source(source: str) -> str | Path:
+    """A registered public file (e.g. vicuna80, or release:NAME) as its verified local copy, downloaded on first
+    use; any other source (a path, a Hub id) as it is."""
+    from .sources import SOURCES
+
+    if source.startswith("release:") or source in SOURCES:
+        return fetch_source(source.removeprefix("release:"))
+    return source
 
 
 def fetch_source(name: str) -> Path:
@@ -268,7 +275,7 @@ def tokenize_prompt_completion(prompts: list[str], completions: list[str], token
             anchored = tokenizer(ANCHOR + completion, add_special_tokens=False)["input_ids"]
             if anchored[: len(anchor_ids)] != anchor_ids:
                 raise DataError(f"{location}: the completion's first tokens merge with both the prompt's end and a "
-                                "newline; cannot tokenize it as generation would continue the prompt")  # fmt: skip
+                                "newline; cannot tokenize it as generation would continue the prompt")
             answer = anchored[len(anchor_ids) :]
         if answer[-1:] != [tokenizer.eos_token_id]:
             answer = answer + [tokenizer.eos_token_id]

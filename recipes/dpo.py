@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from transformers import AutoTokenizer
 from trl import DPOConfig, ModelConfig, get_peft_config, get_quantization_config
 
-from gpt4llm import lm_head, recipes
+from gpt4llm import lm_head, training
 from gpt4llm.data import load_records
 from gpt4llm.dpo import PretokenizedDPOTrainer, tokenize_pairs
 from gpt4llm.models import resolve_model
@@ -26,7 +26,7 @@ from gpt4llm.publish import hyperparameters
 
 
 @dataclass
-class DPOScriptArguments(recipes.RecipeArguments):
+class DPOScriptArguments(training.RecipeArguments):
     eval_fraction: float = field(default=0.1, metadata={"help": "Share of prompts held out for evaluation."})
     merge_adapters: bool = field(default=False, metadata={"help": "Also save LoRA merged into the base model."})
 
@@ -38,7 +38,7 @@ def main(script_args: DPOScriptArguments, training_args: DPOConfig, model_args: 
     # Model and tokenizer
     model_path = resolve_model(model_args.model_name_or_path)
     tokenizer = AutoTokenizer.from_pretrained(model_path, revision=model_args.model_revision)
-    recipes.prepare(script_args, training_args, model_args, recipe)
+    training.prepare(script_args, training_args, model_args, recipe)
 
     # Data: the reward model's pairs, split by prompt
     records = load_records(script_args.dataset_name, split=script_args.dataset_train_split,
@@ -60,8 +60,8 @@ def main(script_args: DPOScriptArguments, training_args: DPOConfig, model_args: 
         quantization_config=get_quantization_config(model_args),
     )
     lm_head.use_on_cpu(trainer)  # TRL's fused LM head is GPU-made: 3x slower on a CPU (gpt4llm/lm_head.py)
-    result = recipes.train(trainer, training_args)
-    recipes.save_train_metrics(trainer, result)
+    result = training.train(trainer, training_args)
+    training.save_train_metrics(trainer, result)
     metrics = {"train_loss": result.training_loss, "global_step": result.global_step,
                "train_pairs": len(train_dataset)}
     if eval_dataset is not None:
@@ -69,9 +69,9 @@ def main(script_args: DPOScriptArguments, training_args: DPOConfig, model_args: 
                     if k in ("eval_loss", "eval_rewards/accuracies", "eval_rewards/margins")}
 
     # Save the weights (gathered across ranks); then, from the main process, tokenizer, merge, card and push
-    recipes.save(trainer, training_args.output_dir)
+    training.save(trainer, training_args.output_dir)
     if trainer.accelerator.is_main_process:
-        folders = recipes.save_tokenizer_and_merge(tokenizer, training_args, model_args, script_args.merge_adapters)
+        folders = training.save_tokenizer_and_merge(tokenizer, training_args, model_args, script_args.merge_adapters)
         card = dict(
             base_model=model_args.model_name_or_path,
             dataset=script_args.dataset_name,
@@ -82,10 +82,10 @@ def main(script_args: DPOScriptArguments, training_args: DPOConfig, model_args: 
             metrics=metrics,
             tags=["dpo", "llama-gpt4"],
         )
-        recipes.publish(folders, card=card, training_args=training_args,
+        training.publish(folders, card=card, training_args=training_args,
                         message=f"DPO with {recipe or 'recipes/dpo.py'}")
-    recipes.finish(trainer)
+    training.finish(trainer)
 
 
 if __name__ == "__main__":
-    recipes.run(main, CONFIG_CLASSES)
+    training.run(main, CONFIG_CLASSES)

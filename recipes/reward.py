@@ -25,9 +25,9 @@ from pathlib import Path
 from transformers import AutoTokenizer
 from trl import ModelConfig, RewardConfig, RewardTrainer, get_peft_config, get_quantization_config
 
-from gpt4llm import recipes
+from gpt4llm import training
 from gpt4llm.data import load_records
-from gpt4llm.jobs import write_json_atomic
+from gpt4llm.files import write_json_atomic
 from gpt4llm.models import resolve_model
 from gpt4llm.preferences import preference_groups, preference_pairs, split_by_prompt
 from gpt4llm.publish import hyperparameters
@@ -37,7 +37,7 @@ logger = logging.getLogger("reward")
 
 
 @dataclass
-class RewardScriptArguments(recipes.RecipeArguments):
+class RewardScriptArguments(training.RecipeArguments):
     eval_fraction: float = field(default=0.1, metadata={"help": "Share of prompts held out for pairwise accuracy."})
     use_margin: bool = field(default=False, metadata={"help": "Subtract the score difference inside the loss."})
     grouped: bool = field(default=False,
@@ -57,11 +57,11 @@ reward = model(**tokenizer(prompt + response + tokenizer.eos_token, return_tenso
 def main(script_args: RewardScriptArguments, training_args: RewardConfig, model_args: ModelConfig, recipe: str | None):
     # Model and tokenizer
     if model_args.use_peft and model_args.lora_task_type != "SEQ_CLS":
-        raise recipes.RecipeError("a LoRA reward model needs lora_task_type: SEQ_CLS, "
+        raise training.RecipeError("a LoRA reward model needs lora_task_type: SEQ_CLS, "
                                   "or its score head is never trained")
     model_path = resolve_model(model_args.model_name_or_path)
     tokenizer = AutoTokenizer.from_pretrained(model_path, revision=model_args.model_revision)
-    recipes.prepare(script_args, training_args, model_args, recipe)
+    training.prepare(script_args, training_args, model_args, recipe)
 
     # Data: pairs from scored responses, split by prompt
     records = load_records(script_args.dataset_name, split=script_args.dataset_train_split,
@@ -70,7 +70,7 @@ def main(script_args: RewardScriptArguments, training_args: RewardConfig, model_
     train_dataset, eval_dataset = split_by_prompt(pairs, script_args.eval_fraction, training_args.seed)
     if script_args.grouped:
         trainer_class, trainer_kwargs, train_rows = (GroupedRewardTrainer, {"use_margin": script_args.use_margin},
-                                                     preference_groups(train_dataset))  # fmt: skip
+                                                     preference_groups(train_dataset))
     else:
         trainer_class, trainer_kwargs = RewardTrainer, {}
         train_rows = train_dataset if script_args.use_margin else train_dataset.remove_columns("margin")
@@ -87,31 +87,31 @@ def main(script_args: RewardScriptArguments, training_args: RewardConfig, model_
     )
     if len(trainer.train_dataset) < len(train_rows):
         logger.info("dropped %d training rows longer than max_length", len(train_rows) - len(trainer.train_dataset))
-    result = recipes.train(trainer, training_args)
-    recipes.save_train_metrics(trainer, result)
+    result = training.train(trainer, training_args)
+    training.save_train_metrics(trainer, result)
 
     # Save; then, with the training copy released, measure held-out pairwise accuracy with the saved model, loaded
     # as users load it (same dtype and quantization): a second 7B copy beside the first would not fit one GPU
-    recipes.save(trainer, training_args.output_dir)
+    training.save(trainer, training_args.output_dir)
     is_main, world_size = trainer.accelerator.is_main_process, trainer.accelerator.num_processes
-    recipes.finish(trainer)
-    recipes.release(trainer)
+    training.finish(trainer)
+    training.release(trainer)
     if is_main:
         if training_args.max_length is not None:  # saved with the model: scoring reads what training read
             tokenizer.model_max_length = training_args.max_length
-        folders = recipes.save_tokenizer_and_merge(tokenizer, training_args, model_args, merge=True)
+        folders = training.save_tokenizer_and_merge(tokenizer, training_args, model_args, merge=True)
         metrics = {"train_loss": result.training_loss, "global_step": result.global_step,
-                   "train_pairs": len(train_dataset)}  # fmt: skip
+                   "train_pairs": len(train_dataset)}
         held_out = pairs_within(eval_dataset, tokenizer, training_args.max_length) if eval_dataset is not None else []
         if len(held_out):
             scorer = RewardModel.from_pretrained(
                 training_args.output_dir, dtype=model_args.dtype,
                 quantization_config=get_quantization_config(model_args),
-            )  # fmt: skip
+            )
             metrics |= {"eval_pairs": len(held_out), "eval_pairwise_accuracy": scorer.pairwise_accuracy(held_out)}
             logger.info("held-out pairwise accuracy %.4f on %d pairs (%d longer than max_length left out, "
                         "as in training)", metrics["eval_pairwise_accuracy"], len(held_out),
-                        len(eval_dataset) - len(held_out))  # fmt: skip
+                        len(eval_dataset) - len(held_out))
         write_json_atomic(Path(training_args.output_dir) / "eval_results.json", metrics)
         card = dict(
             base_model=model_args.model_name_or_path,
@@ -121,11 +121,13 @@ def main(script_args: RewardScriptArguments, training_args: RewardConfig, model_
             hyperparameters=hyperparameters(training_args, model_args, world_size),
             metrics=metrics,
             tags=["reward-model", "llama-gpt4"],
-            usage=USAGE.format(model=recipes.hub_repo_id(training_args) if training_args.push_to_hub else folders[-1]),
+            usage=USAGE.format(
+                model=training.hub_repo_id(training_args) if training_args.push_to_hub else folders[-1]
+            ),
         )
         message = f"Reward model with {recipe or 'recipes/reward.py'}"
-        recipes.publish(folders, card=card, training_args=training_args, message=message)
+        training.publish(folders, card=card, training_args=training_args, message=message)
 
 
 if __name__ == "__main__":
-    recipes.run(main, CONFIG_CLASSES)
+    training.run(main, CONFIG_CLASSES)

@@ -37,9 +37,9 @@ from datasets import Dataset
 from transformers import AutoTokenizer
 from trl import GRPOConfig, GRPOTrainer, ModelConfig, RLOOConfig, RLOOTrainer, get_peft_config, get_quantization_config
 
-from gpt4llm import lm_head, recipes
+from gpt4llm import lm_head, training
 from gpt4llm.data import DataError, alpaca_rows, load_records
-from gpt4llm.jobs import write_json_atomic
+from gpt4llm.files import write_json_atomic
 from gpt4llm.models import resolve_model
 from gpt4llm.publish import hyperparameters
 from gpt4llm.reward import RewardModel
@@ -49,12 +49,12 @@ logger = logging.getLogger("rl")
 ALGORITHMS = {"grpo": (GRPOConfig, GRPOTrainer), "rloo": (RLOOConfig, RLOOTrainer)}
 # each logging step's reward-model score (RLOO's own "reward" has the KL penalty subtracted), in reward_curve.json
 CURVE = {"reward": "rewards/reward_model/mean", "reward_std": "rewards/reward_model/std", "kl": "kl",
-         "completion_length": "completions/mean_length", "clipped_ratio": "completions/clipped_ratio"}  # fmt: skip
+         "completion_length": "completions/mean_length", "clipped_ratio": "completions/clipped_ratio"}
 RL_FIELDS = ("beta", "num_generations", "max_completion_length", "temperature")  # in the card beside the common ones
 
 
 @dataclass
-class RLScriptArguments(recipes.RecipeArguments):
+class RLScriptArguments(training.RecipeArguments):
     algorithm: str = field(default="grpo", metadata={"help": "The trainer: grpo or rloo.", "choices": [*ALGORITHMS]})
     reward_model_path: str | None = field(default=None, metadata={"help": "A reward model from recipes/reward.py."})
     reward_batch_size: int = field(default=8, metadata={"help": "Completions the reward model scores at once."})
@@ -63,7 +63,7 @@ class RLScriptArguments(recipes.RecipeArguments):
         metadata={"help": "The reward of a completion cut at max_completion_length (it never reached EOS), instead of "
                           "the reward model's score of a text it was never trained to see unfinished; none: unscored, "
                           "i.e. left out of its group's baseline with zero advantage."},
-    )  # fmt: skip
+    )
     dataset_limit: int | None = field(default=None, metadata={"help": "Prompts from the first N records only."})
     merge_adapters: bool = field(default=False, metadata={"help": "Also save LoRA merged into the base model."})
 
@@ -107,10 +107,10 @@ def prompts_of(records) -> list[str]:
 def main(script_args: RLScriptArguments, training_args, model_args: ModelConfig, recipe: str | None):
     # Policy, tokenizer and reward model (checked to be one before anything is trained)
     if script_args.reward_model_path is None:
-        raise recipes.RecipeError(f"{recipe or 'command line'}: no reward_model_path (recipes/reward.py saves one)")
+        raise training.RecipeError(f"{recipe or 'command line'}: no reward_model_path (recipes/reward.py saves one)")
     model_path = resolve_model(model_args.model_name_or_path)
     tokenizer = AutoTokenizer.from_pretrained(model_path, revision=model_args.model_revision)  # TRL left-pads prompts
-    recipes.prepare(script_args, training_args, model_args, recipe)
+    training.prepare(script_args, training_args, model_args, recipe)
     scorer = RewardModel.from_pretrained(script_args.reward_model_path, batch_size=script_args.reward_batch_size)
     if training_args.beta == 0:
         logger.warning("beta 0: no KL penalty, the policy may drift from the SFT model to exploit the reward model")
@@ -119,7 +119,7 @@ def main(script_args: RLScriptArguments, training_args, model_args: ModelConfig,
         # a completion that stopped before the limit ended on a stop token (TRL cuts the rest); one that filled the
         # limit without EOS was cut off, and the reward model would read it as finished (it appends EOS)
         finished = [len(ids) < training_args.max_completion_length or tokenizer.eos_token_id in ids
-                    for ids in completion_ids]  # fmt: skip
+                    for ids in completion_ids]
         texts = [prompt + completion for prompt, completion, done in zip(prompts, completions, finished) if done]
         scores = iter(scorer.score_texts(texts) if texts else [])
         return [next(scores) if done else script_args.cut_off_reward for done in finished]
@@ -130,7 +130,7 @@ def main(script_args: RLScriptArguments, training_args, model_args: ModelConfig,
     )
     prompts = prompts_of(records)[: script_args.dataset_limit]
     logger.info("%d prompts from %s, %d completions each", len(prompts), script_args.dataset_name,
-                training_args.num_generations)  # fmt: skip
+                training_args.num_generations)
 
     # Train, resuming from the newest checkpoint if an earlier run stopped
     trainer_class = ALGORITHMS[script_args.algorithm][1]
@@ -146,25 +146,25 @@ def main(script_args: RLScriptArguments, training_args, model_args: ModelConfig,
         quantization_config=get_quantization_config(model_args),
     )
     lm_head.use_on_cpu(trainer)  # TRL's fused LM head is GPU-made: 3x slower on a CPU (gpt4llm/lm_head.py)
-    result = recipes.train(trainer, training_args)
+    result = training.train(trainer, training_args)
     logs = [log for log in trainer.state.log_history if CURVE["reward"] in log]
     curve = [{"step": log["step"], **{k: finite(log[v]) for k, v in CURVE.items() if v in log}} for log in logs]
     scored = [point for point in curve if point["reward"] is not None]
     rewards = {}
     if scored:
         rewards = {"reward_first": scored[0]["reward"], "reward_last": scored[-1]["reward"],
-                   "logged_steps": len(curve)}  # fmt: skip
+                   "logged_steps": len(curve)}
         rewards |= {"kl_last": curve[-1]["kl"]} if "kl" in curve[-1] else {}  # logged where beta > 0
         logger.info("mean reward %.4f at step %d, %.4f at step %d", rewards["reward_first"], scored[0]["step"],
-                    rewards["reward_last"], scored[-1]["step"])  # fmt: skip
+                    rewards["reward_last"], scored[-1]["step"])
     result.metrics.update(rewards)
-    recipes.save_train_metrics(trainer, result)
+    training.save_train_metrics(trainer, result)
 
     # Save the weights (gathered across ranks); then, from the main process, tokenizer, curve, merge, card and push
-    recipes.save(trainer, training_args.output_dir)
+    training.save(trainer, training_args.output_dir)
     if trainer.accelerator.is_main_process:
-        write_json_atomic(Path(training_args.output_dir) / "reward_curve.json", curve)
-        folders = recipes.save_tokenizer_and_merge(tokenizer, training_args, model_args, script_args.merge_adapters)
+        write_json_atomic(Path(training_args.output_dir) / training.REWARD_CURVE, curve)
+        folders = training.save_tokenizer_and_merge(tokenizer, training_args, model_args, script_args.merge_adapters)
         card = dict(
             base_model=model_args.model_name_or_path,
             dataset=script_args.dataset_name,
@@ -178,9 +178,9 @@ def main(script_args: RLScriptArguments, training_args, model_args: ModelConfig,
             tags=[script_args.algorithm, "rlhf", "llama-gpt4"],
         )
         message = f"RL with {recipe or 'recipes/rl.py'}"
-        recipes.publish(folders, card=card, training_args=training_args, message=message)
-    recipes.finish(trainer)
+        training.publish(folders, card=card, training_args=training_args, message=message)
+    training.finish(trainer)
 
 
 if __name__ == "__main__":
-    recipes.run(main, config_classes(sys.argv[1:]))
+    training.run(main, config_classes(sys.argv[1:]))

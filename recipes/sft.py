@@ -27,10 +27,10 @@ from pathlib import Path
 from transformers import AutoTokenizer
 from trl import ModelConfig, SFTConfig, SFTTrainer, get_peft_config, get_quantization_config
 
-from gpt4llm import lm_head, recipes
+from gpt4llm import lm_head, training
 from gpt4llm.data import load_records, to_sft_dataset
 from gpt4llm.decontaminate import decontaminate
-from gpt4llm.jobs import write_json_atomic
+from gpt4llm.files import write_json_atomic
 from gpt4llm.models import resolve_model
 from gpt4llm.publish import hyperparameters
 
@@ -38,10 +38,10 @@ logger = logging.getLogger("sft")
 
 
 @dataclass
-class SFTScriptArguments(recipes.RecipeArguments):
+class SFTScriptArguments(training.RecipeArguments):
     dataset_limit: int | None = field(default=None, metadata={"help": "Train on the first N records only."})
     eval_dataset_name: str | None = field(default=None,
-                                          metadata={"help": "Held-out data, same forms as dataset_name."})  # fmt: skip
+                                          metadata={"help": "Held-out data, same forms as dataset_name."})
     merge_adapters: bool = field(default=False, metadata={"help": "Also save LoRA merged into the base model."})
     save_model: bool = field(default=True, metadata={"help": "false: train and write train_results.json only, e.g. "
                                                              "to time a recipe (bench/gpu_check.py's 7B stage)."})
@@ -49,7 +49,7 @@ class SFTScriptArguments(recipes.RecipeArguments):
         default=None,
         metadata={"help": "Benchmarks (names or files) to leave out the training records that share an n-gram with, "
                   "e.g. [vicuna80, mt_bench]; off by default, as in the paper."},
-    )  # fmt: skip
+    )
     decontaminate_ngram: int = field(default=13, metadata={"help": "Tokens per n-gram for decontaminate_against."})
     decontaminate_answers: bool = field(
         default=False,
@@ -66,14 +66,14 @@ def main(script_args: SFTScriptArguments, training_args: SFTConfig, model_args: 
     tokenizer = AutoTokenizer.from_pretrained(
         model_path, revision=model_args.model_revision, trust_remote_code=training_args.trust_remote_code
     )
-    recipes.prepare(script_args, training_args, model_args, recipe)
+    training.prepare(script_args, training_args, model_args, recipe)
 
     # Data
     records = load_records(script_args.dataset_name, split=script_args.dataset_train_split,
                            config=script_args.dataset_config)
     if script_args.dataset_limit is not None:
         records.rows, records.locations = (records.rows[: script_args.dataset_limit],
-                                           records.locations[: script_args.dataset_limit])  # fmt: skip
+                                           records.locations[: script_args.dataset_limit])
     decontamination = None  # off by default: the paper trained on every record
     if script_args.decontaminate_against:
         records, decontamination = decontaminate(
@@ -84,7 +84,7 @@ def main(script_args: SFTScriptArguments, training_args: SFTConfig, model_args: 
     eval_dataset = None
     if script_args.eval_dataset_name:
         eval_dataset = to_sft_dataset(load_records(script_args.eval_dataset_name,
-                                                   split=script_args.dataset_test_split), tokenizer)  # fmt: skip
+                                                   split=script_args.dataset_test_split), tokenizer)
     logger.info("training on %d examples from %s", len(train_dataset), script_args.dataset_name)
 
     # Train, resuming from the newest checkpoint if an earlier run stopped
@@ -98,20 +98,20 @@ def main(script_args: SFTScriptArguments, training_args: SFTConfig, model_args: 
         quantization_config=get_quantization_config(model_args),
     )
     lm_head.use_on_cpu(trainer)  # TRL's fused LM head is GPU-made: 3x slower on a CPU (gpt4llm/lm_head.py)
-    result = recipes.train(trainer, training_args)
-    recipes.save_train_metrics(trainer, result)
+    result = training.train(trainer, training_args)
+    training.save_train_metrics(trainer, result)
     metrics = {"train_loss": result.training_loss, "global_step": result.global_step}
     if eval_dataset is not None:
         metrics |= trainer.evaluate()
 
     if not script_args.save_model:  # a timing run (train_results.json is written)
-        recipes.finish(trainer)
+        training.finish(trainer)
         return
 
     # Save the weights (gathered across ranks); then, from the main process, tokenizer, merge, card and push
-    recipes.save(trainer, training_args.output_dir)
+    training.save(trainer, training_args.output_dir)
     if trainer.accelerator.is_main_process:
-        folders = recipes.save_tokenizer_and_merge(tokenizer, training_args, model_args, script_args.merge_adapters)
+        folders = training.save_tokenizer_and_merge(tokenizer, training_args, model_args, script_args.merge_adapters)
         if decontamination:
             write_json_atomic(Path(training_args.output_dir) / "decontamination.json", decontamination)
         card = dict(
@@ -124,10 +124,10 @@ def main(script_args: SFTScriptArguments, training_args: SFTConfig, model_args: 
             metrics=metrics,
             tags=["sft", "llama-gpt4"],
         )
-        recipes.publish(folders, card=card, training_args=training_args,
-                        message=f"SFT with {recipe or 'recipes/sft.py'}")  # fmt: skip
-    recipes.finish(trainer)
+        training.publish(folders, card=card, training_args=training_args,
+                        message=f"SFT with {recipe or 'recipes/sft.py'}")
+    training.finish(trainer)
 
 
 if __name__ == "__main__":
-    recipes.run(main, CONFIG_CLASSES)
+    training.run(main, CONFIG_CLASSES)

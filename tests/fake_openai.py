@@ -72,7 +72,7 @@ class FakeOpenAI:
                  requests_per_period: float | None = None, period: float = 60.0, answer_tokens: int | None = None,
                  reasoning_models=(), known_models=None, batch_seconds: float = 0.05,
                  batch_max_requests: int = 50_000, enqueued_token_limit: int | None = None,
-                 content_failures: int = 0):  # fmt: skip
+                 content_failures: int = 0):
         self.latency = latency
         self.slow_seconds = slow_seconds
         self.tokens_per_period = tokens_per_period
@@ -133,7 +133,7 @@ class FakeOpenAI:
             web.get("/v1/batches/{id}", self._retrieve_batch),
             web.post("/v1/batches/{id}/cancel", self._cancel_batch),
             web.get("/stats", self._stats),
-        ])  # fmt: skip
+        ])
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         self._loop.run_until_complete(runner.setup())
         self._loop.run_until_complete(web.SockSite(runner, self._socket, backlog=1024).start())
@@ -212,15 +212,15 @@ class FakeOpenAI:
             if "max_tokens" in body:
                 return 400, error_body("Unsupported parameter: 'max_tokens' is not supported with this model. Use "
                                        "'max_completion_tokens' instead.", param="max_tokens",
-                                       code="unsupported_parameter"), {}  # fmt: skip
+                                       code="unsupported_parameter"), {}
             if body.get("temperature", 1) != 1:
                 return 400, error_body(f"Unsupported value: 'temperature' does not support {body['temperature']} "
                                        "with this model. Only the default (1) value is supported.",
-                                       param="temperature", code="unsupported_value"), {}  # fmt: skip
+                                       param="temperature", code="unsupported_value"), {}
             for name in ("top_p", "presence_penalty", "frequency_penalty", "logprobs"):
                 if name in body:
                     return 400, error_body(f"Unsupported parameter: '{name}' is not supported with this model.",
-                                           param=name, code="unsupported_parameter"), {}  # fmt: skip
+                                           param=name, code="unsupported_parameter"), {}
         if kind == "429":
             return 429, error_body("Rate limit reached (injected)", "requests", code="rate_limit_exceeded"), {
                 "Retry-After": "0.05"
@@ -230,7 +230,7 @@ class FakeOpenAI:
             return 429, error_body("Rate limit reached (injected)", "requests", code="rate_limit_exceeded"), headers
         if kind == "quota":
             return 429, error_body("You exceeded your current quota, please check your plan and billing details.",
-                                   "insufficient_quota", code="insufficient_quota"), {}  # fmt: skip
+                                   "insufficient_quota", code="insufficient_quota"), {}
         if kind == "401":
             key = request.headers.get("Authorization", "").removeprefix("Bearer ")
             return 401, error_body(f"Incorrect API key provided: {key}.", code="invalid_api_key"), {}
@@ -242,10 +242,10 @@ class FakeOpenAI:
             return 502, "<html><body><h1>502 Bad Gateway</h1></body></html>", {"Content-Type": "text/html"}
         if kind == "vllm400":
             return 400, {"object": "error", "message": "This model's maximum context length is 2048 tokens.",
-                         "type": "BadRequestError", "param": None, "code": 400}, {}  # fmt: skip
+                         "type": "BadRequestError", "param": None, "code": 400}, {}
         if kind == "400param":
             return 400, error_body("Unsupported value: 'temperature' does not support 0.7 with this model.",
-                                   param="temperature", code="unsupported_value"), {}  # fmt: skip
+                                   param="temperature", code="unsupported_value"), {}
         return 200, {}, {}
 
     def _admit(self, body: dict):
@@ -264,7 +264,7 @@ class FakeOpenAI:
                 self.rate_limited += 1
                 message = (f"Request too large for {model} in organization org-fake on tokens per min (TPM): Limit "
                            f"{self.tokens_per_period:g}, Requested {charge}. The input or output tokens must be "
-                           "reduced in order to run successfully.")  # fmt: skip
+                           "reduced in order to run successfully.")
                 return 429, error_body(message, "tokens", code="rate_limit_exceeded"), {}, None
             over_tokens = self.tokens_per_period and used + charge > self.tokens_per_period
             over_requests = self.requests_per_period and len(self._window) + 1 > self.requests_per_period
@@ -280,7 +280,7 @@ class FakeOpenAI:
                 what = "tokens per min (TPM)" if over_tokens else "requests per min (RPM)"
                 message = (f"Rate limit reached for {model} in organization org-fake on {what}: Limit "
                            f"{self.tokens_per_period if over_tokens else self.requests_per_period:g}, Used {used:g}, "
-                           f"Requested {charge}. Please try again in {wait:.3f}s.")  # fmt: skip
+                           f"Requested {charge}. Please try again in {wait:.3f}s.")
                 headers = {"retry-after": str(math.ceil(wait)), "retry-after-ms": str(math.ceil(wait * 1000))}
                 return (429, error_body(message, "tokens" if over_tokens else "requests", code="rate_limit_exceeded"),
                         headers, None)
@@ -296,7 +296,7 @@ class FakeOpenAI:
         with self.lock:
             used = self._window_tokens
         return {"x-ratelimit-limit-tokens": f"{self.tokens_per_period:g}",
-                "x-ratelimit-remaining-tokens": f"{max(0, self.tokens_per_period - used):g}"}  # fmt: skip
+                "x-ratelimit-remaining-tokens": f"{max(0, self.tokens_per_period - used):g}"}
 
     def _completion(self, body: dict, kind: str | None) -> dict:
         messages = body["messages"]
@@ -339,10 +339,10 @@ class FakeOpenAI:
         completion = count_tokens(answer) + reasoning + (count_tokens(REFUSAL) if kind == "refusal" else 0)
         prompt = prompt_tokens(messages)
         usage = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
-                 "completion_tokens_details": {"reasoning_tokens": reasoning}}  # fmt: skip
+                 "completion_tokens_details": {"reasoning_tokens": reasoning}}
         return {"id": f"chatcmpl-{uuid.uuid4().hex[:12]}", "object": "chat.completion", "created": int(time.time()),
                 "model": model, "choices": [{"index": 0, "message": message, "finish_reason": finish}],
-                "usage": usage}  # fmt: skip
+                "usage": usage}
 
     # ---------------------------------------------------------------- files
 
@@ -358,7 +358,7 @@ class FakeOpenAI:
     def _new_file(self, filename: str, content: bytes, purpose: str) -> dict:
         file = {"id": f"file-{uuid.uuid4().hex[:16]}", "object": "file", "bytes": len(content),
                 "created_at": int(time.time()), "filename": filename, "purpose": purpose, "status": "processed",
-                "content": content}  # fmt: skip
+                "content": content}
         self.files[file["id"]] = file
         return file
 
@@ -402,7 +402,7 @@ class FakeOpenAI:
                  "expires_at": now + 86400, "finalizing_at": None, "completed_at": None, "failed_at": None,
                  "expired_at": None, "cancelling_at": None, "cancelled_at": None,
                  "request_counts": {"total": 0, "completed": 0, "failed": 0},
-                 "metadata": body.get("metadata")}  # fmt: skip
+                 "metadata": body.get("metadata")}
         self.batches[batch["id"]] = batch
         self.batches_created.append(batch["id"])
         asyncio.get_running_loop().create_task(self._run_batch(batch, file["content"]))
@@ -435,7 +435,7 @@ class FakeOpenAI:
         if limit is not None and tokens + sum(self.queued_tokens.values()) > limit:
             problems.append({"code": "token_limit_exceeded", "message": f"Enqueued token limit reached. Limit: "
                              f"{limit} enqueued tokens. Please try again once some in_progress "
-                             "batches have been completed."})  # fmt: skip
+                             "batches have been completed."})
         if problems:
             batch.update(status="failed", failed_at=int(time.time()), errors={"object": "list", "data": problems})
             return
@@ -460,7 +460,7 @@ class FakeOpenAI:
                 payload = self._completion(request_body, kind)
             result = {"id": f"batch_req_{uuid.uuid4().hex[:12]}", "custom_id": custom_id,
                       "response": {"status_code": status, "request_id": uuid.uuid4().hex, "body": payload},
-                      "error": None}  # fmt: skip
+                      "error": None}
             (output if status == 200 else errors).append(result)
             batch["request_counts"]["completed" if status == 200 else "failed"] += 1
             await asyncio.sleep(self.batch_seconds / max(1, len(lines)))
@@ -469,7 +469,7 @@ class FakeOpenAI:
             errors.append({"id": f"batch_req_{uuid.uuid4().hex[:12]}", "custom_id": custom_id, "response": None,
                            "error": {"code": "batch_cancelled",
                                      "message": "This request was not executed because the batch was "
-                                                "cancelled."}})  # fmt: skip
+                                                "cancelled."}})
         if not cancelled:
             batch.update(status="finalizing", finalizing_at=int(time.time()))
             await asyncio.sleep(self.batch_seconds)
@@ -500,7 +500,7 @@ class FakeOpenAI:
         page = newest_first[:limit]
         return web.json_response({"object": "list", "data": page, "first_id": page[0]["id"] if page else None,
                                   "last_id": page[-1]["id"] if page else None,
-                                  "has_more": len(newest_first) > limit})  # fmt: skip
+                                  "has_more": len(newest_first) > limit})
 
     async def _cancel_batch(self, request: web.Request) -> web.Response:
         batch = self.batches.get(request.match_info["id"])
@@ -517,7 +517,7 @@ class FakeOpenAI:
             return web.json_response({"requests": len(self.requests), "rate_limited": self.rate_limited,
                                       "admitted": self.admitted,
                                       "utilization": self.utilization() if self.admitted and self.tokens_per_period
-                                      else None})  # fmt: skip
+                                      else None})
 
 
 if __name__ == "__main__":  # a stand-alone server for benchmarks: python tests/fake_openai.py --latency 0.2 [--tpm N]

@@ -41,4 +41,4 @@ class ShardedOnCPU(sft.SFTTrainer):
 
 sft.SFTTrainer = ShardedOnCPU
 if __name__ == "__main__":
-    sft.recipes.run(sft.main, sft.CONFIG_CLASSES)
+    sft.training.run(sft.main, sft.CONFIG_CLASSES)

@@ -18,9 +18,9 @@ from pathlib import Path
 
 SEEDS = Path(__file__).resolve().parents[1] / "data_gen" / "seeds" / "seed_instructions_en.jsonl"
 WORDS = ("red green blue yellow black white river planet bread chess volcano tiger music bridge tea clock "
-         "write explain list describe name give summarise compare translate answer").split()  # fmt: skip
+         "write explain list describe name give summarise compare translate answer").split()
 CHINESE = ["请写一首关于春天的短诗。", "解释一下光合作用。", "列出三种常见的水果。", "如何学习一门新的语言？",
-           "给出一个健康早餐的建议。", "描述你最喜欢的城市。"]  # fmt: skip
+           "给出一个健康早餐的建议。", "描述你最喜欢的城市。"]
 
 
 def corpus() -> list[str]:
@@ -59,30 +59,30 @@ def opt_tokenizer():
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     specials = ["<s>", "<pad>", "</s>", "<unk>"]
     trainer = trainers.BpeTrainer(vocab_size=1000, special_tokens=specials, show_progress=False,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())  # fmt: skip
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     bpe.train_from_iterator(corpus(), trainer)
     learned = json.loads(bpe.to_str())["model"]
     return GPT2Tokenizer(
         vocab=learned["vocab"], merges=[tuple(m) for m in learned["merges"]], bos_token="</s>", eos_token="</s>",
         unk_token="</s>", pad_token="<pad>", add_bos_token=True,
-    )  # fmt: skip
+    )
 
 
 TINY = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2)
 # TinyLlama-1.1B's shape with LLaMA's vocabulary size: a GPU check's stand-in (the tokenizer uses its first 1,000 ids)
 ONE_B = dict(hidden_size=2048, intermediate_size=5632, num_hidden_layers=22, num_attention_heads=32,
-             num_key_value_heads=4, vocab_size=32000)  # fmt: skip
+             num_key_value_heads=4, vocab_size=32000)
 # LLaMA-7B's configuration (huggyllama/llama-7b): the paper's model, for the GPU check's throughput stage
 SEVEN_B = dict(hidden_size=4096, intermediate_size=11008, num_hidden_layers=32, num_attention_heads=32,
-               num_key_value_heads=32, vocab_size=32000)  # fmt: skip
+               num_key_value_heads=32, vocab_size=32000)
 OPT_TINY = dict(hidden_size=64, ffn_dim=128, num_hidden_layers=2, num_attention_heads=4, word_embed_proj_dim=32)
 # OPT-1.3B's configuration (facebook/opt-1.3b): the paper's reward model
 OPT_1_3B = dict(hidden_size=2048, ffn_dim=8192, num_hidden_layers=24, num_attention_heads=32,
-                word_embed_proj_dim=2048, vocab_size=50272)  # fmt: skip
+                word_embed_proj_dim=2048, vocab_size=50272)
 
 
 def save_llama(path: Path, tokenizer, *, pad_token_id: int | None = 0, shape: dict = TINY, dtype: str = "float32",
-               device: str = "cpu") -> str:  # fmt: skip
+               device: str = "cpu") -> str:
     """A Llama with random weights next to `tokenizer`, saved in `dtype`; pad_token_id as checkpoints' configs say."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
@@ -91,7 +91,7 @@ def save_llama(path: Path, tokenizer, *, pad_token_id: int | None = 0, shape: di
     config = LlamaConfig(
         **{"vocab_size": len(tokenizer), **shape}, max_position_embeddings=2048, bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id, pad_token_id=pad_token_id, tie_word_embeddings=False,
-    )  # fmt: skip
+    )
     with torch.device(device):
         model = LlamaForCausalLM(config)
     model.to(getattr(torch, dtype)).save_pretrained(path)
@@ -107,7 +107,7 @@ def save_opt(path: Path, tokenizer, *, shape: dict = OPT_TINY, dtype: str = "flo
     config = OPTConfig(
         **{"vocab_size": len(tokenizer), **shape}, max_position_embeddings=2048, pad_token_id=1, bos_token_id=2,
         eos_token_id=2,
-    )  # fmt: skip
+    )
     with torch.device(device):
         model = OPTForCausalLM(config)
     model.to(getattr(torch, dtype)).save_pretrained(path)
@@ -158,7 +158,7 @@ def comparison_records(n: int) -> list[dict]:
         ]
         user_input = alpaca_user_input(f"Tell me about {word} ({i}).", "some context" if i % 4 == 0 else "")
         rows.append({"user_input": user_input,
-                     "responses_and_scores": scored[: 2 if i % 9 == 0 else 3]})  # fmt: skip
+                     "responses_and_scores": scored[: 2 if i % 9 == 0 else 3]})
     return rows
 
 

@@ -26,7 +26,7 @@ def log_entries(output) -> list[dict]:
 
 def batch_command(source, output, url, *extra) -> list[str]:
     return ["answer", "--input", str(source), "--output", str(output), "--model", "gpt-4", "--base-url", url,
-            "--batch", "--batch-poll", "0.05", "--batch-max-requests", "4", *map(str, extra)]  # fmt: skip
+            "--batch", "--batch-poll", "0.05", "--batch-max-requests", "4", *map(str, extra)]
 
 
 def kill_at(point: str, source, output, server, *, before_kill=lambda: None) -> None:
@@ -34,7 +34,7 @@ def kill_at(point: str, source, output, server, *, before_kill=lambda: None) -> 
     reached = server.hold(point)
     command = [sys.executable, "-m", "data_gen", *batch_command(source, output, server.url)]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               env={**os.environ, "OPENAI_API_KEY": SECRET})  # fmt: skip
+                               env={**os.environ, "OPENAI_API_KEY": SECRET})
     assert reached.wait(60), f"the client never reached {point}"
     before_kill()
     process.send_signal(signal.SIGKILL)
@@ -67,7 +67,7 @@ def test_batch_answers_every_row_at_batch_prices_in_files_within_the_limits(tmp_
 
 
 @pytest.mark.parametrize("point", ["create", "created", "process", "content"],
-                         ids=["after-upload", "created-not-logged", "while-polling", "while-downloading"])  # fmt: skip
+                         ids=["after-upload", "created-not-logged", "while-polling", "while-downloading"])
 def test_kill_9_at_any_point_then_the_same_command_pays_nothing_twice(tmp_path, point):
     records, output = rows(10), tmp_path / "out.json"
     source = write(tmp_path / "in.json", records)
@@ -156,7 +156,7 @@ def test_a_batch_the_server_fails_names_its_reason_for_every_row(tmp_path):
 def test_refusals_errors_and_truncation_in_a_batch_are_named_and_sent_again_by_the_next_run(tmp_path):
     records = [{"instruction": "Fine", "input": ""}, {"instruction": "No [fault:refusal*0]", "input": ""},
                {"instruction": "Bad [fault:400*1]", "input": ""},
-               {"instruction": "Long [fault:length*0]", "input": ""}]  # fmt: skip
+               {"instruction": "Long [fault:length*0]", "input": ""}]
     source, output = write(tmp_path / "in.json", records), tmp_path / "out.json"
     with FakeOpenAI() as server:
         first = data_gen(*batch_command(source, output, server.url), check=False)
@@ -179,7 +179,7 @@ def test_cancel_batches_keeps_what_finished_and_the_next_run_sends_the_rest(tmp_
         cancel = subprocess.Popen([sys.executable, "-m", "data_gen",
                                    *batch_command(source, output, server.url, "--cancel-batches")],
                                   cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                                  env={**os.environ, "OPENAI_API_KEY": SECRET})  # fmt: skip
+                                  env={**os.environ, "OPENAI_API_KEY": SECRET})
         (batch_id,) = server.batches_created
         deadline = time.monotonic() + 60
         while server.batches[batch_id]["status"] != "cancelling" and time.monotonic() < deadline:
@@ -207,9 +207,10 @@ def test_dry_run_prices_a_batch_at_half(tmp_path):
 
 
 def test_batch_files_split_at_the_size_limit():
-    from gpt4llm.batch import batch_inputs
-    from gpt4llm.jobs import Job
-    from gpt4llm.teacher import Teacher, TeacherConfig
+    from gpt4llm.teacher.batch import batch_inputs
+    from gpt4llm.teacher.client import Teacher
+    from gpt4llm.teacher.options import TeacherConfig
+    from gpt4llm.teacher.runlog import Job
 
     teacher = Teacher(TeacherConfig(model="gpt-4", base_url="http://127.0.0.1:9/v1", batch_max_bytes=1000))
     jobs = [Job(f"job-{i}", [{"role": "user", "content": "x" * 300}], {"max_tokens": 16}) for i in range(7)]

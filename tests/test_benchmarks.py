@@ -26,7 +26,7 @@ def read(path, rows):
 
 def test_every_shape_gives_keyed_items_with_their_references(tmp_path):
     fastchat = read(tmp_path / "q.jsonl", [{"question_id": 7, "text": "Why is the sky blue?", "category": "knowledge"},
-                                           {"question_id": 9, "text": "Write a haiku."}])  # fmt: skip
+                                           {"question_id": 9, "text": "Write a haiku."}])
     assert fastchat.shape == "fastchat" and fastchat.keys() == [7, 9]
     assert (
         fastchat.items[0] == Item(7, "Why is the sky blue?", category="knowledge")
@@ -38,14 +38,14 @@ def test_every_shape_gives_keyed_items_with_their_references(tmp_path):
          "instances": [{"input": "buy milk today", "output": "milk"}]},
         {"id": "task_2", "motivation_app": "Mail", "instruction": "Reply politely.",
          "instances": [{"input": "a", "output": "A"}, {"input": "b", "output": "B"}]},
-    ])  # fmt: skip
+    ])
     assert user_oriented.shape == "user_oriented" and user_oriented.keys() == ["task_1", "task_2-0", "task_2-1"]
     assert user_oriented.items[2] == Item("task_2-1", "Reply politely.", "b", reference="B")
 
     core = read(tmp_path / "core.jsonl", [
         {"instruction": "Add one.", "instances": [{"input": "1", "output": "2"}]},
         {"instruction": "Double.", "instances": [{"input": "2", "output": "4"}, {"input": "3", "output": "6"}]},
-    ])  # fmt: skip
+    ])
     assert core.shape == "unnatural_core" and core.keys() == ["0", "1-0", "1-1"] and core.items[2].reference == "6"
 
     released = read(
@@ -100,7 +100,7 @@ def test_bad_benchmark_records_are_one_line_errors(tmp_path, rows, message):
 def test_answers_are_keyed_like_the_items_and_a_sample_is_reproducible(tmp_path):
     bench = read(tmp_path / "uo.jsonl", [{"id": f"t{i}", "instruction": f"Task {i}.",
                                           "instances": [{"input": "", "output": f"ref {i}"}]}
-                                         for i in range(20)])  # fmt: skip
+                                         for i in range(20)])
     rows = [answer_record(item, "m", f"answer {item.key}", {}) for item in bench.items]
     assert rows[3] == {
         "answer_id": "m-t3",
@@ -139,17 +139,19 @@ def test_released_gpt4_unnatural_schema_scores_models_against_the_label_and_gpt4
     from fake_openai import FakeOpenAI
 
     from eval.__main__ import main
+    from eval.generate import generate, write_predictions
+    from eval.rouge import rouge
+    from gpt4llm.teacher.options import TeacherConfig
 
     released = write(tmp_path / "released.json", [
         {"instruction": "Give the opposite of the word.", "input": "hot", "output": "The opposite of hot is cold.",
          "label": "cold"},
         {"instruction": "Give the opposite of the word.", "input": "up", "output": "down", "label": "down"},
-    ])  # fmt: skip
+    ])
     student, gpt4 = tmp_path / "student.jsonl", tmp_path / "gpt4.jsonl"
     with FakeOpenAI() as server:
-        main(["generate", "--model", "student", "--base-url", server.url, "--questions", str(released),
-              "--output", str(student)])
-    main(["generate", "--predictions", "--model-id", "gpt-4", "--questions", str(released), "--output", str(gpt4)])
+        generate(str(released), student, TeacherConfig("student", base_url=server.url))
+    write_predictions(str(released), gpt4, "gpt-4")
     student_answers, gpt4_answers = ([json.loads(line) for line in p.read_text().splitlines()]
                                      for p in (student, gpt4))
     assert [a["reference"] for a in student_answers] == [a["reference"] for a in gpt4_answers] == ["cold", "down"]
@@ -157,14 +159,14 @@ def test_released_gpt4_unnatural_schema_scores_models_against_the_label_and_gpt4
     assert gpt4_answers[0]["model_id"] == "gpt-4"
 
     capsys.readouterr()
-    main(["rouge", "--input", str(student), str(gpt4), "--output", str(tmp_path / "rouge.json")])
-    scores = json.loads((tmp_path / "rouge.json").read_text())
+    scores = rouge([str(student), str(gpt4)], tmp_path / "rouge.json")
+    assert json.loads((tmp_path / "rouge.json").read_text()) == scores
     # "cold" against "The opposite of hot is cold.": LCS 1 of 6 predicted words, P = 1/6, R = 1, F = 2/7; "down": F = 1
     assert (scores["gpt-4"]["overall"] == pytest.approx((2 / 7 + 1) / 2)
             and scores["gpt-4"]["buckets"]["0-2"]["count"] == 2)
     assert scores["student"]["overall"] == 0.0  # "Answer: Give the opposite of the word." shares no word with them
     assert "| gpt-4 | 0.643 (2) | 0.643 (2) |" in capsys.readouterr().out
-    main(["rouge", "--input", str(released)])  # the release scores directly too, its outputs against its labels
+    rouge([str(released)])  # the release scores directly too, its outputs against its labels
     assert "| released | 0.643 (2) | 0.643 (2) |" in capsys.readouterr().out
 
     with pytest.raises(SystemExit, match="^error: --predictions needs --model-id"):

@@ -80,14 +80,14 @@ def split_at_labels(example: dict) -> tuple[list[int], list[int]]:
 
 @pytest.mark.parametrize("which", ["smollm2", "llama"])
 def test_training_context_is_the_prompt_as_generation_tokenizes_it(tmp_path, tokenizer, llama_tokenizer, which,
-                                                                    tiny_model_dir, caplog):  # fmt: skip
+                                                                    tiny_model_dir, caplog):
     """An answer starting with '"', '(' or '**' merges with the prompt's final ':' when tokenized together; the
     model must still train on the prompt's own tokens, as generation feeds them, then the answer, then EOS."""
     tok = {"smollm2": tokenizer, "llama": llama_tokenizer}[which]
     records = [{"instruction": "Quote a proverb.", "input": "", "output": '"Haste makes waste."'},
                {"instruction": "Give a phone number.", "input": "", "output": "(555) 123-4567"},
                {"instruction": "Name a sale.", "input": "", "output": "**Sale:** 20% off"},
-               {"instruction": "Say hello.", "input": "", "output": "Hello there."}]  # fmt: skip
+               {"instruction": "Say hello.", "input": "", "output": "Hello there."}]
     (tmp_path / "d.json").write_text(json.dumps(records))
     dataset = to_sft_dataset(load_records(str(tmp_path / "d.json")), tok)
     for record, example in zip(records, dataset):
@@ -121,7 +121,7 @@ def test_released_records_train_on_the_inference_context(tokenizer, llama_tokeni
         joint = tok([p + c for p, c in zip(pairs["prompt"], pairs["completion"])])["input_ids"]
         merged = 0
         for example, prompt, completion, alone, together in zip(dataset, pairs["prompt"], pairs["completion"],
-                                                                 prompt_ids, joint):  # fmt: skip
+                                                                 prompt_ids, joint):
             head, answer = split_at_labels(example)
             assert head == alone
             assert tok.decode(answer) == completion + tok.eos_token

@@ -14,8 +14,10 @@ import pytest
 from conftest import ROOT
 from fake_openai import FakeOpenAI, prompt_tokens
 
-from data_gen.tasks import parse_score
-from gpt4llm.teacher import Teacher, TeacherConfig, TeacherError
+from data_gen.runner import run_task
+from data_gen.tasks import AnswerTask, RateTask, TranslateTask, UnnaturalTask, parse_score
+from gpt4llm.teacher.client import Teacher, TeacherError
+from gpt4llm.teacher.options import TeacherConfig
 from gpt4llm.templates import RATING_PROMPT, alpaca_user_input
 
 SECRET = "sk-test-DoNotLeakThis0123456789"
@@ -46,7 +48,7 @@ def log_entries(output: Path) -> list[dict]:
      ("On a scale of 1 to 10, I give 7", 7), ("1. Helpfulness: 9", 9), ("8. Accurate and complete.", 8),
      ("GPT-4 would say 6", 6), ("Score: 9/10 (a 1-10 scale)", 9),
      ("9 out of 10\nbecause", 9), (" 10 \nGreat", 10), ("\n\n7\n", 7), ("0", 0), ("7.5/10.", 7.5), ("10/10", 10)],
-)  # fmt: skip
+)
 def test_parse_score_reads_a_rating_as_a_person_does(text, score):
     assert parse_score(text) == score
 
@@ -56,7 +58,7 @@ def test_parse_score_reads_a_rating_as_a_person_does(text, score):
     [("", "no score"), ("Great answer\n8", "no score"), ("n/a", "no score"), ("Score: 11", "not from 0 to 10"),
      ("8 or 9", "competing"), ("8-9", "competing"), ("Helpfulness: 9, Accuracy: 7", "competing"),
      ("I'd give it 7/10, maybe 8/10", "competing")],
-)  # fmt: skip
+)
 def test_parse_score_rejects_a_first_line_without_one_clear_score(text, reason):
     with pytest.raises(ValueError, match=reason):
         parse_score(text)
@@ -72,7 +74,7 @@ def test_every_retryable_fault_ends_done_and_permanent_ones_are_recorded(tmp_pat
     with FakeOpenAI(slow_seconds=1.5) as server:
         flags = ("--base-url", server.url, "--timeout", "0.5", "--max-attempts", "4", "--concurrency", "4")
         result = data_gen("answer", "--input", write(tmp_path / "in.json", records), "--output", output,
-                          "--model", "m", *flags, check=False)  # fmt: skip
+                          "--model", "m", *flags, check=False)
         first_run_requests = len(server.requests)
         # the same command again: nothing done is asked again; the two failures are retried (and fail again)
         again = data_gen("answer", "--input", tmp_path / "in.json", "--output", output, "--model", "m", *flags,
@@ -83,7 +85,7 @@ def test_every_retryable_fault_ends_done_and_permanent_ones_are_recorded(tmp_pat
         {"row": 10, "instruction": "Always failing [fault:500*0]", "kind": "HTTP 500",
          "reason": "gave up after 4 attempts: HTTP 500: injected 500"},
         {"row": 11, "instruction": "Bad [fault:400*0]", "kind": "HTTP 400", "reason": "HTTP 400: injected 400"},
-    ]  # fmt: skip
+    ]
     assert f"{output}.failures.jsonl lists them" in again.stderr
 
     dataset = json.loads(output.read_text())
@@ -146,11 +148,11 @@ def test_rate_scores_k_responses_per_prompt_in_the_released_schema(tmp_path):
     gpt4 = [{**prompts[0], "output": "An apple."}, {**prompts[1], "output": "5"}]
     small = [{**prompts[0], "output": "Maybe a pear [fault:noscore*1]"}, {**prompts[1], "output": ""}]
     output = tmp_path / "cmp.json"
+    task = RateTask(responses={"gpt4": str(write(tmp_path / "a.json", gpt4)),
+                               "small": str(write(tmp_path / "b.json", small))}, responders=["local-model"])
     with FakeOpenAI() as server:
-        data_gen("rate", "--input", write(tmp_path / "p.json", prompts), "--output", output, "--model", "judge",
-                 "--responses", f"gpt4={write(tmp_path / 'a.json', gpt4)}",
-                 "--responses", f"small={write(tmp_path / 'b.json', small)}",
-                 "--responder", "local-model", "--base-url", server.url)
+        written = run_task(task, str(write(tmp_path / "p.json", prompts)), output, TeacherConfig("judge", server.url))
+    assert written.path == output and written.failures is None
     dataset = json.loads(output.read_text())
     assert [r["user_input"] for r in dataset] == [alpaca_user_input(**p) for p in prompts]
     first = dataset[0]["responses_and_scores"]
@@ -170,13 +172,13 @@ def test_unparseable_ratings_are_retried_then_fail_and_leave_the_prompt_out(tmp_
     with FakeOpenAI() as server:
         result = data_gen("rate", "--input", write(tmp_path / "p.json", prompts), "--output", output,
                           "--model", "judge", "--responses", f"x={write(tmp_path / 'a.json', answers)}",
-                          "--base-url", server.url, "--max-attempts", "3", check=False)  # fmt: skip
+                          "--base-url", server.url, "--max-attempts", "3", check=False)
     assert [r["user_input"] for r in json.loads(output.read_text())] == [alpaca_user_input("One")]
     assert "1 failed with bad answer" in result.stderr and result.returncode == 3
     (failure,) = [json.loads(line) for line in Path(f"{output}.failures.jsonl").read_text().splitlines()]
     assert failure == {"row": 1, "instruction": "Two", "response_source": "x", "kind": "bad answer",
                        "reason": "gave up after 3 attempts: bad answer: no score on the first line: "
-                                 "'no idea'"}  # fmt: skip
+                                 "'no idea'"}
     assert sum("never scored" in r["messages"][-1]["content"] for r in server.requests) == 3
 
 
@@ -184,10 +186,9 @@ def test_translate_then_answer_in_chinese_keeps_ids(tmp_path):
     records = [{"instruction": "Say hello.", "input": ""}, {"instruction": "Summarise.", "input": "A long text."}]
     translated, answers = tmp_path / "zh.json", tmp_path / "answers_zh.json"
     with FakeOpenAI() as server:
-        data_gen("translate", "--input", write(tmp_path / "en.json", records), "--output", translated,
-                 "--model", "cheap", "--base-url", server.url)
-        data_gen("answer", "--input", translated, "--output", answers, "--model", "teacher", "--lang", "zh",
-                 "--base-url", server.url)
+        english = str(write(tmp_path / "en.json", records))
+        run_task(TranslateTask(), english, translated, TeacherConfig("cheap", server.url))
+        run_task(AnswerTask(lang="zh"), str(translated), answers, TeacherConfig("teacher", server.url))
     zh = json.loads(translated.read_text())
     assert len(zh) == 2 and len({r["id"] for r in zh}) == 2
     assert zh[1]["input"].startswith("Answer: ")  # the fake server's "translation" of the input
@@ -204,7 +205,7 @@ def test_unnatural_keeps_the_ground_truth_as_label(tmp_path):
     path, output = tmp_path / "core.jsonl", tmp_path / "un.json"
     path.write_text("\n".join(json.dumps(r) for r in core) + "\n")
     with FakeOpenAI() as server:
-        data_gen("unnatural", "--input", path, "--output", output, "--model", "teacher", "--base-url", server.url)
+        run_task(UnnaturalTask(), str(path), output, TeacherConfig("teacher", server.url))
     assert json.loads(output.read_text()) == [
         {"instruction": "Reverse the word.", "input": "abc", "output": "Answer: Reverse the word.", "label": "cba"},
         {"instruction": "Reverse the word.", "input": "xy", "output": "Answer: Reverse the word.", "label": "yx"},
@@ -307,10 +308,10 @@ def test_missing_key_for_the_openai_api_is_a_clear_error(monkeypatch):
 def test_translated_questions_keep_ids_and_categories_and_feed_the_judge(tmp_path):
     questions = tmp_path / "q.jsonl"
     questions.write_text("".join(json.dumps({"question_id": q, "text": f"Question {q}?", "category": c}) + "\n"
-                                 for q, c in [(1, "generic"), (2, "math")]))  # fmt: skip
+                                 for q, c in [(1, "generic"), (2, "math")]))
     output = tmp_path / "q_zh.json"
     with FakeOpenAI() as server:
-        data_gen("translate", "--input", questions, "--output", output, "--model", "cheap", "--base-url", server.url)
+        run_task(TranslateTask(), str(questions), output, TeacherConfig("cheap", server.url))
     translated = json.loads(output.read_text())
     assert [(q["question_id"], q["category"]) for q in translated] == [(1, "generic"), (2, "math")]
     assert translated[0]["text"].startswith("Answer: ")  # the fake server's "translation"

@@ -12,7 +12,7 @@ from conftest import run_recipe, write_alpaca
 
 from data_gen.__main__ import main
 from gpt4llm.data import DataError, Records, load_records
-from gpt4llm.decontaminate import find, load_benchmarks, tokens
+from gpt4llm.decontaminate import decontaminate_file, find, load_benchmarks, tokens
 
 # 21 tokens, so 9 distinct 13-grams; the training records below copy parts of it
 LONG = (
@@ -90,7 +90,7 @@ def training_records() -> list[dict]:
         {"instruction": "Summarise.", "input": "A long text about weather.", "output": "It rains."},
         # 14 tokens of the MT-bench turn in an input
         {"instruction": "Rewrite this.", "input": words(LONG, 5, 14), "output": "Done.", "planted": 1},
-    ]  # fmt: skip
+    ]
 
 
 def test_planted_overlaps_are_found_near_misses_are_not_and_clean_records_are_kept(tmp_path, capsys):
@@ -114,7 +114,7 @@ def test_planted_overlaps_are_found_near_misses_are_not_and_clean_records_are_ke
     removed = {r["row"]: r["matches"] for r in report["removed_records"]}
     assert sorted(removed) == [3, 10]
     assert removed[3] == [{"benchmark": files["fastchat"], "item": 1, "part": "instruction", "field": "instruction",
-                           "text": " ".join(tokens(SHORT))}]  # fmt: skip
+                           "text": " ".join(tokens(SHORT))}]
     (mt,) = removed[10]
     assert (mt["item"], mt["part"], mt["field"]) == (81, "turns[1]", "input")
     assert mt["text"] == " ".join(tokens(words(LONG, 5, 13)))
@@ -123,8 +123,7 @@ def test_planted_overlaps_are_found_near_misses_are_not_and_clean_records_are_ke
     assert f"| {files['mt_bench']} | 1 | 1 | 1 | 1 | 1 |" in capsys.readouterr().out
 
     # --answers: the benchmarks' reference answers and the training outputs are compared too
-    main(["decontaminate", "--input", str(train), "--against", *files.values(), "--output",
-          str(tmp_path / "all.json"), "--answers"])  # fmt: skip
+    decontaminate_file(str(train), tmp_path / "all.json", list(files.values()), answers=True)
     report = json.loads((tmp_path / "all.json.decontamination.json").read_text())
     found = [i for i, row in enumerate(rows) if {"planted", "answer"} & set(row)]
     assert [r["row"] for r in report["removed_records"]] == found
@@ -134,8 +133,7 @@ def test_planted_overlaps_are_found_near_misses_are_not_and_clean_records_are_ke
     assert (removed[7][0]["part"], removed[7][0]["item"]) == ("reference", "t1")
 
     # --ngram 12 with answers: the 12-token near miss in an output is now an overlap
-    main(["decontaminate", "--input", str(train), "--against", files["mt_bench"], "--output",
-          str(tmp_path / "c12.jsonl"), "--ngram", "12", "--answers"])  # fmt: skip
+    decontaminate_file(str(train), tmp_path / "c12.jsonl", [files["mt_bench"]], n=12, answers=True)
     report = json.loads((tmp_path / "c12.jsonl.decontamination.json").read_text())
     assert [r["row"] for r in report["removed_records"]] == [1, 2, 10]
 
@@ -195,7 +193,7 @@ def test_every_training_schema_is_checked_and_written_back_as_it_was(tmp_path, s
     train = write_jsonl(tmp_path / "train.jsonl", [clean, planted, clean])
     for suffix in (".jsonl", ".parquet"):
         output = tmp_path / f"clean{suffix}"
-        main(["decontaminate", "--input", str(train), "--against", str(bench), "--output", str(output), "--answers"])
+        assert decontaminate_file(str(train), output, [str(bench)], answers=True) == output
         report = json.loads((tmp_path / f"clean{suffix}.decontamination.json").read_text())
         assert report["schema"] == schema and [r["row"] for r in report["removed_records"]] == [1]
         assert report["removed_records"][0]["matches"][0]["field"] == field

@@ -83,14 +83,14 @@ def test_generate_judge_report_end_to_end(teacher, tmp_path):
              "--output", tmp_path / "ours.jsonl", *common)
     # the teacher's answers are cut at 24 tokens as the local answers
     eval_cli("generate", "--model", teacher.model, "--base-url", teacher.base_url, "--template", "chat",
-             "--model-id", "teacher", "--output", tmp_path / "teacher.jsonl", "--keep-truncated", *common)  # fmt: skip
+             "--model-id", "teacher", "--output", tmp_path / "teacher.jsonl", "--keep-truncated", *common)
     eval_cli("judge", "--questions", questions, "--limit", "3", "--answers", tmp_path / "ours.jsonl",
              "--reference", tmp_path / "teacher.jsonl",
              "--model", teacher.model, "--base-url", teacher.base_url, "--concurrency", "2", "--max-tokens", "48",
              "--extra-body", json.dumps({"grammar": PAIR_FIRST_GRAMMAR}),
              "--reviewers", ROOT / "eval/data/reviewers.jsonl",
              "--review-prompts", ROOT / "eval/data/review_prompts.jsonl",
-             "--output", tmp_path / "reviews.jsonl")  # fmt: skip
+             "--output", tmp_path / "reviews.jsonl")
 
     reviews = [json.loads(line) for line in (tmp_path / "reviews.jsonl").read_text().splitlines()]
     assert len(reviews) == 6  # 3 questions x both answer orders
@@ -126,18 +126,18 @@ def test_mt_bench_demo_step_two_turns_graded_by_the_embedded_judge(teacher, tmp_
     common = ("--questions", questions, "--limit", "3")  # writing, roleplay, reasoning (graded against a reference)
     tokens = ("--max-new-tokens", "24")
     eval_cli("generate", "--model", resolve_model(DEFAULT_MODEL), "--model-id", "smollm2",
-             "--output", tmp_path / "ours.jsonl", *common, *tokens)  # fmt: skip
+             "--output", tmp_path / "ours.jsonl", *common, *tokens)
     eval_cli("generate", "--model", teacher.model, "--base-url", teacher.base_url, "--template", "chat",
              "--model-id", "teacher", "--output", tmp_path / "teacher.jsonl", "--keep-truncated", *common,
-             *tokens)  # fmt: skip
+             *tokens)
     for name in ("ours", "teacher"):
         answers = [json.loads(line) for line in (tmp_path / f"{name}.jsonl").read_text().splitlines()]
         assert [len(a["choices"][0]["turns"]) for a in answers] == [2, 2, 2]
-    eval_cli("grade", *common, "--answers", tmp_path / "ours.jsonl", tmp_path / "teacher.jsonl",
+    eval_cli("judge", *common, "--answers", tmp_path / "ours.jsonl", tmp_path / "teacher.jsonl",
              "--model", teacher.model, "--base-url", teacher.base_url, "--concurrency", "2", "--max-tokens", "48",
              "--extra-body", json.dumps({"grammar": RATING_FIRST_GRAMMAR}),
              "--judge-prompts", ROOT / "eval/data/mt_judge_prompts.jsonl",
-             "--output", tmp_path / "grades.jsonl")  # fmt: skip
+             "--output", tmp_path / "grades.jsonl")
 
     grades = [json.loads(line) for line in (tmp_path / "grades.jsonl").read_text().splitlines()]
     assert len(grades) == 2 * 3 * 2  # models x questions x turns

@@ -4,14 +4,19 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from conftest import ROOT
 from fake_openai import FakeOpenAI
 from rouge_score import rouge_scorer
 
-from eval.judge import aggregate, parse_review, review_score
-from eval.rouge import MultilingualTokenizer, bucket, rouge_l
+from eval.judge import aggregate, judge, parse_review, review_score, review_totals
+from eval.report import report
+from eval.rouge import bucket, rouge, rouge_l
+from eval.words import MultilingualTokenizer
+from gpt4llm.data import DataError
+from gpt4llm.teacher.options import TeacherConfig
 
 DATA = ROOT / "eval" / "data"
 
@@ -46,7 +51,7 @@ def review(qid, first, second, score, text=None):
 def answers_by_id(lengths: dict) -> dict:
     """answer_id -> answer for models 'ours' and 'ref' on questions 1-3; `lengths[model]` words per answer."""
     return {f"{m}-{q}": {"answer_id": f"{m}-{q}", "question_id": q, "model_id": m, "text": "word " * lengths[m]}
-            for m in ("ours", "ref") for q in (1, 2, 3)}  # fmt: skip
+            for m in ("ours", "ref") for q in (1, 2, 3)}
 
 
 def test_aggregation_averages_orders_and_counts_unparsed():
@@ -55,8 +60,8 @@ def test_aggregation_averages_orders_and_counts_unparsed():
         review(1, "ref", "ours", [8, 6]), review(1, "ours", "ref", [7, 5]),  # ours 6.5, ref 6.5; each order's 1st wins
         review(2, "ref", "ours", [9, 9]), review(2, "ours", "ref", [6, 10]),  # ours 7.5, ref 9.5; a tie, then ref
         review(3, "ref", "ours", None), review(3, "ours", "ref", [2, 4]),     # one order unread: that one counts
-    ]  # fmt: skip
-    result = aggregate(reviews, answers_by_id({"ours": 30, "ref": 20}), categories, "ref")
+    ]
+    result = review_totals(reviews, answers_by_id({"ours": 30, "ref": 20}), categories, "ref")
     assert result["models"] == ["ours", "ref"] and result["questions"] == 3 and result["unparsed"] == 1
     assert (result["totals"] == {"ours": 6.5 + 7.5 + 2, "ref": 6.5 + 9.5 + 4}
             and result["ratio"] == pytest.approx(16 / 20))
@@ -76,7 +81,7 @@ def test_stored_scores_are_used_where_valid_and_disagreements_counted():
         review(2, "ref", "ours", [-1, -1], "7 9\nReasons."),  # FastChat's mark of a failed parse: the text is read
         review(3, "ref", "ours", [5, 5], "5 5\nEqual."),
     ]
-    result = aggregate(reviews, answers_by_id({"ours": 1, "ref": 1}), {}, "ref")
+    result = review_totals(reviews, answers_by_id({"ours": 1, "ref": 1}), {}, "ref")
     assert result["totals"] == {"ours": 4 + 9 + 5, "ref": 8 + 7 + 5} and result["score_text_disagreements"] == 1
     assert review_score(review(1, "ref", "ours", [True, 3], "6 3")) == ([6.0, 3.0], False)  # not a pair of numbers
 
@@ -134,7 +139,7 @@ def test_rouge_l_by_bucket_on_hand_worked_pairs():
 
 def eval_cli(*args, check=True):
     result = subprocess.run([sys.executable, "-m", "eval", *map(str, args)], cwd=ROOT, capture_output=True, text=True,
-                            timeout=600, env={**os.environ, "OPENAI_API_KEY": "sk-test"})  # fmt: skip
+                            timeout=600, env={**os.environ, "OPENAI_API_KEY": "sk-test"})
     if check:
         assert result.returncode == 0, result.stderr[-3000:]
     return result
@@ -145,42 +150,41 @@ def answers_file(path, model, questions, prefix="Answer"):
         json.dumps({"answer_id": f"{model}-{q}", "question_id": q, "model_id": model, "text": f"{prefix} {q}",
                     "metadata": {}}) + "\n"
         for q in questions
-    ))  # fmt: skip
+    ))
     return path
 
 
-def test_fastchat_order_favours_a_first_position_judge_and_both_orders_cancel_it(tmp_path):
+def test_fastchat_order_favours_a_first_position_judge_and_both_orders_cancel_it(tmp_path, capsys):
     """The fake judge always scores Assistant 1 9 and Assistant 2 3. FastChat's single order shows the reference
     first, so the reference wins; both orders give an exact tie, and the winner flips on every question."""
-    questions = DATA / "demo_questions.jsonl"
-    ids = [json.loads(line)["question_id"] for line in questions.read_text().splitlines()]
+    questions = str(DATA / "demo_questions.jsonl")
+    ids = [json.loads(line)["question_id"] for line in Path(questions).read_text().splitlines()]
     ours, ref = answers_file(tmp_path / "ours.jsonl", "ours", ids), answers_file(tmp_path / "ref.jsonl", "ref", ids)
-    common = ("--questions", questions, "--answers", ours, "--reference", ref, "--model", "judge",
-              "--reviewers", DATA / "reviewers.jsonl", "--review-prompts", DATA / "review_prompts.jsonl")  # fmt: skip
+    reviewers = {"reviewers": str(DATA / "reviewers.jsonl"), "review_prompts": str(DATA / "review_prompts.jsonl")}
     with FakeOpenAI() as server:
-        both = eval_cli("judge", *common, "--base-url", server.url, "--output", tmp_path / "both.jsonl")
-        single = eval_cli("judge", *common, "--base-url", server.url, "--output", tmp_path / "single.jsonl",
-                          "--single-order")
-    (single_result,) = json.loads((tmp_path / "single.jsonl.summary.json").read_text())
+        endpoint = TeacherConfig("judge", base_url=server.url)
+        both = judge(questions, [str(ours)], tmp_path / "both.jsonl", endpoint, reference=str(ref), **reviewers)
+        both_out = capsys.readouterr().out
+        single = judge(questions, [str(ours)], tmp_path / "single.jsonl", endpoint, reference=str(ref),
+                       single_order=True, **reviewers)
+        single_out = capsys.readouterr().out
+    assert both.summary == tmp_path / "both.jsonl.summary.json" and both.failures is None
+    (single_result,) = json.loads(single.summary.read_text())
     assert single_result["models"] == ["ours", "ref"] and single_result["totals"] == {"ours": 30.0, "ref": 90.0}
     assert single_result["outcomes"] == {"win": 0, "tie": 0, "loss": 10} and single_result["position"] is None
-    assert (
-        "| total, ref as Assistant 1 | 30.0 [30.0, 30.0] | 90.0 [90.0, 90.0] | 33.3% [33.3%, 33.3%] |" in single.stdout
-    )
-    single_reviews = [json.loads(line) for line in (tmp_path / "single.jsonl").read_text().splitlines()]
+    assert "| total, ref as Assistant 1 | 30.0 [30.0, 30.0] | 90.0 [90.0, 90.0] | 33.3% [33.3%, 33.3%] |" in single_out
+    single_reviews = [json.loads(line) for line in single.path.read_text().splitlines()]
     assert all(r["answer1_id"].startswith("ref-") and r["answer2_id"].startswith("ours-") for r in single_reviews)
 
-    (result,) = json.loads((tmp_path / "both.jsonl.summary.json").read_text())
+    (result,) = json.loads(both.summary.read_text())
     assert result["totals"] == {"ours": 60.0, "ref": 60.0} and result["ratio"] == 1.0  # (9 + 3) / 2 on each of 10
     assert result["outcomes"] == {"win": 0, "tie": 10, "loss": 0}
     assert result["position"] == {"questions": 10, "flip_rate": 1.0, "first_position_win_rate": 1.0}
     assert result["single_order_totals"] == {"ours": 30.0, "ref": 90.0}  # what FastChat's protocol would report
-    assert (
-        "| total, both orders averaged | 60.0 [60.0, 60.0] | 60.0 [60.0, 60.0] | 100.0% [100.0%, 100.0%] |"
-        in both.stdout
-    )
-    assert "the winner changes with the answer order on 100.0% of the 10 questions" in both.stdout
-    reviews = [json.loads(line) for line in (tmp_path / "both.jsonl").read_text().splitlines()]
+    averaged = "| total, both orders averaged | 60.0 [60.0, 60.0] | 60.0 [60.0, 60.0] | 100.0% [100.0%, 100.0%] |"
+    assert averaged in both_out
+    assert "the winner changes with the answer order on 100.0% of the 10 questions" in both_out
+    reviews = [json.loads(line) for line in both.path.read_text().splitlines()]
     assert (len(reviews) == 20
             and {r["reviewer_id"] for r in reviews} == {"gpt4llm-general", "gpt4llm-coding", "gpt4llm-math"})
     assert set(reviews[0]) == {
@@ -188,18 +192,29 @@ def test_fastchat_order_favours_a_first_position_judge_and_both_orders_cancel_it
     }
 
     # aggregate reads the same files back, as it reads FastChat's own reviews
-    again = eval_cli("aggregate", "--questions", questions, "--answers", ours, ref,
-                     "--reviews", tmp_path / "both.jsonl")
-    assert (
-        "| total, both orders averaged | 60.0 [60.0, 60.0] | 60.0 [60.0, 60.0] | 100.0% [100.0%, 100.0%] |"
-        in again.stdout
-    )
+    assert aggregate(questions, [str(both.path)], answers=[str(ours), str(ref)]) == [result]
+    assert averaged in capsys.readouterr().out
 
-    report = eval_cli("report", "--judge", tmp_path / "both.jsonl.summary.json",
-                      tmp_path / "single.jsonl.summary.json", "--output-dir", tmp_path / "report")  # fmt: skip
-    assert "judge_totals.png" in (tmp_path / "report" / "report.md").read_text() and report.returncode == 0
+    written = report(tmp_path / "report", judge=[both.summary, single.summary])
+    assert written == tmp_path / "report" / "report.md" and "judge_totals.png" in written.read_text()
     for figure in ("judge_totals.png", "length_bias.png"):
         assert (tmp_path / "report" / figure).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_judge_command_writes_reviews_and_exits_three_when_requests_failed(tmp_path):
+    """End to end through the command line: a judge that refuses one question's reviews for good."""
+    qs = write_jsonl(tmp_path / "q.jsonl", [{"question_id": q, "text": f"Question {q}?" + (" [fault:400*0]" if q == 2
+                                             else ""), "category": "generic"} for q in (1, 2, 3)])
+    ours, ref = answers_file(tmp_path / "ours.jsonl", "ours", (1, 2, 3)), answers_file(tmp_path / "ref.jsonl", "ref",
+                                                                                        (1, 2, 3))
+    with FakeOpenAI() as server:
+        result = eval_cli("judge", "--questions", qs, "--answers", ours, "--reference", ref, "--model", "judge",
+                          "--base-url", server.url, "--output", tmp_path / "r.jsonl", "--reviewers",
+                          DATA / "reviewers.jsonl", "--review-prompts", DATA / "review_prompts.jsonl", check=False)
+    assert result.returncode == 3, result.stderr[-2000:]
+    assert len((tmp_path / "r.jsonl").read_text().splitlines()) == 4  # two orders of questions 1 and 3
+    failed = [json.loads(line) for line in (tmp_path / "r.jsonl.failures.jsonl").read_text().splitlines()]
+    assert {row["question_id"] for row in failed} == {2} and len(failed) == 2
 
 
 def write_jsonl(path, rows):
@@ -220,66 +235,55 @@ def review_files(tmp_path, questions=(1, 2, 3)):
     reviews = write_jsonl(tmp_path / "reviews.jsonl", [
         {"review_id": f"r{q}", "question_id": q, "answer1_id": f"ref-{q}", "answer2_id": f"ours-{q}", "reviewer_id": 1,
          "text": stored[q][1], "score": stored[q][0], "metadata": {}} for q in questions
-    ])  # fmt: skip
+    ])
     return qs, ours, ref, reviews
 
 
 def test_aggregate_follows_stored_scores_and_reports_disagreements(tmp_path, capsys):
-    from eval.__main__ import main
-
     qs, ours, ref, reviews = review_files(tmp_path)
-    main(["aggregate", "--questions", str(qs), "--answers", str(ours), str(ref), "--reviews", str(reviews),
-          "--output", str(tmp_path / "agg")])
+    aggregate(str(qs), [str(reviews)], tmp_path / "agg", answers=[str(ours), str(ref)])
     out = capsys.readouterr().out
     (result,) = json.loads((tmp_path / "agg.summary.json").read_text())
     assert result["models"] == ["ours", "ref"]  # the reference is Assistant 1, as in FastChat's files
     assert result["totals"] == {"ours": 6 + 9 + 5, "ref": 8 + 7 + 5} and result["score_text_disagreements"] == 1
     assert "1 stored scores disagree with their review's text (the stored ones are used)" in out
 
-    main(["aggregate", "--questions", str(qs), "--answers", str(ours), str(ref), "--reviews", str(reviews),
-          "--reference", "ours", "--output", str(tmp_path / "flipped")])  # fmt: skip
+    aggregate(str(qs), [str(reviews)], tmp_path / "flipped", answers=[str(ours), str(ref)], references=["ours"])
     (flipped,) = json.loads((tmp_path / "flipped.summary.json").read_text())
     assert flipped["models"] == ["ref", "ours"] and flipped["ratio"] == pytest.approx(20 / 20)
-    with pytest.raises(SystemExit,
-                       match=r"^error: reviews of ours vs ref: --reference must name exactly one of the two"):
-        main(["aggregate", "--questions", str(qs), "--answers", str(ours), str(ref), "--reviews", str(reviews),
-              "--reference", "gpt-4"])
+    with pytest.raises(DataError, match=r"^reviews of ours vs ref: --reference must name exactly one of the two"):
+        aggregate(str(qs), [str(reviews)], answers=[str(ours), str(ref)], references=["gpt-4"])
 
 
 def test_aggregate_totals_the_questions_the_reviews_cover(tmp_path, capsys):
     """A judge --limit 2 run: reviews of two of the three questions, and answer files that answer only those."""
-    from eval.__main__ import main
-
     qs, _, _, reviews = review_files(tmp_path, questions=(1, 2))
     ours, ref = (answers_file(tmp_path / "ours2.jsonl", "ours", (1, 2)),
                  answers_file(tmp_path / "ref2.jsonl", "ref", (1, 2)))
-    main(["aggregate", "--questions", str(qs), "--answers", str(ours), str(ref), "--reviews", str(reviews),
-          "--output", str(tmp_path / "agg")])
+    aggregate(str(qs), [str(reviews)], tmp_path / "agg", answers=[str(ours), str(ref)])
     (result,) = json.loads((tmp_path / "agg.summary.json").read_text())
     assert result["questions"] == 2 and result["totals"] == {"ours": 15, "ref": 15}
     assert "2 questions, 2 reviews" in capsys.readouterr().out
 
 
 def test_aggregate_without_an_answer_file_is_a_one_line_error(tmp_path):
-    from eval.__main__ import main
-
     qs, ours, _, reviews = review_files(tmp_path)
     expected = f"error: {reviews}: line 1: field 'answer1_id' 'ref-1' is in none of the answer files ['{ours}']"
-    with pytest.raises(SystemExit) as error:
-        main(["aggregate", "--questions", str(qs), "--answers", str(ours), "--reviews", str(reviews)])
-    assert str(error.value) == expected
+    result = eval_cli("aggregate", "--questions", qs, "--answers", ours, "--reviews", reviews, check=False)
+    assert result.returncode == 1 and result.stderr.strip().splitlines()[-1] == expected
 
 
-def test_rouge_command_and_report(tmp_path):
+def test_rouge_and_report(tmp_path, capsys):
     predictions = tmp_path / "model.json"
     predictions.write_text(
         json.dumps([{"instruction": "i", "input": "", "output": "the cat", "label": "the cat sat"}])
     )
-    result = eval_cli("rouge", "--input", predictions, "--output", tmp_path / "rouge.json")
-    assert "| model | 0.800 (1) | - (0) | 0.800 (1) | - (0) | - (0) |" in result.stdout
+    results = rouge([str(predictions)], tmp_path / "rouge.json")
+    assert results["model"]["overall"] == pytest.approx(0.8)
+    assert "| model | 0.800 (1) | - (0) | 0.800 (1) | - (0) | - (0) |" in capsys.readouterr().out
     datasets = tmp_path / "data.json"
     datasets.write_text(json.dumps([{"instruction": "Write a poem.", "input": "", "output": "Roses are red."}] * 3))
-    eval_cli("report", "--rouge", tmp_path / "rouge.json", "--datasets", datasets, "--output-dir", tmp_path / "r")
+    report(tmp_path / "r", rouge=[tmp_path / "rouge.json"], datasets=[datasets])
     text = (tmp_path / "r" / "report.md").read_text()
     assert "ROUGE-L by reference length" in text and (tmp_path / "r" / "output_lengths.png").is_file()
 
@@ -304,16 +308,16 @@ def test_bad_answer_files_are_clear_errors(tmp_path, case):
     else:
         ours.write_text("")
         expected = f"{ours}: no records"
-    result = eval_cli("judge", "--questions", questions, "--answers", ours, "--reference", ref, "--model", "judge",
-                      "--base-url", "http://127.0.0.1:9/v1", "--output", tmp_path / "r.jsonl",
-                      "--reviewers", DATA / "reviewers.jsonl", "--review-prompts", DATA / "review_prompts.jsonl",
-                      check=False)  # fmt: skip
-    assert result.returncode != 0 and result.stderr.strip().splitlines()[-1] == f"error: {expected}"
+    with pytest.raises(DataError) as error:
+        nowhere = TeacherConfig("judge", base_url="http://127.0.0.1:9/v1")
+        judge(str(questions), [str(ours)], tmp_path / "r.jsonl", nowhere, reference=str(ref),
+              reviewers=str(DATA / "reviewers.jsonl"), review_prompts=str(DATA / "review_prompts.jsonl"))
+    assert str(error.value) == expected
 
 
 def test_judging_the_first_questions_only_needs_their_answers(tmp_path):
     from gpt4llm.benchmarks import read_answers as answers
-    from gpt4llm.data import DataError, load_records
+    from gpt4llm.data import load_records
 
     every_question = {1: {}, 2: {}, 3: {}}
     full = load_records(str(answers_file(tmp_path / "full.jsonl", "m", [3, 1, 2])))

@@ -18,7 +18,7 @@ REVIEWERS = ("--reviewers", DATA / "reviewers.jsonl", "--review-prompts", DATA /
 
 def eval_cli(*args):
     return subprocess.run([sys.executable, "-m", "eval", *map(str, args)], check=False, cwd=ROOT, capture_output=True,
-                          text=True, timeout=600, env={**os.environ, "OPENAI_API_KEY": "sk-test"})  # fmt: skip
+                          text=True, timeout=600, env={**os.environ, "OPENAI_API_KEY": "sk-test"})
 
 
 def answers_file(path, model, questions, text=lambda q: f"Answer {q}"):
@@ -26,7 +26,7 @@ def answers_file(path, model, questions, text=lambda q: f"Answer {q}"):
         json.dumps({"answer_id": f"{model}-{q}", "question_id": q, "model_id": model, "text": text(q),
                     "metadata": {}}) + "\n"
         for q in questions
-    ))  # fmt: skip
+    ))
     return path
 
 
@@ -40,7 +40,7 @@ def judge_args(tmp_path, url, *extra):
                         lambda q: f"Answer {q}" + (" [fault:refusal*0]" if q == 2 else ""))
     ref = answers_file(tmp_path / "ref.jsonl", "ref", ids)
     return ("judge", "--questions", QUESTIONS, "--limit", 3, "--answers", ours, "--reference", ref, "--model", "judge",
-            "--base-url", url, "--output", tmp_path / "reviews.jsonl", *REVIEWERS, *extra)  # fmt: skip
+            "--base-url", url, "--output", tmp_path / "reviews.jsonl", *REVIEWERS, *extra)
 
 
 def test_judge_names_a_refused_review_in_the_failures_file_and_exits_3(tmp_path):
@@ -52,7 +52,7 @@ def test_judge_names_a_refused_review_in_the_failures_file_and_exits_3(tmp_path)
     failures = read_jsonl(tmp_path / "reviews.jsonl.failures.jsonl")
     assert sorted((f["question_id"], f["answer1_id"], f["kind"], f["reason"]) for f in failures) == [
         (2, "ours-2", "refusal", REFUSAL), (2, "ref-2", "refusal", REFUSAL)
-    ]  # both orders of question 2, named by their answers  # fmt: skip
+    ]  # both orders of question 2, named by their answers
     assert "reviews.jsonl.failures.jsonl lists them" in result.stderr
 
 
@@ -82,11 +82,11 @@ def test_endpoint_generate_writes_its_failures_and_the_rerun_retries_them(tmp_pa
     questions = tmp_path / "q.jsonl"
     questions.write_text("".join(json.dumps({"question_id": q, "text": t, "category": "generic"}) + "\n"
                                  for q, t in [(1, "Hello?"), (2, f"Refuse me [fault:refusal*{refusals}]"),
-                                              (3, "Bye?")]))  # fmt: skip
+                                              (3, "Bye?")]))
     output = tmp_path / "answers.jsonl"
     with FakeOpenAI() as server:
         args = ("generate", "--model", "teacher", "--base-url", server.url, "--questions", questions,
-                "--output", output, "--template", "chat", *mode)  # fmt: skip
+                "--output", output, "--template", "chat", *mode)
         first = eval_cli(*args)
         failures = read_jsonl(f"{output}.failures.jsonl")
         again = eval_cli(*args)

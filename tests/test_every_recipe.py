@@ -43,7 +43,7 @@ STAND_IN_DATA = {
 CPU_ONLY: dict[str, dict[str, tuple[str, str]]] = {}
 # The only keys a stand-in run may change, with the CPU_ONLY ones.
 CHANGED = {"model_name_or_path", "dataset_name", "output_dir", "max_steps", "use_cpu", "per_device_train_batch_size",
-           "reward_model_path"}  # fmt: skip
+           "reward_model_path"}
 
 
 def launcher_of(config: Path) -> Path:
@@ -140,10 +140,10 @@ def test_a_launch_with_another_global_batch_stops_with_the_accumulation_to_use(t
         "recipes/sft.py", "--config", str(config), "--model_name_or_path", llama_dir,
         "--output_dir", str(tmp_path / "out"),
         "--use_cpu", "true", accelerate_config=str(ROOT / "accelerate_configs/fsdp_cpu_2proc.yaml"),
-    )  # fmt: skip
+    )
     assert result.returncode != 0
     expected = (f"error: {config}: global batch 32 = 2 processes x 4 per device x 4 accumulation steps, but the "
-                "recipe's global_batch_size is 128; run with --gradient_accumulation_steps 16")  # fmt: skip
+                "recipe's global_batch_size is 128; run with --gradient_accumulation_steps 16")
     assert result.stderr.splitlines().count(expected) == 1, result.stderr[-3000:]  # said once, by the main process
     assert not (tmp_path / "out").exists()
 
@@ -155,14 +155,14 @@ def test_slurm_script_derives_the_accumulation_from_the_recipe(tmp_path):
     bin_dir.mkdir()
     stubs = {"srun": 'while [[ $1 == --* ]]; do shift; done; SLURM_PROCID=0 exec "$@"',
              "scontrol": "printf 'node-a\\nnode-b\\n'",
-             "accelerate": f'printf "%s\\n" "$@" > {tmp_path}/accelerate_args'}  # fmt: skip
+             "accelerate": f'printf "%s\\n" "$@" > {tmp_path}/accelerate_args'}
     for name, body in stubs.items():
         (bin_dir / name).write_text(f"#!/bin/bash\n{body}\n")
         (bin_dir / name).chmod(0o755)
     # the training environment activated, as the script assumes
     path = f"{bin_dir}:{Path(sys.executable).parent}:{os.environ['PATH']}"
     env = {**os.environ, "PATH": path, "SLURM_NNODES": "2", "SLURM_JOB_ID": "4242",
-           "SLURM_JOB_NODELIST": "node-[a-b]", "SLURM_SUBMIT_DIR": str(ROOT)}  # fmt: skip
+           "SLURM_JOB_NODELIST": "node-[a-b]", "SLURM_SUBMIT_DIR": str(ROOT)}
     recipe = "recipes/configs/sft/llama-7b_full_en.yaml"
     script = str(ROOT / "accelerate_configs/multinode_slurm.sbatch")
     subprocess.run(["bash", script, recipe, "--max_steps", "2"], env=env, check=True, capture_output=True, text=True)

@@ -9,13 +9,19 @@ import pytest
 from conftest import ROOT
 from fake_openai import FakeOpenAI
 
+from eval.best_of_n import rerank
+from eval.generate import generate
+from eval.rouge import rouge
+from gpt4llm.data import DataError
+from gpt4llm.teacher.options import TeacherConfig
+
 QUESTIONS = ROOT / "eval" / "data" / "demo_questions.jsonl"
 pytestmark = pytest.mark.slow
 
 
 def eval_cli(*args):
     result = subprocess.run([sys.executable, "-m", "eval", *map(str, args)], cwd=ROOT, capture_output=True, text=True,
-                            timeout=600, env={**os.environ})  # fmt: skip
+                            timeout=600, env={**os.environ})
     assert result.returncode == 0, result.stderr[-3000:]
     return result
 
@@ -27,7 +33,7 @@ def read_jsonl(path):
 def test_local_generation_is_batched_resumable_and_in_fastchat_schema(tmp_path, tiny_model_dir):
     output = tmp_path / "answers.jsonl"
     args = ("generate", "--model", tiny_model_dir, "--questions", QUESTIONS, "--output", output, "--model-id", "tiny",
-            "--max-new-tokens", "8", "--batch-size", "4", "--limit", "6")  # fmt: skip
+            "--max-new-tokens", "8", "--batch-size", "4", "--limit", "6")
     first = eval_cli(*args)
     answers = read_jsonl(output)
     assert [a["question_id"] for a in answers] == [1, 2, 3, 4, 5, 6]
@@ -110,22 +116,21 @@ def test_sampling_keeps_the_models_top_k_and_is_seeded_per_batch(tiny_model_dir)
     assert len(ranks) > 20 and max(ranks) < 50, ranks
 
 
-def test_endpoint_generation_and_labelled_benchmarks(tmp_path):
+def test_endpoint_generation_and_labelled_benchmarks(tmp_path, capsys):
     output = tmp_path / "unnatural.json"
     with FakeOpenAI() as server:
-        eval_cli("generate", "--model", "teacher", "--base-url", server.url,
-                 "--questions", ROOT / "eval/data/demo_unnatural.jsonl", "--output", output)  # fmt: skip
+        written = generate(str(ROOT / "eval/data/demo_unnatural.jsonl"), output, TeacherConfig("teacher", server.url))
+        assert written.path == output and written.failures is None
         prompt = server.requests[0]["messages"][0]["content"]
     answers = json.loads(output.read_text())
     assert len(answers) == 12 and answers[0] == {
         "answer_id": "teacher-0-0", "question_id": "0-0", "model_id": "teacher",
         "text": "Answer: Answer with the capital city of the given country.", "reference": "Paris",
         "metadata": {"template": "alpaca", "temperature": 0.0, "top_p": 1.0, "max_tokens": 512},
-    }  # fmt: skip
+    }
     assert [a["question_id"] for a in answers[:4]] == ["0-0", "0-1", "0-2", "1-0"]  # record, then instance
     assert prompt.endswith("### Response:")
-    rouge = eval_cli("rouge", "--input", output)
-    assert "| teacher |" in rouge.stdout
+    assert set(rouge([str(output)])) == {"teacher"} and "| teacher |" in capsys.readouterr().out
 
 
 def test_unnatural_core_parquet_and_a_seeded_sample(tmp_path):
@@ -143,9 +148,8 @@ def test_unnatural_core_parquet_and_a_seeded_sample(tmp_path):
     samples = []
     with FakeOpenAI() as server:
         for seed, name in ((1, "a"), (1, "b"), (2, "c")):
-            eval_cli("generate", "--model", "teacher", "--base-url", server.url,
-                     "--questions", tmp_path / "core.parquet", "--sample", "5", "--seed", seed,
-                     "--output", tmp_path / f"{name}.json")  # fmt: skip
+            generate(str(tmp_path / "core.parquet"), tmp_path / f"{name}.json", TeacherConfig("teacher", server.url),
+                     sample=5, seed=seed)
             samples.append(json.loads((tmp_path / f"{name}.json").read_text()))
     labels = [[r["reference"] for r in sample] for sample in samples]
     assert len(labels[0]) == 5 and labels[0] == labels[1] != labels[2]  # reproducible for a seed
@@ -166,9 +170,10 @@ def test_best_of_n_ranks_samples_by_reward_and_writes_n_groups(tmp_path, tiny_mo
     tokenizer.save_pretrained(reward_dir)
 
     out = tmp_path / "bon"
-    eval_cli("best-of-n", "--policy", tiny_model_dir, "--reward", reward_dir, "--questions", QUESTIONS, "--n", "3",
-             "--output-dir", out, "--limit", "4", "--max-new-tokens", "6", "--temperature", "1.0")  # fmt: skip
-    groups = [read_jsonl(out / f"R{k}.jsonl") for k in (1, 2, 3)]
+    ranked = rerank(tiny_model_dir, str(reward_dir), str(QUESTIONS), out, n=3, limit=4, max_new_tokens=6,
+                    temperature=1.0)
+    assert ranked == [out / f"R{k}.jsonl" for k in (1, 2, 3)]
+    groups = [read_jsonl(path) for path in ranked]
     assert all(len(g) == 4 for g in groups)
     scorer = RewardModel.from_pretrained(str(reward_dir))
     questions = {json.loads(line)["question_id"]: json.loads(line)["text"]
@@ -194,17 +199,12 @@ def test_best_of_one_is_the_greedy_answer_and_fewer_is_refused(tmp_path, tiny_mo
     torch.manual_seed(1)
     LlamaForSequenceClassification(config).save_pretrained(reward_dir)
     tokenizer.save_pretrained(reward_dir)
-    common = ("--questions", QUESTIONS, "--limit", "3", "--max-new-tokens", "6", "--batch-size", "4")
-    eval_cli("best-of-n", "--policy", tiny_model_dir, "--reward", reward_dir, "--n", "1", "--temperature", "0",
-             "--model-id", "tiny", "--output-dir", tmp_path / "bon", *common)  # fmt: skip
-    eval_cli("generate", "--model", tiny_model_dir, "--model-id", "tiny", "--output", tmp_path / "greedy.jsonl",
-             *common)
+    common = {"limit": 3, "max_new_tokens": 6, "batch_size": 4, "model_id": "tiny"}
+    rerank(tiny_model_dir, str(reward_dir), str(QUESTIONS), tmp_path / "bon", n=1, temperature=0, **common)
+    generate(str(QUESTIONS), tmp_path / "greedy.jsonl", tiny_model_dir, **common)
     best = read_jsonl(tmp_path / "bon" / "R1.jsonl")
     assert sorted(p.name for p in (tmp_path / "bon").glob("R*.jsonl")) == ["R1.jsonl"]
     assert ([b["text"] for b in best] == [g["text"] for g in read_jsonl(tmp_path / "greedy.jsonl")]
             and best[0]["model_id"] == "tiny-R1")
-    from eval.__main__ import main
-
-    with pytest.raises(SystemExit, match=r"^error: --n 0: best-of-n needs at least one sample per question$"):
-        main(["best-of-n", "--policy", tiny_model_dir, "--reward", str(reward_dir), "--n", "0",
-              "--output-dir", str(tmp_path / "none"), "--questions", str(QUESTIONS)])  # fmt: skip
+    with pytest.raises(DataError, match=r"^--n 0: best-of-n needs at least one sample per question$"):
+        rerank(tiny_model_dir, str(reward_dir), str(QUESTIONS), tmp_path / "none", n=0)

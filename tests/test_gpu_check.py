@@ -25,10 +25,10 @@ def test_gpu_check_runs_every_stage_and_fails_when_one_fails(tmp_path, monkeypat
     from bench import gpu_check
 
     broken = gpu_check.Stage("broken", "a stage whose recipe stops", "sft", "sft/llama-7b_full_en.yaml", "cpu.yaml",
-                             "alpaca", 3, overrides=("--learning_rate", "fast"))  # fmt: skip
+                             "alpaca", 3, overrides=("--learning_rate", "fast"))
     monkeypatch.setattr(gpu_check, "STAGES", [*gpu_check.STAGES, broken])
     monkeypatch.setattr(sys, "argv", ["gpu_check", "--size", "tiny", "--device", "cpu", "--steps", "1",
-                                      "--output-dir", str(tmp_path)])  # fmt: skip
+                                      "--output-dir", str(tmp_path)])
     assert gpu_check.main() == 1
     rows = table_rows(capsys.readouterr().out)
     seven_b = gpu_check.SEVEN_B_STAGE.name + " (tiny stand-in)"
@@ -56,7 +56,7 @@ def test_gpu_check_runs_every_stage_and_fails_when_one_fails(tmp_path, monkeypat
 
     # A stage stopped while training is reported with its step, read from its real log cut short there
     log = (tmp_path / "1-sft-fsdp.log").read_text()
-    training = log.index("gpt4llm.recipes: training")
+    training = log.index("gpt4llm.training: training")
     assert gpu_check.phase_of(log[:training]) == "preparing the model and data"
     assert gpu_check.phase_of(log[: log.index("0/1 [", training) + 5]) == "training (step 0 of 1)"
     assert gpu_check.phase_of(log) == "evaluating and saving"
@@ -67,7 +67,7 @@ def test_a_stage_past_its_time_limit_is_stopped_and_the_check_goes_on(tmp_path, 
 
     monkeypatch.setattr(gpu_check, "STAGES", gpu_check.STAGES[:2])
     monkeypatch.setattr(sys, "argv", ["gpu_check", "--size", "tiny", "--device", "cpu", "--steps", "1",
-                                      "--stage-timeout", "1", "--output-dir", str(tmp_path)])  # fmt: skip
+                                      "--stage-timeout", "1", "--output-dir", str(tmp_path)])
     assert gpu_check.main() == 1
     printed = capsys.readouterr().out
     rows = table_rows(printed)

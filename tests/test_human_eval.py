@@ -51,7 +51,7 @@ def study_files(tmp_path: Path, n: int = 4, schema: str = "fastchat") -> tuple[s
         ids = [f"user_oriented_task_{i}" for i in range(n)]
         questions = [{"id": key, "motivation_app": "Notes", "instruction": f"Shorten this note ({key}).",
                       "instances": [{"input": f"Note {i}: buy milk, eggs and bread on the way home.", "output": "-"}]}
-                     for i, key in enumerate(ids)]  # fmt: skip
+                     for i, key in enumerate(ids)]
 
     def answers(model: str, tag: str) -> list[dict]:
         rows = []
@@ -137,7 +137,7 @@ def test_store_keeps_one_judgment_per_annotator_and_item_and_resumes(tmp_path):
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         with pytest.raises(sqlite3.IntegrityError):  # the database itself refuses a second row
             conn.execute("INSERT INTO judgments (annotator, item_id, swapped, helpfulness, honesty, harmlessness, "
-                         "submitted_at) VALUES ('ann', '1', 0, '1', '1', '1', 'now')")  # fmt: skip
+                         "submitted_at) VALUES ('ann', '1', 0, '1', '1', '1', 'now')")
 
     store, reopened, _ = open_study(tmp_path / "study", *files)  # resume: same id and seed, judgments kept
     assert (reopened["study_id"], reopened["seed"]) == (meta["study_id"], "5")
@@ -171,7 +171,7 @@ def test_fleiss_kappa_of_the_wikipedia_example():
     # P_i = (sum_j n_ij^2 - 14) / (14 * 13): 1.000, 0.253, 0.308, 0.440, 0.330, 0.462, 0.242, 0.176, 0.286,
     # 0.286, mean P = 0.3780; kappa = (0.3780 - 0.2128) / (1 - 0.2128) = 0.2099.
     table = [[0, 0, 0, 0, 14], [0, 2, 6, 4, 2], [0, 0, 3, 5, 6], [0, 3, 9, 2, 0], [2, 2, 8, 1, 1],
-             [7, 7, 0, 0, 0], [3, 2, 6, 3, 0], [2, 5, 3, 2, 2], [6, 5, 2, 1, 0], [0, 2, 2, 3, 7]]  # fmt: skip
+             [7, 7, 0, 0, 0], [3, 2, 6, 3, 0], [2, 5, 3, 2, 2], [6, 5, 2, 1, 0], [0, 2, 2, 3, 7]]
     assert fleiss_kappa(table) == pytest.approx(0.2099, abs=1e-4)
     assert fleiss_kappa([[3, 0, 0], [2, 0, 0]]) is None  # one category only: chance agreement is 1
     assert fleiss_kappa([]) is None
@@ -313,7 +313,7 @@ def server(files, study: Path, *extra: str):
     questions, answers_a, answers_b = files
     log = study.parent / f"server-{port}.log"
     command = [sys.executable, "-m", "eval.human", "serve", "--questions", questions, "--answers-a", answers_a,
-               "--answers-b", answers_b, "--study", str(study), "--port", str(port), *extra]  # fmt: skip
+               "--answers-b", answers_b, "--study", str(study), "--port", str(port), *extra]
     with log.open("w") as out:
         process = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
     try:
@@ -372,12 +372,12 @@ def test_generated_user_oriented_answers_feed_a_study(tmp_path):
         {"id": "user_oriented_task_1", "motivation_app": "Mail", "instruction": "Write a one-line reply.",
          "instances": [{"input": "Lunch on Friday?", "output": "Yes, see you then."},
                        {"input": "Call me.", "output": "Will do."}]},
-    ])  # fmt: skip
+    ])
     with FakeOpenAI() as teacher:
         for model in ("model-a", "model-b"):
             eval_main(["generate", "--model", model, "--base-url", teacher.url, "--template", "chat",
                        "--model-id", model, "--questions", questions,
-                       "--output", str(tmp_path / f"{model}.jsonl")])  # fmt: skip
+                       "--output", str(tmp_path / f"{model}.jsonl")])
     answers_a = [json.loads(line) for line in (tmp_path / "model-a.jsonl").read_text().splitlines()]
     assert [a["question_id"] for a in answers_a] == [
         "user_oriented_task_0", "user_oriented_task_1-0", "user_oriented_task_1-1"
@@ -399,10 +399,10 @@ def test_judge_human_agreement_with_and_without_ties(tmp_path):
         {"question_id": 1, "model_score": 8, "reference_score": 6},
         {"question_id": 2, "model_score": 5, "reference_score": 9},
         {"question_id": 3, "model_score": 7, "reference_score": 7},
-    ]}  # fmt: skip
+    ]}
     # Humans (helpfulness): item 1 A, A, B; item 2 B, tie; item 3 tie; item 4 has no judge verdict.
     votes = [("ann", "1", "A"), ("bob", "1", "A"), ("chen", "1", "B"), ("ann", "2", "B"), ("bob", "2", "tie"),
-             ("ann", "3", "tie"), ("ann", "4", "A")]  # fmt: skip
+             ("ann", "3", "tie"), ("ann", "4", "A")]
     judgments = [judgment(who, item, vote) for who, item, vote in votes]
     result = judge_agreement(judgments, judge, "model-a", "model-b")
     # with ties: 6 pairs (item 4 left out); agree: A=A twice, B=B once, tie=tie once -> 4 of 6
@@ -448,7 +448,7 @@ def test_a_browser_judges_items_by_clicking_and_by_keyboard(tmp_path, monkeypatc
     options.binary_location = str(CHROMIUM)
     for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 f"--user-data-dir={tmp_path / 'chromium-profile'}", "--window-size=1280,1000"):  # fmt: skip
+                 f"--user-data-dir={tmp_path / 'chromium-profile'}", "--window-size=1280,1000"):
         options.add_argument(flag)
     files, study = study_files(tmp_path, n=4, schema="user_oriented"), tmp_path / "study"
     with server(files, study, "--token", "t0ken") as (_, base):

@@ -13,11 +13,14 @@ from conftest import ROOT
 from fake_openai import REFUSAL, FakeOpenAI
 
 from eval.__main__ import main
-from eval.generate import turn_jobs
-from eval.mt_bench import answer_params, judge_prompts, parse_rating, parse_verdict
+from eval.generate import generate, turn_jobs
+from eval.judge import aggregate, judge
+from eval.report import report as eval_report
+from eval.mt_bench import answer_params, judge_prompts_by_role, parse_rating, parse_verdict
 from gpt4llm.benchmarks import Item, read_benchmark
 from gpt4llm.data import DataError, load_records
-from gpt4llm.jobs import job_id
+from gpt4llm.teacher.options import TeacherConfig
+from gpt4llm.teacher.runlog import job_id
 from gpt4llm.templates import alpaca_conversation, alpaca_prompt
 
 DATA = ROOT / "eval" / "data"
@@ -74,10 +77,10 @@ def run(*args) -> int:
     return main([str(a) for a in args])
 
 
-def grade(server, output, *args) -> int:
-    """`eval grade` on the test questions with the project's judge prompts, judged by `server`'s model "judge"."""
-    return run("grade", "--questions", QUESTIONS, *args, "--model", "judge", "--base-url", server.url, *PROMPTS,
-               "--output", output)  # fmt: skip
+def grade(server, output, answers, **options):
+    """MT-bench judging of the test questions with the project's judge prompts by `server`'s model "judge"."""
+    return judge(str(QUESTIONS), [str(path) for path in answers], output, TeacherConfig("judge", base_url=server.url),
+                 judge_prompts=PROMPTS[1], **options)
 
 
 def error_of(*args) -> str:
@@ -122,7 +125,7 @@ def test_two_turn_answers_from_an_endpoint_carry_the_first_answer_into_the_secon
     output = tmp_path / "teacher.jsonl"
     with FakeOpenAI() as server:
         assert run("generate", "--model", "teacher", "--base-url", server.url, "--template", "chat",
-                   "--questions", QUESTIONS, "--output", output) == 0  # fmt: skip
+                   "--questions", QUESTIONS, "--output", output) == 0
         requests = server.requests
     answers = read_jsonl(output)
     assert [a["question_id"] for a in answers] == list(range(1, 9))
@@ -166,7 +169,7 @@ def test_a_refused_first_turn_leaves_the_question_out_and_names_it(tmp_path):
     output = tmp_path / "answers.jsonl"
     with FakeOpenAI() as server:
         status = run("generate", "--model", "teacher", "--base-url", server.url, "--template", "chat",
-                     "--questions", write_jsonl(tmp_path / "q.jsonl", rows), "--output", output)  # fmt: skip
+                     "--questions", write_jsonl(tmp_path / "q.jsonl", rows), "--output", output)
         asked = [r["messages"][-1]["content"] for r in server.requests]
     assert status == 3 and [a["question_id"] for a in read_jsonl(output)] == [1]
     assert read_jsonl(f"{output}.failures.jsonl") == [
@@ -181,22 +184,8 @@ def test_two_turn_answers_from_a_local_model_in_the_alpaca_template(tmp_path, ti
     rows = questions()[:3]
     path = write_jsonl(tmp_path / "q.jsonl", rows)
     output = tmp_path / "local.jsonl"
-    args = (
-        "generate",
-        "--model",
-        tiny_model_dir,
-        "--model-id",
-        "tiny",
-        "--questions",
-        path,
-        "--output",
-        output,
-        "--temperature",
-        "0",
-        "--max-new-tokens",
-        "6",
-    )
-    assert run(*args) == 0
+    options = {"model_id": "tiny", "temperature": 0.0, "max_new_tokens": 6}
+    assert generate(str(path), output, tiny_model_dir, **options).failures is None
     answers = read_jsonl(output)
     assert [len(a["choices"][0]["turns"]) for a in answers] == [2, 2, 2] and answers[0]["model_id"] == "tiny"
     log = {e["id"]: e for e in read_jsonl(f"{output}.records.jsonl")}
@@ -219,7 +208,8 @@ def test_two_turn_answers_from_a_local_model_in_the_alpaca_template(tmp_path, ti
         in log
     )
     before = output.read_text()
-    assert run(*args) == 0 and len(read_jsonl(f"{output}.records.jsonl")) == len(log)  # nothing generated again
+    again = generate(str(path), output, tiny_model_dir, **options)
+    assert again.path == output and len(read_jsonl(f"{output}.records.jsonl")) == len(log)  # nothing generated again
     assert [a["choices"] for a in read_jsonl(output)] == [
         a["choices"] for a in json.loads(f"[{','.join(before.splitlines())}]")
     ]
@@ -235,7 +225,7 @@ def test_single_answer_grading_per_turn_reference_guided_and_read_back(tmp_path,
     flat = answers_file(tmp_path / "flat.jsonl", "flat", lambda q: ["no marker", "none either"])  # the fake's 5
     output = tmp_path / "gpt-4_single.jsonl"
     with FakeOpenAI() as server:
-        assert grade(server, output, "--answers", ours, flat) == 0
+        assert grade(server, output, [ours, flat]).failures is None
         bodies = server.requests
     judgments = read_jsonl(output)
     assert len(judgments) == 2 * 8 * 2 and all(
@@ -269,7 +259,7 @@ def test_single_answer_grading_per_turn_reference_guided_and_read_back(tmp_path,
     printed = capsys.readouterr().out
     assert f"| ours | judge | {mine['score']:.2f} [{low:.2f}, {high:.2f}] |" in printed
 
-    # the written judgments read back to the same totals, as FastChat's own files are read
+    # the written judgments read back to the same totals, as FastChat's own files are read (by the older verb too)
     run("grade-totals", "--questions", QUESTIONS, "--judgments", output, "--output", tmp_path / "again")
     assert json.loads((tmp_path / "again.summary.json").read_text()) == [mine, other]
 
@@ -280,8 +270,7 @@ def test_reference_answers_from_a_file_replace_the_questions_own(tmp_path):
         tmp_path / "gpt-4.jsonl", "gpt-4", lambda q: [f"REF-{q['question_id']}-1", f"REF-{q['question_id']}-2"]
     )
     with FakeOpenAI() as server:
-        assert grade(server, tmp_path / "j.jsonl", "--answers", ours, "--reference-answers", reference,
-                     "--limit", 4) == 0  # fmt: skip
+        assert grade(server, tmp_path / "j.jsonl", [ours], reference_answers=str(reference), limit=4).failures is None
     prompts = {(j["question_id"], j["turn"]): j["user_prompt"] for j in read_jsonl(tmp_path / "j.jsonl")}
     assert (
         len(prompts) == 8 and "REF-4-1" in prompts[4, 1] and "REF-4-2" in prompts[4, 2] and "REF-3-1" in prompts[3, 1]
@@ -296,7 +285,7 @@ def test_pairwise_grading_judges_both_orders_and_counts_a_changed_verdict_as_a_t
     base = answers_file(tmp_path / "base.jsonl", "base", lambda q: ["BASE-1", "BASE-2"])
     output = tmp_path / "gpt-4_pair.jsonl"
     with FakeOpenAI() as server:
-        assert grade(server, output, "--answers", ours, "--mode", "pairwise-baseline", "--baseline", base) == 0
+        assert grade(server, output, [ours], mode="pairwise-baseline", reference=str(base)).failures is None
         assert len(server.requests) == 8 * 2 * 2  # questions x turns x orders
     judgments = read_jsonl(output)
     assert len(judgments) == 16 and all(set(j) == PAIR_KEYS for j in judgments)
@@ -312,7 +301,7 @@ def test_pairwise_grading_judges_both_orders_and_counts_a_changed_verdict_as_a_t
 
     third = answers_file(tmp_path / "third.jsonl", "third", lambda q: ["x", "y"])
     with FakeOpenAI() as server:
-        grade(server, tmp_path / "all.jsonl", "--limit", 1, "--answers", ours, base, third, "--mode", "pairwise-all")
+        grade(server, tmp_path / "all.jsonl", [ours, base, third], limit=1, mode="pairwise-all")
     pairs = {(j["model_1"], j["model_2"]) for j in read_jsonl(tmp_path / "all.jsonl")}
     assert pairs == {("ours", "base"), ("ours", "third"), ("base", "third")}
     # show_result.py's pairwise-all table: each model's games against both others (2 opponents x 2 turns, all ties)
@@ -350,7 +339,7 @@ def test_fastchat_written_judgments_give_show_results_totals(tmp_path):
         single(1, "llama", 1, 4),
     ]
     path = write_jsonl(tmp_path / "gpt-4_single.jsonl", rows)
-    run("grade-totals", "--questions", QUESTIONS, "--judgments", path, "--output", tmp_path / "single")
+    aggregate(str(QUESTIONS), [str(path)], tmp_path / "single")
     vicuna, llama = json.loads((tmp_path / "single.summary.json").read_text())
     # turn 1: 8 and 9 (question 7's later judgment; -1 dropped); turn 2: 6 and 3; all four: 26 / 4
     assert vicuna["turns"] == {"1": 8.5, "2": 4.5} and vicuna["score"] == 6.5 and vicuna["counts"] == {"1": 2, "2": 2}
@@ -386,7 +375,7 @@ def test_fastchat_written_judgments_give_show_results_totals(tmp_path):
         pair(6, 1, "model_1", "model_1", models=("llama", "vicuna")),
     ]  # llama, named first, won: a vicuna loss
     path = write_jsonl(tmp_path / "gpt-4_pair.jsonl", rows)
-    run("grade-totals", "--questions", QUESTIONS, "--judgments", path, "--output", tmp_path / "pair")
+    aggregate(str(QUESTIONS), [str(path)], tmp_path / "pair")
     (result,) = json.loads((tmp_path / "pair.summary.json").read_text())
     assert result["models"] == ["vicuna", "llama"] and (result["win"], result["tie"], result["loss"]) == (1, 2, 2)
     assert result["games"] == 5 and result["errors"] == 1 and result["inconsistent"] == 1
@@ -433,7 +422,7 @@ def test_unreadable_judgments_are_stored_as_null_and_counted(tmp_path):
 
     ours = answers_file(tmp_path / "ours.jsonl", "ours", turns)
     with FakeOpenAI() as server:
-        assert grade(server, tmp_path / "j.jsonl", "--answers", ours) == 0
+        assert grade(server, tmp_path / "j.jsonl", [ours]).failures is None
     judgments = {(j["question_id"], j["turn"]): j for j in read_jsonl(tmp_path / "j.jsonl")}
     assert len(judgments) == 16 and judgments[1, 2]["score"] is None and judgments[1, 2]["judgment"] == "no idea"
     (result,) = json.loads((tmp_path / "j.jsonl.summary.json").read_text())
@@ -480,11 +469,11 @@ def test_bad_inputs_are_one_line_errors(tmp_path, case):
             "question has no 'reference' for every turn; pass --reference-answers"
         )
     elif case == "vicuna-shaped":
-        message = error_of("grade", "--questions", DATA / "demo_questions.jsonl", "--answers", ours, *PROMPTS, *common)
-        expected = f"{DATA / 'demo_questions.jsonl'}: grade reads questions in FastChat's llm_judge schema"
+        message = error_of("judge", "--questions", DATA / "demo_questions.jsonl", "--answers", ours, *PROMPTS, *common)
+        expected = f"{DATA / 'demo_questions.jsonl'}: --judge-prompts does not apply to single-turn questions"
     elif case == "judge-mt":
-        message = error_of("judge", "--questions", QUESTIONS, "--answers", ours, "--reference", ours, *common)
-        expected = f"{QUESTIONS}: multi-turn questions (MT-bench) are judged with `python -m eval grade`"
+        message = error_of("judge", "--questions", QUESTIONS, "--answers", ours, "--single-order", *common)
+        expected = f"{QUESTIONS}: --single-order does not apply to multi-turn questions (MT-bench)"
     elif case == "bad-judgment":
         path = write_jsonl(
             tmp_path / "j.jsonl",
@@ -518,19 +507,17 @@ def test_bad_inputs_are_one_line_errors(tmp_path, case):
 def test_report_shows_the_mt_bench_table_and_figure(tmp_path):
     ours = answers_file(tmp_path / "ours.jsonl", "ours", marked)
     with FakeOpenAI() as server:
-        grade(server, tmp_path / "single.jsonl", "--answers", ours)
+        single = grade(server, tmp_path / "single.jsonl", [ours])
         base = answers_file(tmp_path / "b.jsonl", "b", lambda q: ["x", "y"])
-        grade(server, tmp_path / "pair.jsonl", "--answers", ours, "--mode", "pairwise-baseline", "--baseline", base)
-    run("report", "--mt-bench", tmp_path / "single.jsonl.summary.json", tmp_path / "pair.jsonl.summary.json",
-        "--output-dir", tmp_path / "report")  # fmt: skip
-    report = (tmp_path / "report" / "report.md").read_text()
+        pair = grade(server, tmp_path / "pair.jsonl", [ours], mode="pairwise-baseline", reference=str(base))
+    report = eval_report(tmp_path / "report", mt_bench=[single.summary, pair.summary]).read_text()
     assert "## MT-bench: single-answer grading (1-10)" in report and "![](mt_bench.png)" in report
     assert "## MT-bench: ours vs b (pairwise)" in report and "| turn 2 | 0 | 8 | 0 | 8 |" in report
     assert (tmp_path / "report" / "mt_bench.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_the_projects_judge_prompts_fill_every_role_as_fastchats_do():
-    roles = judge_prompts(load_records(str(DATA / "mt_judge_prompts.jsonl")))
+    roles = judge_prompts_by_role(load_records(str(DATA / "mt_judge_prompts.jsonl")))
     assert set(roles) == {
         (kind, second, ref) for kind in ("single", "pairwise") for second in (False, True) for ref in (False, True)
     }

@@ -14,7 +14,7 @@ import pytest
 import tomllib
 from conftest import ROOT
 
-FIRST_PARTY = {"gpt4llm", "recipes", "data_gen", "eval", "bench", "tests"} | {
+FIRST_PARTY = {"gpt4llm", "recipes", "data_gen", "eval", "demo", "bench", "tests"} | {
     p.stem for p in (ROOT / "tests").glob("*.py")
 }
 # imported only when present, with a message saying how to get it
@@ -55,7 +55,7 @@ def test_every_imported_package_is_declared_and_pinned():
     every = set().union(*groups.values())
     distributions = importlib.metadata.packages_distributions()
     pinned = {normalise(line.split("==")[0].split("[")[0]) for file in ROOT.glob("requirements*.txt")
-              for line in file.read_text().splitlines() if "==" in line and not line.startswith("#")}  # fmt: skip
+              for line in file.read_text().splitlines() if "==" in line and not line.startswith("#")}
     if re.search(r"^TORCH \?= torch==\S+$", (ROOT / "Makefile").read_text(), re.MULTILINE):
         pinned.add("torch")  # installed first and on its own, so that TORCH= can choose another build
     undeclared, unpinned = [], []
@@ -83,7 +83,7 @@ def test_pip_install_in_a_fresh_venv_imports_every_module(tmp_path):
     # without a pip of its own: this venv's pip and setuptools (>= 77, which the build needs) come through the .pth
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     site = subprocess.run([venv / "bin/python", "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                          check=True, capture_output=True, text=True).stdout.strip()  # fmt: skip
+                          check=True, capture_output=True, text=True).stdout.strip()
     (tmp_path / "venv" / site.split(str(venv) + "/")[1] / "deps.pth").write_text(
         sysconfig.get_paths()["purelib"] + "\n"
     )
@@ -96,7 +96,7 @@ def test_pip_install_in_a_fresh_venv_imports_every_module(tmp_path):
     install = subprocess.run(
         [venv / "bin/python", "-m", "pip", "install", "--no-index", "--no-build-isolation", "--quiet", str(source)],
         capture_output=True, text=True, cwd=tmp_path, env=env,
-    )  # fmt: skip
+    )
     assert install.returncode == 0, install.stdout[-2000:] + install.stderr[-2000:]
     probe = (
         "import importlib, pkgutil, gpt4llm\n"
@@ -107,5 +107,5 @@ def test_pip_install_in_a_fresh_venv_imports_every_module(tmp_path):
     ) % site
     result = subprocess.run([venv / "bin/python", "-c", probe], capture_output=True, text=True, cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
-    expected = len([p for p in (ROOT / "gpt4llm").glob("*.py") if p.name != "__init__.py"])
+    expected = len([p for p in (ROOT / "gpt4llm").rglob("*.py") if p != ROOT / "gpt4llm" / "__init__.py"])
     assert result.stdout.split()[0] == str(expected)

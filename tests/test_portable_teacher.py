@@ -58,9 +58,9 @@ def test_sixteen_concurrent_alpaca_requests_are_all_answered():
 
         def ask(prompt: str) -> str:
             body = {"model": teacher.model, "messages": [{"role": "user", "content": prompt}], "max_tokens": 24,
-                    "temperature": 1.0, "top_p": 1.0}  # fmt: skip
+                    "temperature": 1.0, "top_p": 1.0}
             request = urllib.request.Request(f"{teacher.base_url}/chat/completions", json.dumps(body).encode(),
-                                             {"Content-Type": "application/json"})  # fmt: skip
+                                             {"Content-Type": "application/json"})
             with urllib.request.urlopen(request, timeout=300) as response:
                 return json.load(response)["choices"][0]["message"]["content"]
 

@@ -11,7 +11,7 @@ import torch
 from conftest import ROOT, run_recipe, write_alpaca
 
 from gpt4llm import precision
-from gpt4llm.recipes import choose_cpu_precision
+from gpt4llm.training import choose_cpu_precision
 
 AVX2_ONLY = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
 
@@ -54,7 +54,7 @@ def test_a_cpu_recipe_trains_in_the_chosen_precision(monkeypatch, native):
     from trl import SFTConfig
 
     monkeypatch.setattr(
-        "gpt4llm.recipes.use_bf16", lambda choice: {"auto": native, "bf16": True, "fp32": False}[choice]
+        "gpt4llm.training.use_bf16", lambda choice: {"auto": native, "bf16": True, "fp32": False}[choice]
     )
     for choice, expected in [("auto", native), ("bf16", True), ("fp32", False)]:
         args = SFTConfig(output_dir="/tmp/unused", use_cpu=True, bf16=True, report_to="none")  # a GPU recipe's bf16
@@ -69,7 +69,7 @@ def test_an_avx2_only_cpu_trains_and_generates_in_fp32(tmp_path, tiny_model_dir)
         "recipes/sft.py", "--config", str(ROOT / "recipes/configs/sft/smollm2-135m_lora_cpu.yaml"),
         "--model_name_or_path", tiny_model_dir, "--dataset_name", str(write_alpaca(tmp_path / "train.json", n=8)),
         "--output_dir", str(tmp_path / "out"), "--max_steps", "1", "--merge_adapters", "false", env=AVX2_ONLY,
-    )  # fmt: skip
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert (
         "precision fp32 on " in result.stderr
@@ -78,7 +78,7 @@ def test_an_avx2_only_cpu_trains_and_generates_in_fp32(tmp_path, tiny_model_dir)
 
     probe = ("from eval.generate import LocalGenerator\n"
              f"g = LocalGenerator({tiny_model_dir!r}, template='alpaca')\n"
-             "print(next(g.model.parameters()).dtype)\n")  # fmt: skip
+             "print(next(g.model.parameters()).dtype)\n")
     generated = subprocess.run(
         [sys.executable, "-c", probe], cwd=ROOT, env={**os.environ, **AVX2_ONLY}, capture_output=True, text=True
     )

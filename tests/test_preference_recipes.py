@@ -27,7 +27,7 @@ def separable_comparisons(path, n_prompts=40):
                 {"response": "no.", "score": 2, "source": "bad"},
                 {"response": f"Maybe {topic}, maybe not", "score": 5.5, "source": "meh"},
             ],
-        })  # fmt: skip
+        })
     path.write_text(json.dumps(rows))
     return path
 
@@ -74,7 +74,7 @@ def test_the_reward_model_scores_with_the_length_it_was_trained_with(tmp_path, t
 
     out = tmp_path / "rm"
     result = reward(tiny_model_dir, separable_comparisons(tmp_path / "cmp.json", 8), out, "--max_length", "48",
-                    "--max_steps", "2")  # fmt: skip
+                    "--max_steps", "2")
     assert result.returncode == 0, result.stderr[-3000:]
     for folder in (out, out / "merged"):
         assert AutoTokenizer.from_pretrained(folder).model_max_length == 48
@@ -94,7 +94,7 @@ def test_the_reward_model_scores_with_the_length_it_was_trained_with(tmp_path, t
 def test_grouped_reward_training_learns_the_same_set(tmp_path, tiny_model_dir):
     out = tmp_path / "rm"
     result = reward(tiny_model_dir, separable_comparisons(tmp_path / "cmp.json"), out, "--grouped", "true",
-                    "--per_device_train_batch_size", "2", "--gradient_accumulation_steps", "1")  # fmt: skip
+                    "--per_device_train_batch_size", "2", "--gradient_accumulation_steps", "1")
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = json.loads((out / "eval_results.json").read_text())
     assert metrics["eval_pairs"] == 30 and metrics["eval_pairwise_accuracy"] > 0.9
@@ -168,7 +168,7 @@ def test_the_merged_reward_model_loads_with_transformers_as_its_card_shows(tmp_p
                                                                      pad_token_id=tokenizer.pad_token_id)
     with torch.no_grad():
         scores = [adapter(**tokenizer(prompt + r + tokenizer.eos_token, return_tensors="pt")).logits[0, 0].item()
-                  for r in responses]  # fmt: skip
+                  for r in responses]
     assert scores == pytest.approx(expected, abs=1e-4)
 
 
@@ -225,7 +225,7 @@ def test_dpo_trains_on_the_prompt_as_generation_tokenizes_it(tmp_path, tiny_mode
 
     prompt = alpaca_prompt("Quote a proverb.")
     pairs = Dataset.from_dict({"prompt": [prompt, prompt], "chosen": ['"Haste makes waste."', "Slow and steady."],
-                               "rejected": ["No.", '(a) "Maybe."']})  # fmt: skip
+                               "rejected": ["No.", '(a) "Maybe."']})
     args = DPOConfig(output_dir=str(tmp_path), use_cpu=True, bf16=False, report_to="none", max_length=256)
     with caplog.at_level(logging.WARNING):
         rows = tokenize_pairs(pairs, tokenizer)

@@ -132,7 +132,7 @@ def test_grouped_loss_equals_the_pairwise_loss(tiny_model_dir, tokenizer):
                         center_rewards_coefficient=0.01)
     for use_margin in (False, True):
         pairwise = RewardTrainer(model=model, args=args, processing_class=tokenizer,
-                                 train_dataset=train if use_margin else train.remove_columns("margin"))  # fmt: skip
+                                 train_dataset=train if use_margin else train.remove_columns("margin"))
         grouped = GroupedRewardTrainer(model=model, args=args, processing_class=tokenizer,
                                        train_dataset=preference_groups(train), use_margin=use_margin)
         pair_batch = pairwise.data_collator([pairwise.train_dataset[i] for i in range(len(pairwise.train_dataset))])

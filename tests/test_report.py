@@ -5,13 +5,17 @@ The parses here come from a stand-in for spaCy written for the test: it reads "V
 records every text it is given, so a test can tell what was parsed."""
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from conftest import ROOT
 
 from eval import report as figures
-from eval.judge import aggregate
-from eval.rouge import length_in_tokens, rouge_l
+from eval.judge import review_totals
+from eval.rouge import rouge_l
+from eval.words import length_in_tokens
 
 PNG = b"\x89PNG"
 
@@ -57,7 +61,7 @@ class StandInParser:
                 determiner = word in ("a", "an", "the")
                 tokens.append({"lemma": word, "pos": "DET" if determiner else "NOUN",
                                "dep": "det" if determiner else "dobj",
-                               "head": i + 1 if determiner else 0})  # fmt: skip
+                               "head": i + 1 if determiner else 0})
             yield tokens
 
 
@@ -74,13 +78,10 @@ def datasets_with_the_same_instructions(tmp_path: Path) -> tuple[Path, Path]:
 
 
 def test_figure_1_tables_differ_for_the_same_instructions_with_different_outputs(tmp_path, monkeypatch):
-    from eval.__main__ import main
-
     a, b = datasets_with_the_same_instructions(tmp_path)
     parser = StandInParser()
     monkeypatch.setattr(figures, "spacy_parser", lambda: parser)
-    main(["report", "--datasets", str(a), str(b), "--output-dir", str(tmp_path / "report")])
-    text = (tmp_path / "report" / "report.md").read_text()
+    text = figures.report(tmp_path / "report", datasets=[a, b]).read_text()
     assert "| 1 | use timer (1) | take walk (2) |" in text and "| 3 | buy shoes (1) |  |" in text
     assert "Unique verb-noun pairs: teacher_a 3, teacher_b 2." in text
     assert not any("staying focused" in t for t in parser.seen)  # the outputs are parsed, never the instructions
@@ -89,14 +90,10 @@ def test_figure_1_tables_differ_for_the_same_instructions_with_different_outputs
 
 
 def test_without_spacy_the_report_says_how_to_get_it(tmp_path, monkeypatch):
-    import sys
-
-    from eval.__main__ import main
-
     monkeypatch.setitem(sys.modules, "spacy", None)  # `import spacy` raises ImportError, as where it is not installed
     assert figures.spacy_parser() is None
     a, b = datasets_with_the_same_instructions(tmp_path)
-    main(["report", "--datasets", str(a), str(b), "--output-dir", str(tmp_path / "report")])
+    figures.report(tmp_path / "report", datasets=[a, b])
     hint = ("Root verb / direct object pairs need spaCy and its English pipeline: "
             "pip install spacy && python -m spacy download en_core_web_sm")
     assert hint in (tmp_path / "report" / "report.md").read_text().splitlines()
@@ -113,7 +110,7 @@ def test_output_lengths_count_cjk_characters():
 
 
 def comparison(model: str, reference: str, n: int, model_wins: int, seed: int) -> dict:
-    """A judged comparison built through aggregate from reviews written here (reference as Assistant 1)."""
+    """A judged comparison built through review_totals from reviews written here (reference as Assistant 1)."""
     import random
 
     rng = random.Random(seed)
@@ -125,7 +122,7 @@ def comparison(model: str, reference: str, n: int, model_wins: int, seed: int) -
         reviews.append(
             {"question_id": q, "answer1_id": f"{reference}-{q}", "answer2_id": f"{model}-{q}", "score": score}
         )
-    return aggregate(reviews, answers, {q: "generic" for q in range(n)}, reference)
+    return review_totals(reviews, answers, {q: "generic" for q in range(n)}, reference)
 
 
 @pytest.mark.parametrize("count", [2, 13])
@@ -138,7 +135,7 @@ def test_judge_figures_render_for_few_and_many_comparisons(tmp_path, count):
         :4
     ] == PNG
     assert figures.short_names(["vicuna-13b:a", "vicuna-13b:b", "bard:20230327"]) == {
-        "vicuna-13b:a": "vicuna-13b:a", "vicuna-13b:b": "vicuna-13b:b", "bard:20230327": "bard"}  # fmt: skip
+        "vicuna-13b:a": "vicuna-13b:a", "vicuna-13b:b": "vicuna-13b:b", "bard:20230327": "bard"}
 
 
 def test_rouge_figure_leaves_empty_buckets_out(tmp_path):
@@ -156,11 +153,10 @@ def test_rouge_figure_leaves_empty_buckets_out(tmp_path):
 
 def test_rl_reward_curves_make_a_table_and_a_figure(tmp_path):
     """Curves as recipes/rl.py writes them (reward_curve.json in each run's output_dir); RLOO's has no KL logged
-    (beta 0), and a run that logged nothing is a one-line error."""
-    from eval.__main__ import main
+    (beta 0), and a run that logged nothing is a one-line error (here through the command line)."""
 
     grpo = [{"step": s, "reward": -1.0 + 0.25 * s, "reward_std": 0.5, "kl": 0.01 * s, "clipped_ratio": 0.25}
-            for s in range(1, 9)]  # fmt: skip
+            for s in range(1, 9)]
     grpo[-1] |= {"reward": None, "reward_std": None, "clipped_ratio": 1.0}  # every completion cut off: none scored
     rloo = [{"step": s, "reward": 0.1 * s} for s in (2, 4)]
     cut = [{"step": 1, "reward": None, "reward_std": None, "kl": 0.0, "clipped_ratio": 1.0}]
@@ -169,8 +165,7 @@ def test_rl_reward_curves_make_a_table_and_a_figure(tmp_path):
         (tmp_path / name).mkdir()
         paths.append(tmp_path / name / "reward_curve.json")
         paths[-1].write_text(json.dumps(curve))
-    main(["report", "--rl", *map(str, paths), "--output-dir", str(tmp_path / "report")])
-    text = (tmp_path / "report" / "report.md").read_text()
+    text = figures.report(tmp_path / "report", rl=paths).read_text()
     assert "| grpo-run | 8 | -0.750 ± 0.500 (step 1) | 0.750 ± 0.500 (step 7) | 0.080 | 34% |" in text
     assert "| rloo-run | 2 | 0.200 (step 2) | 0.400 (step 4) | - | - |" in text and "![](rl_reward.png)" in text
     assert "| cut-run | 1 | - (every completion cut off) | - (every completion cut off) | 0.000 | 100% |" in text
@@ -178,7 +173,8 @@ def test_rl_reward_curves_make_a_table_and_a_figure(tmp_path):
 
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "reward_curve.json").write_text("[]")
-    with pytest.raises(SystemExit) as error:
-        main(["report", "--rl", str(tmp_path / "empty" / "reward_curve.json"), "--output-dir", str(tmp_path / "r")])
     empty = tmp_path / "empty" / "reward_curve.json"
-    assert str(error.value) == f"error: {empty}: no logged step (the RL run logged no reward)"
+    result = subprocess.run([sys.executable, "-m", "eval", "report", "--rl", str(empty), "--output-dir",
+                             str(tmp_path / "r")], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == f"error: {empty}: no logged step (the RL run logged no reward)"

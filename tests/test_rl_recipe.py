@@ -29,7 +29,7 @@ def colour_policy(tmp_path_factory, llama_dir) -> str:
         *("--model_name_or_path", llama_dir, "--dataset_name", str(write_alpaca(tmp / "colours.json"))),
         *("--output_dir", str(tmp / "out"), "--use_peft", "false", "--learning_rate", "1e-2", "--max_steps", "24"),
         *("--lr_scheduler_type", "constant", "--warmup_steps", "0", "--cpu_precision", "fp32"),
-    )  # fmt: skip
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return str(tmp / "out")
 
@@ -46,14 +46,14 @@ def blue_reward_model(tmp_path_factory, llama_dir) -> str:
             with_blue.insert(rng.randrange(len(with_blue) + 1), "blue")
         rows.append({"user_input": alpaca_user_input(f"Say some words ({i})."), "responses_and_scores": [
             {"response": " ".join(with_blue), "score": 9, "source": "blue"},
-            {"response": " ".join(plain), "score": 2, "source": "plain"}]})  # fmt: skip
+            {"response": " ".join(plain), "score": 2, "source": "plain"}]})
     (tmp / "cmp.json").write_text(json.dumps(rows))
     result = run_recipe(
         "recipes/reward.py", "--config", str(ROOT / "recipes/configs/reward/smollm2-135m_lora_cpu.yaml"),
         *("--model_name_or_path", llama_dir, "--dataset_name", str(tmp / "cmp.json")),
         *("--output_dir", str(tmp / "out")),
         *("--learning_rate", "1e-2", "--num_train_epochs", "3", "--eval_fraction", "0.25", "--cpu_precision", "fp32"),
-    )  # fmt: skip
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert json.loads((tmp / "out/eval_results.json").read_text())["eval_pairwise_accuracy"] >= 0.9
     return str(tmp / "out")
@@ -62,7 +62,7 @@ def blue_reward_model(tmp_path_factory, llama_dir) -> str:
 def colour_prompts(path) -> str:
     """Alpaca records without outputs (RL needs none): the two instructions SFT learned, for every colour."""
     rows = [row for c in COLOURS for row in ({"instruction": f"Name the colour {c}."},
-                                            {"instruction": "Repeat the word three times.", "input": c})]  # fmt: skip
+                                            {"instruction": "Repeat the word three times.", "input": c})]
     path.write_text(json.dumps(rows))
     return str(path)
 
@@ -73,7 +73,7 @@ def rl(policy, reward_model, data, out, *overrides):
         *("--dataset_name", str(data), "--output_dir", str(out), "--cpu_precision", "fp32"),
         *("--per_device_train_batch_size", str(COMPLETIONS_PER_STEP), "--max_completion_length", "24"),
         *overrides,
-    )  # fmt: skip
+    )
 
 
 def blue_share(model_dir: str, n: int = 24) -> float:
@@ -87,7 +87,7 @@ def blue_share(model_dir: str, n: int = 24) -> float:
     for prompt in [alpaca_prompt("Name the colour red."), alpaca_prompt("Repeat the word three times.", "green")]:
         inputs = tokenizer(prompt, return_tensors="pt")
         out = model.generate(**inputs, do_sample=True, max_new_tokens=12, num_return_sequences=n // 2,
-                             pad_token_id=tokenizer.eos_token_id)  # fmt: skip
+                             pad_token_id=tokenizer.eos_token_id)
         answers += tokenizer.batch_decode(out[:, inputs.input_ids.shape[1] :], skip_special_tokens=True)
     return sum("blue" in answer for answer in answers) / len(answers)
 
@@ -95,7 +95,7 @@ def blue_share(model_dir: str, n: int = 24) -> float:
 def test_grpo_raises_the_reward_and_the_policy_reloads(tmp_path, colour_policy, blue_reward_model):
     out = tmp_path / "rl"
     result = rl(colour_policy, blue_reward_model, colour_prompts(tmp_path / "p.json"), out,
-                "--max_steps", "24", "--learning_rate", "5e-3", "--save_steps", "100")  # fmt: skip
+                "--max_steps", "24", "--learning_rate", "5e-3", "--save_steps", "100")
     assert result.returncode == 0, result.stderr[-3000:]
     curve = json.loads((out / "reward_curve.json").read_text())
     assert [entry["step"] for entry in curve] == list(range(1, 25))
@@ -106,7 +106,7 @@ def test_grpo_raises_the_reward_and_the_policy_reloads(tmp_path, colour_policy, 
     end, end_se = statistics.mean(last), statistics.stdev(last) / math.sqrt(len(last))
     gain_in_se = (end - start) / math.hypot(start_se, end_se)
     print(f"mean reward {start:.3f} +- {start_se:.3f} at step 1, {end:.3f} +- {end_se:.3f} over steps 21-24: "
-          f"+{gain_in_se:.1f} standard errors; KL at the end {curve[-1]['kl']:.3f}")  # fmt: skip
+          f"+{gain_in_se:.1f} standard errors; KL at the end {curve[-1]['kl']:.3f}")
     assert gain_in_se > 4
     assert curve[-1]["kl"] > 0  # the penalty measures a distance from the SFT policy that training opened
 
@@ -121,14 +121,14 @@ def test_grpo_raises_the_reward_and_the_policy_reloads(tmp_path, colour_policy, 
 
 
 def test_completions_cut_off_at_the_length_limit_are_never_scored_as_finished(tmp_path, tiny_model_dir,
-                                                                               tiny_reward_dir):  # fmt: skip
+                                                                               tiny_reward_dir):
     """A random policy over SmolLM2's 49,152 tokens all but never samples EOS, so 4 tokens cut every completion
     short: the reward model scores none of them (the steps have no mean score, and the card no reward), every step
     logs a clipped ratio of 1, and with `cut_off_reward` each gets that reward instead."""
     prompts = colour_prompts(tmp_path / "p.json")
     unscored = tmp_path / "unscored"
     result = rl(tiny_model_dir, tiny_reward_dir, prompts, unscored, "--max_steps", "2",
-                "--max_completion_length", "4")  # fmt: skip
+                "--max_completion_length", "4")
     assert result.returncode == 0, result.stderr[-3000:]
     curve = json.loads((unscored / "reward_curve.json").read_text())
     assert [(entry["reward"], entry["clipped_ratio"]) for entry in curve] == [(None, 1.0), (None, 1.0)]
@@ -137,7 +137,7 @@ def test_completions_cut_off_at_the_length_limit_are_never_scored_as_finished(tm
 
     penalised = tmp_path / "penalised"
     result = rl(tiny_model_dir, tiny_reward_dir, prompts, penalised, "--max_steps", "2",
-                "--max_completion_length", "4", "--cut_off_reward", "-3")  # fmt: skip
+                "--max_completion_length", "4", "--cut_off_reward", "-3")
     assert result.returncode == 0, result.stderr[-3000:]
     curve = json.loads((penalised / "reward_curve.json").read_text())
     assert [(entry["reward"], entry["reward_std"], entry["clipped_ratio"]) for entry in curve] == [(-3, 0, 1)] * 2
@@ -147,7 +147,7 @@ def test_rloo_trains_and_saves(tmp_path, colour_policy, blue_reward_model):
     """Fully fine-tuned, so that the KL reference is a second model (with the CPU LM head too)."""
     out = tmp_path / "rloo"
     result = rl(colour_policy, blue_reward_model, colour_prompts(tmp_path / "p.json"), out,
-                "--algorithm", "rloo", "--max_steps", "3", "--use_peft", "false")  # fmt: skip
+                "--algorithm", "rloo", "--max_steps", "3", "--use_peft", "false")
     assert result.returncode == 0, result.stderr[-3000:]
     assert (out / "model.safetensors").is_file() and not (out / "merged").exists()
     assert len(json.loads((out / "reward_curve.json").read_text())) == 3

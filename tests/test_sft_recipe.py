@@ -160,7 +160,7 @@ def test_fsdp_with_two_cpu_processes_saves_the_weights_rank0_holds(tmp_path, tin
     )
     assert "probe: fsdp_version=2 sharded=" in result.stdout, result.stdout[-2000:]
     assert result.stderr.count("INFO sft: training on 16 examples") == 1  # the main process logs, the other warns
-    assert result.stderr.count("INFO gpt4llm.recipes: precision") == 1
+    assert result.stderr.count("INFO gpt4llm.training: precision") == 1
     assert "FSDP" in result.stdout.split("sharded=")[1].split()[0]
     held = torch.load(held)
     saved = AutoModelForCausalLM.from_pretrained(out).state_dict()

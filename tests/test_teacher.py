@@ -7,7 +7,6 @@ import json
 import subprocess
 import sys
 import time
-from argparse import Namespace
 from collections import Counter
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from conftest import ROOT
 from fake_openai import REFUSAL, FakeOpenAI, count_tokens
 from test_data_gen import data_gen, write
 
-from gpt4llm.limits import RollingWindow
+from gpt4llm.teacher.limits import RollingWindow
 
 
 def read_jsonl(path) -> list[dict]:
@@ -47,7 +46,7 @@ def test_token_limit_is_never_exceeded_and_used_fully(tmp_path, tpm, answer_toke
     with FakeOpenAI(latency=0.05, tokens_per_period=tpm, period=2.0, answer_tokens=answer_tokens) as server:
         data_gen("answer", "--input", write(tmp_path / "in.json", topics(rows)), "--output", output, "--model", "m",
                  "--base-url", server.url, "--tpm", tpm, "--limit-period", 2, "--max-tokens", max_tokens,
-                 "--concurrency", concurrency)  # fmt: skip
+                 "--concurrency", concurrency)
         shares = server.utilization()
     assert server.rate_limited == 0
     assert len(shares) >= 2 and min(shares) >= 0.85, shares
@@ -59,7 +58,7 @@ def test_a_request_larger_than_the_whole_token_limit_fails_with_its_reason(tmp_p
     with FakeOpenAI(tokens_per_period=6_000, period=2.0) as server:
         result = data_gen("answer", "--input", write(tmp_path / "in.json", topics(2)), "--output", output,
                           "--model", "m", "--base-url", server.url, "--tpm", 6000, "--limit-period", 2,
-                          "--max-tokens", 7000, check=False)  # fmt: skip
+                          "--max-tokens", 7000, check=False)
     assert result.returncode == 3 and not server.requests  # nothing sent: it could never fit
     failures = read_jsonl(f"{output}.failures.jsonl")
     assert [f["kind"] for f in failures] == ["too large", "too large"]
@@ -106,7 +105,7 @@ def test_the_token_parameter_flag_names_the_limit_for_any_endpoint(tmp_path):
     with FakeOpenAI() as server:
         data_gen("answer", "--input", write(tmp_path / "in.json", topics(1)), "--output", tmp_path / "out.json",
                  "--model", "local", "--base-url", server.url,
-                 "--token-parameter", "max_completion_tokens")  # fmt: skip
+                 "--token-parameter", "max_completion_tokens")
     (request,) = server.requests
     assert request["max_completion_tokens"] == 512 and "max_tokens" not in request and request["temperature"] == 1.0
 
@@ -125,14 +124,14 @@ def test_the_token_parameter_flag_names_the_limit_for_any_endpoint(tmp_path):
          "HTTP 429 insufficient_quota: You exceeded your current quota"),
     ],
     ids=["reasoning-model-max-tokens", "unsupported-value", "unknown-model", "no-quota"],
-)  # fmt: skip
+)
 def test_an_error_every_request_would_repeat_stops_the_run_after_one_request(
     tmp_path, server_options, model, rows, flags, message
 ):
     output = tmp_path / "out.json"
     with FakeOpenAI(latency=0.05, **server_options) as server:
         result = data_gen("answer", "--input", write(tmp_path / "in.json", rows), "--output", output, "--model", model,
-                          "--base-url", server.url, "--concurrency", 8, *flags, check=False)  # fmt: skip
+                          "--base-url", server.url, "--concurrency", 8, *flags, check=False)
     assert result.returncode == 1 and len(server.requests) == 1  # 20 rows, 8 in flight: the first went alone
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith(f"error: {server.url}, model {model}: ") and message in last
@@ -153,12 +152,12 @@ def test_refusals_and_truncated_answers_are_named_in_the_failures_file_and_kept_
     source, output = write(tmp_path / "in.json", rows), tmp_path / "out.json"
     with FakeOpenAI() as server:
         first = data_gen("answer", "--input", source, "--output", output, "--model", "m", "--base-url", server.url,
-                         "--max-tokens", 16, check=False)  # fmt: skip
+                         "--max-tokens", 16, check=False)
         sent = Counter(r["messages"][-1]["content"].split("\n")[3] for r in server.requests)
         failures = read_jsonl(f"{output}.failures.jsonl")
         # the same command with --keep-truncated: the truncated answer comes from the log; the refusal is asked again
         kept = data_gen("answer", "--input", source, "--output", output, "--model", "m", "--base-url", server.url,
-                        "--max-tokens", 16, "--keep-truncated", check=False)  # fmt: skip
+                        "--max-tokens", 16, "--keep-truncated", check=False)
         sent_again = Counter(r["messages"][-1]["content"].split("\n")[3] for r in server.requests) - sent
 
     assert first.returncode == kept.returncode == 3
@@ -178,7 +177,7 @@ def test_refusals_and_truncated_answers_are_named_in_the_failures_file_and_kept_
     assert [(r["instruction"], r["truncated"]) for r in dataset] == [
         ("Fine one", False), ("Refused once [fault:refusal*1]", False), ("Long-winded [fault:length*0]", True),
         ("Fine two", False)
-    ]  # fmt: skip
+    ]
     assert [f["kind"] for f in read_jsonl(f"{output}.failures.jsonl")] == ["refusal"]
     assert "1 done but cut at the length limit (kept, flagged truncated)" in kept.stderr
 
@@ -189,7 +188,7 @@ def test_error_bodies_of_other_servers_are_read_too(tmp_path):
     output = tmp_path / "out.json"
     with FakeOpenAI() as server:
         result = data_gen("answer", "--input", write(tmp_path / "in.json", rows), "--output", output, "--model", "m",
-                          "--base-url", server.url, check=False)  # fmt: skip
+                          "--base-url", server.url, check=False)
     assert result.returncode == 3 and len(server.requests) == 3  # the 502 was retried; the 400 failed at once
     assert [r["instruction"] for r in json.loads(output.read_text())] == ["Behind a proxy [fault:html502*1]"]
     (failure,) = read_jsonl(f"{output}.failures.jsonl")
@@ -202,7 +201,7 @@ def test_a_run_whose_rows_all_succeed_exits_0_and_leaves_no_failures_file(tmp_pa
     with FakeOpenAI() as server:
         write(tmp_path / "in.json", [{"instruction": "Flaky [fault:refusal*1]", "input": ""}])
         failing = data_gen("answer", "--input", tmp_path / "in.json", "--output", output, "--model", "m",
-                           "--base-url", server.url, "--max-attempts", 1, check=False)  # fmt: skip
+                           "--base-url", server.url, "--max-attempts", 1, check=False)
         assert failing.returncode == 3 and Path(f"{output}.failures.jsonl").exists()
         data_gen("answer", "--input", tmp_path / "in.json", "--output", output, "--model", "m",
                  "--base-url", server.url)
@@ -216,23 +215,25 @@ def test_an_ambiguous_rating_is_asked_again_never_stored_as_a_guess(tmp_path):
     with FakeOpenAI() as server:
         data_gen("rate", "--input", write(tmp_path / "p.json", prompts), "--output", tmp_path / "cmp.json",
                  "--model", "judge", "--responses", f"x={write(tmp_path / 'a.json', answers)}",
-                 "--base-url", server.url)  # fmt: skip
+                 "--base-url", server.url)
     assert len(server.requests) == 2  # "8 or 9, hard to say", then "8"
     (record,) = json.loads((tmp_path / "cmp.json").read_text())
     assert record["responses_and_scores"][0]["score"] == 8.0
 
 
 def test_the_dataset_card_counts_refusals_and_truncated_answers():
-    from data_gen.__main__ import dataset_card
-    from gpt4llm.jobs import Summary
+    from data_gen.runner import dataset_card
+    from gpt4llm.teacher.options import TeacherConfig
+    from gpt4llm.teacher.runlog import Summary
 
     summary = Summary(total=10, done=7, failed=3, skipped=0, reasons=Counter({"refusal": 2, "truncated": 1}),
                       truncated_kept=0)
-    args = Namespace(push_to_hub="me/data", task="answer", model="gpt-4", batch=False, input="in.json", limit=None)
-    card = dataset_card(args, {"max_tokens": 512}, [{}] * 7, [("gpt-4", summary)])
-    assert "- gpt-4: 7/10 requests answered; 2 refused and 1 cut at the length limit, left out" in card
+    teacher, made = TeacherConfig("gpt-4o"), {"params": {"max_tokens": 512}, "input": "in.json", "limit": None}
+    card = dataset_card("answer", "me/data", teacher, dataset=[{}] * 7, summaries=[("gpt-4o", summary)], **made)
+    assert "# data\n" in card and "- teacher: `gpt-4o`\n" in card and "- records: 7\n" in card
+    assert "- gpt-4o: 7/10 requests answered; 2 refused and 1 cut at the length limit, left out" in card
     kept = Summary(total=10, done=9, failed=1, skipped=0, reasons=Counter({"refusal": 1}), truncated_kept=2)
-    card = dataset_card(args, {"max_tokens": 512}, [{}] * 9, [("gpt-4", kept)])
+    card = dataset_card("answer", "me/data", teacher, dataset=[{}] * 9, summaries=[("gpt-4o", kept)], **made)
     assert (
         "1 refused and 0 cut at the length limit, left out; 2 cut at the length limit and kept, flagged `truncated`"
         in card
@@ -257,7 +258,7 @@ def test_a_task_that_leaves_out_a_step_is_an_error_at_import():
     class Forgetful(Task):
         name, help, params = "forgetful", "a task without records", {}
 
-        async def jobs(self, rows, model, params, args, send):
+        async def jobs(self, rows, model, params, send):
             return []
 
     with pytest.raises(TypeError, match="Forgetful does not define records"):

@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 
 from gpt4llm.data import DataError
-from gpt4llm.jobs import write_json_atomic
+from gpt4llm.files import write_json_atomic
 
 from .results import human_table, judge_agreement, plot_pies, summarize
 from .store import Store, open_study
@@ -62,7 +62,7 @@ def export(args) -> None:
     judgments, rows = store.judgments(), []
     for stored, plain in zip(judgments, derandomised(judgments)):
         row = {"study_id": meta["study_id"], "annotator": stored["annotator"], "item_id": stored["item_id"],
-               "response_1": meta["model_b" if stored["swapped"] else "model_a"]}  # fmt: skip
+               "response_1": meta["model_b" if stored["swapped"] else "model_a"]}
         for criterion in CRITERIA:
             row |= {criterion: model[plain[criterion]], f"{criterion}_comment": stored[f"{criterion}_comment"]}
         rows.append(row | {"submitted_at": stored["submitted_at"]})

@@ -27,7 +27,7 @@ from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, ConfigDict, Field
 
 from .store import Conflict, Store
-from .study import Item, presentation_order
+from .study import StudyItem, presentation_order
 
 HERE = Path(__file__).parent
 ANNOTATOR_NAME = r"^[\w.'-]([\w .'-]{0,38}[\w.'-])?$"  # 1-40 characters, no leading or trailing space
@@ -63,7 +63,7 @@ class Judgment(BaseModel):
     harmlessness_comment: Comment = ""
 
 
-def create_app(store: Store, meta: dict, items: list[Item], token: str | None = None) -> FastAPI:
+def create_app(store: Store, meta: dict, items: list[StudyItem], token: str | None = None) -> FastAPI:
     study_id, seed = meta["study_id"], int(meta["seed"])
     items_by_id = {item.item_id: item for item in items}
     item_ids = list(items_by_id)

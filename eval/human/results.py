@@ -86,7 +86,7 @@ def judge_agreement(
         return {"agree": agree, "total": len(pairs), "rate": agree / len(pairs) if pairs else None}
 
     return {"criterion": criterion, "items": len({j["item_id"] for j in judgments if j["item_id"] in verdicts}),
-            "with_ties": rate(votes), "without_ties": rate(decisive)}  # fmt: skip
+            "with_ties": rate(votes), "without_ties": rate(decisive)}
 
 
 def human_table(result: dict) -> list[str]:
@@ -113,7 +113,7 @@ def human_table(result: dict) -> list[str]:
     ]
     if agreement := result.get("judge_agreement"):
         cells = [f"{100 * r['rate']:.1f}% ({r['agree']} of {r['total']})" if r["rate"] is not None else "n/a"
-                 for r in (agreement["with_ties"], agreement["without_ties"])]  # fmt: skip
+                 for r in (agreement["with_ties"], agreement["without_ties"])]
         lines.append(
             f"Judge-human agreement on {agreement['criterion']} over {agreement['items']} items (MT-bench's): "
             f"{cells[0]} with ties, {cells[1]} without."
@@ -140,7 +140,7 @@ def plot_pies(result: dict, path: Path) -> None:
         labels = [label if n else "" for label, n in zip((f"{a} wins", "tie", f"{b} wins"), counts)]  # no empty slices
         ax.pie(counts, labels=labels, colors=["tab:blue", "tab:gray", "tab:orange"],
                autopct=lambda p: f"{p:.1f}%" if p else "", startangle=90, counterclock=False,
-               textprops={"fontsize": 8})  # fmt: skip
+               textprops={"fontsize": 8})
     fig.suptitle(f"{a} vs {b}: human evaluation")
     fig.tight_layout()
     fig.savefig(path, dpi=120)

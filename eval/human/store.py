@@ -14,9 +14,9 @@ from contextlib import closing, contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
-from gpt4llm.data import DataError
+from gpt4llm.data import DataError, local_source
 
-from .study import CRITERIA, Item, file_sha256, load_study_items, resolve
+from .study import CRITERIA, StudyItem, file_sha256, load_study_items
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -123,13 +123,13 @@ def _describe(meta: dict, key: str) -> str:
 
 def open_study(
     study_dir, questions: str, answers_a: str, answers_b: str, seed: int | None = None
-) -> tuple[Store, dict, list[Item]]:
+) -> tuple[Store, dict, list[StudyItem]]:
     """(store, metadata, items): a new study from the files, or the existing one after checking that the files
     are the ones it was started with (and the seed, when one is given)."""
     items, model_a, model_b = load_study_items(questions, answers_a, answers_b)
     store = Store(Path(study_dir))
     meta = {"model_a": model_a, "model_b": model_b, "items": len(items)}
-    for name, path in (("questions", resolve(questions)), ("answers_a", answers_a), ("answers_b", answers_b)):
+    for name, path in (("questions", local_source(questions)), ("answers_a", answers_a), ("answers_b", answers_b)):
         meta |= {f"{name}_path": str(path), f"{name}_sha256": file_sha256(path)}
     if seed is not None:
         meta["seed"] = seed

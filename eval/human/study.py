@@ -13,14 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gpt4llm.benchmarks import model_id, read_answers, read_benchmark
-from gpt4llm.data import DataError, Records, fetch_source, load_records
+from gpt4llm.data import DataError, Records, load_records
 
 CRITERIA = ("helpfulness", "honesty", "harmlessness")  # the paper's HHH criteria (Askell et al.)
 WINNERS = ("A", "B", "tie")  # what a choice on the page ('1', '2' or 'tie') means once the display order is undone
 
 
 @dataclass(frozen=True)
-class Item:
+class StudyItem:
     item_id: str
     instruction: str
     input: str
@@ -28,18 +28,11 @@ class Item:
     answer_b: str
 
 
-def resolve(name_or_path: str) -> Path:
-    """A registered benchmark (e.g. user_oriented252, downloaded once and verified) or a local file."""
-    from gpt4llm.sources import SOURCES
-
-    return fetch_source(name_or_path) if name_or_path in SOURCES else Path(name_or_path)
-
-
 def file_sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def load_items(questions: Records, answers_a: Records, answers_b: Records) -> tuple[list[Item], str, str]:
+def load_items(questions: Records, answers_a: Records, answers_b: Records) -> tuple[list[StudyItem], str, str]:
     """The items in question-file order, and the model ids of the two answer files."""
     bench = read_benchmark(questions)
     keys = bench.keys()
@@ -49,13 +42,13 @@ def load_items(questions: Records, answers_a: Records, answers_b: Records) -> tu
         raise DataError(
             f"{answers_b.source}: field 'model_id' is {model_a!r} in both answer files; results name models by it"
         )
-    items = [Item(str(i.key), i.instruction, i.input, first[i.key]["text"], second[i.key]["text"])
+    items = [StudyItem(str(i.key), i.instruction, i.input, first[i.key]["text"], second[i.key]["text"])
              for i in bench.items]
     return items, model_a, model_b
 
 
-def load_study_items(questions: str, answers_a: str, answers_b: str) -> tuple[list[Item], str, str]:
-    return load_items(load_records(str(resolve(questions))), load_records(answers_a), load_records(answers_b))
+def load_study_items(questions: str, answers_a: str, answers_b: str) -> tuple[list[StudyItem], str, str]:
+    return load_items(load_records(questions), load_records(answers_a), load_records(answers_b))
 
 
 def presentation_order(seed: int, annotator: str, item_ids: list[str]) -> dict[str, bool]:

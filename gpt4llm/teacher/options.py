@@ -1,5 +1,5 @@
 """The teacher options: one dataclass and one argument group, shared by every command that calls a teacher
-(`data_gen` tasks, `eval judge`, endpoint `eval generate`).
+(`data_gen` tasks, `eval judge`, endpoint `eval generate`); the dataclass states each default once.
 
 This module imports nothing heavy, so a command parses its arguments (and answers `--help`) before it loads
 the client, datasets or torch.
@@ -7,7 +7,7 @@ the client, datasets or torch.
 
 import argparse
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 # US dollars per million (input, output) tokens, as listed by OpenAI on 2026-11-01. Local endpoints cost nothing;
@@ -68,25 +68,40 @@ class TeacherConfig:
             raise ValueError(f"token_parameter must be one of {TOKEN_PARAMETERS}, got {self.token_parameter!r}")
 
 
+def _default(name: str):
+    return next(f.default for f in fields(TeacherConfig) if f.name == name)
+
+
+# the options add_teacher_options defines, by their TeacherConfig names (plus the price table that updates `prices`)
+TEACHER_OPTIONS = ("model", "base_url", "concurrency", "requests_per_minute", "tokens_per_minute", "limit_period",
+                   "max_attempts", "timeout", "token_parameter", "keep_truncated", "batch", "batch_poll",
+                   "batch_max_requests", "cancel_batches", "price_table")
+
+
 def add_teacher_options(parser: argparse.ArgumentParser, *, model: bool = True, model_default: str | None = None,
-                        model_help: str = "the teacher model") -> None:  # fmt: skip
-    """The teacher's options, as one group of `parser`; `teacher_config(args)` reads them back."""
+                        model_help: str = "the teacher model") -> None:
+    """The teacher's options, as one group of `parser`, stored under the names of TEACHER_OPTIONS (and
+    --extra-body, --dry-run: what a stage sends and whether it sends, not how it reaches the teacher)."""
     group = parser.add_argument_group("teacher (OpenAI or any OpenAI-compatible endpoint)")
     if model:
         group.add_argument("--model", required=model_default is None, default=model_default, help=model_help)
     group.add_argument("--base-url",
                        help="an OpenAI-compatible endpoint, e.g. vLLM or llama.cpp (default: the OpenAI API)")
-    group.add_argument("--concurrency", type=int, default=32, help="requests in flight (default 32)")
-    group.add_argument("--rpm", type=float, help="requests-per-minute limit, never exceeded")
-    group.add_argument("--tpm", type=float, help="tokens-per-minute limit, never exceeded: each request is charged "
-                       "its prompt and max tokens up front and settled with the usage the response "
-                       "reports")  # fmt: skip
-    group.add_argument("--limit-period", type=float, default=60.0, metavar="SECONDS",
-                       help="the window of --rpm and --tpm (default 60, as APIs count; shorter only for tests)")
-    group.add_argument("--max-attempts", type=int, default=6,
-                       help="tries per request before it is a failure (default 6)")
-    group.add_argument("--timeout", type=float, default=120.0, help="seconds per request (default 120)")
-    group.add_argument("--token-parameter", choices=TOKEN_PARAMETERS, default="auto",
+    group.add_argument("--concurrency", type=int, default=_default("concurrency"),
+                       help=f"requests in flight (default {_default('concurrency')})")
+    group.add_argument("--rpm", dest="requests_per_minute", type=float,
+                       help="requests-per-minute limit, never exceeded")
+    group.add_argument("--tpm", dest="tokens_per_minute", type=float,
+                       help="tokens-per-minute limit, never exceeded: each request is charged its prompt and max "
+                       "tokens up front and settled with the usage the response reports")
+    group.add_argument("--limit-period", type=float, default=_default("limit_period"), metavar="SECONDS",
+                       help=f"the window of --rpm and --tpm (default {_default('limit_period'):g}, as APIs count; "
+                       "shorter only for tests)")
+    group.add_argument("--max-attempts", type=int, default=_default("max_attempts"),
+                       help=f"tries per request before it is a failure (default {_default('max_attempts')})")
+    group.add_argument("--timeout", type=float, default=_default("timeout"),
+                       help=f"seconds per request (default {_default('timeout'):g})")
+    group.add_argument("--token-parameter", choices=TOKEN_PARAMETERS, default=_default("token_parameter"),
                        help="the name the length limit is sent under (default auto: max_completion_tokens, and no "
                        "sampling parameters, for OpenAI's reasoning models o1/o3/o4/gpt-5; max_tokens otherwise)")
     group.add_argument("--keep-truncated", action="store_true",
@@ -100,30 +115,25 @@ def add_teacher_options(parser: argparse.ArgumentParser, *, model: bool = True, 
     group.add_argument("--batch", action="store_true",
                        help="send through the Batch API (half the price, results within 24 h); rerun the same "
                        "command to resume polling after an interruption")
-    group.add_argument("--batch-poll", type=float, default=30.0, metavar="SECONDS", help="with --batch: poll interval")
-    group.add_argument("--batch-max-requests", type=int, default=50_000,
-                       help="with --batch: requests per batch file (default 50,000, the API's limit)")
+    group.add_argument("--batch-poll", type=float, default=_default("batch_poll"), metavar="SECONDS",
+                       help="with --batch: poll interval")
+    group.add_argument("--batch-max-requests", type=int, default=_default("batch_max_requests"),
+                       help=f"with --batch: requests per batch file (default {_default('batch_max_requests'):,}, "
+                       "the API's limit)")
     group.add_argument("--cancel-batches", action="store_true",
                        help="with --batch: cancel this run's open batches, keep what they finished, send nothing new")
 
 
-def teacher_config(args: argparse.Namespace, **overrides) -> TeacherConfig:
-    """The TeacherConfig of parsed options; ValueError with a one-line reason when they do not fit together."""
-    if args.cancel_batches and not args.batch:
+def teacher_config(model: str, *, price_table: Path | None = None, **settings) -> TeacherConfig:
+    """The TeacherConfig of the teacher's options (TEACHER_OPTIONS by name); ValueError with a one-line reason
+    when they do not fit together."""
+    if settings.get("cancel_batches") and not settings.get("batch"):
         raise ValueError("--cancel-batches goes with --batch")
-    config = TeacherConfig(
-        model=args.model, base_url=args.base_url, concurrency=args.concurrency, requests_per_minute=args.rpm,
-        tokens_per_minute=args.tpm, limit_period=args.limit_period, max_attempts=args.max_attempts,
-        timeout=args.timeout, token_parameter=args.token_parameter, keep_truncated=args.keep_truncated,
-        batch=args.batch, batch_poll=args.batch_poll, batch_max_requests=args.batch_max_requests,
-        cancel_batches=args.cancel_batches,
-    )  # fmt: skip
-    for name, value in overrides.items():
-        setattr(config, name, value)
-    if args.price_table:
+    config = TeacherConfig(model=model, **settings)
+    if price_table:
         try:
-            table = json.loads(args.price_table.read_text())
-            config.prices |= {model: (float(price[0]), float(price[1])) for model, price in table.items()}
+            table = json.loads(Path(price_table).read_text())
+            config.prices |= {name: (float(price[0]), float(price[1])) for name, price in table.items()}
         except (OSError, ValueError, TypeError, IndexError, AttributeError) as error:
-            raise ValueError(f"{args.price_table}: not a price table {{model: [input, output]}} ({error})") from None
+            raise ValueError(f"{price_table}: not a price table {{model: [input, output]}} ({error})") from None
     return config

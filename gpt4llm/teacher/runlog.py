@@ -1,5 +1,5 @@
-"""Durable batches of teacher requests: every finished request is on disk the moment it finishes, and what
-failed is named row by row.
+"""The run log: every finished request (to a teacher or a local model) is on disk the moment it finishes, and
+what failed is named row by row.
 
 A run keeps an append-only JSONL log next to its output (`OUTPUT.records.jsonl`), one line per finished
 request, keyed by a stable id (a hash of the input and the generation parameters), plus, with the Batch API, one
@@ -14,16 +14,16 @@ that refuses every request); 2 bad command line; 3 the run finished but rows fai
 same command again retries them).
 """
 
-import asyncio
 import hashlib
 import json
 import logging
 import os
-import tempfile
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from ..files import write_jsonl_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ def answer_entry(job: Job, answer, keep_truncated: bool) -> dict:
     `keep_truncated` nor a value parsed from it (a rating whose score came before the cut) keeps it."""
     if answer.truncated and not (answer.text and keep_truncated) and not (job.parse and answer.value is not None):
         return {"id": job.id, "status": "failed", "kind": "truncated", "text": answer.text,
-                "error": "the answer was cut at the length limit (finish_reason: length)"}  # fmt: skip
+                "error": "the answer was cut at the length limit (finish_reason: length)"}
     entry = {"id": job.id, "status": "done", "text": answer.text, "value": answer.value}
     return entry | {"truncated": True} if answer.truncated else entry
 
@@ -152,74 +152,13 @@ class Summary:
             usage, price = self.usage, f", about ${self.cost:.2f}" if self.cost is not None else ""
             lines.append(f"{usage.requests} requests ({usage.retries} retries), {usage.prompt_tokens} prompt + "
                          f"{usage.completion_tokens} completion tokens{price}"
-                         f"{' at batch prices' if self.batch else ''}")  # fmt: skip
+                         f"{' at batch prices' if self.batch else ''}")
         return lines
 
 
-async def send(jobs: list[Job], config, log: RunLog, *, desc: str) -> Summary:
-    """Every job not yet done, through the Batch API with `config.batch`, else as requests `config.concurrency`
-    at a time; each result goes to the log as it arrives."""
-    from .teacher import Teacher
-
-    teacher = Teacher(config)
-    try:
-        if config.batch:
-            from .batch import run_batches
-
-            summary = await run_batches(jobs, teacher, log, desc=desc)
-        else:
-            summary = await run_jobs(jobs, teacher, log, desc=desc)
-    finally:
-        await teacher.close()
-    return replace(summary, usage=teacher.usage, cost=teacher.cost(batch=config.batch), batch=config.batch)
-
-
-async def run_jobs(jobs: list[Job], teacher, log: RunLog, *, desc: str) -> Summary:
-    """Send every job not yet done, `teacher.config.concurrency` at a time, logging each as it finishes."""
-    from tqdm.auto import tqdm
-
-    from .teacher import TeacherError, TeacherUnusable
-
-    unique = {job.id: job for job in jobs}
-    keep_truncated = teacher.config.keep_truncated
-    if keep_truncated:
-        keep_logged_truncated(unique, log)
-    pending = [job for key, job in unique.items() if key not in log.done]
-    skipped = len(unique) - len(pending)
-    queue: asyncio.Queue = asyncio.Queue()
-    for job in pending:
-        queue.put_nowait(job)
-    bar = tqdm(total=len(unique), initial=skipped, desc=desc, unit="req", dynamic_ncols=True)
-    failures = 0
-
-    async def worker():
-        nonlocal failures
-        while not queue.empty():
-            job = queue.get_nowait()
-            try:
-                entry = answer_entry(
-                    job, await teacher.complete(job.messages, parse=job.parse, **job.params), keep_truncated
-                )
-            except TeacherUnusable:
-                raise
-            except TeacherError as error:
-                entry = failure_entry(job, error)
-            log.append(entry)
-            failures += entry["status"] == "failed"
-            bar.update()
-            # formatting it for every answer costs more than the rest
-            if entry["status"] == "failed" or bar.n % 32 == 0:
-                usage = teacher.usage
-                bar.set_postfix(failed=failures, tokens=usage.prompt_tokens + usage.completion_tokens, refresh=False)
-
-    workers = [asyncio.create_task(worker()) for _ in range(min(teacher.config.concurrency, len(pending)) or 1)]
-    try:
-        await asyncio.gather(*workers)
-    finally:
-        for task in workers:
-            task.cancel()
-        bar.close()
-    return Summary.of(unique, log, skipped)
+def records_path(output) -> Path:
+    """The run log of a stage that writes `output`."""
+    return Path(f"{output}.records.jsonl")
 
 
 def failures_path(output) -> Path:
@@ -241,71 +180,32 @@ def write_failures(output, jobs: list[Job], log: RunLog) -> tuple[Path, Counter]
         rows.append(row)
         kinds[entry["kind"]] += 1
     if rows:
-        write_text_atomic(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
+        write_jsonl_atomic(path, rows)
     else:
         path.unlink(missing_ok=True)
     return path, kinds
 
 
-def report_failures(output, jobs: list[Job], log: RunLog) -> int:
-    """Write the failures file, say where it is, and return the exit status: 0, or EXIT_FAILED_ROWS."""
+def report_failures(output, jobs: list[Job], log: RunLog) -> Path | None:
+    """Write the failures file and say where it is; returns it, or None when every row made it."""
     path, kinds = write_failures(output, jobs, log)
     if not kinds:
-        return 0
+        return None
     counts = ", ".join(f"{count} {kind}" for kind, count in kinds.most_common())
     logger.warning("%d rows did not make it (%s): %s lists them; the same command again retries them",
-                   sum(kinds.values()), counts, path)  # fmt: skip
-    return EXIT_FAILED_ROWS
+                   sum(kinds.values()), counts, path)
+    return path
 
 
-def dry_run(jobs: list[Job], config) -> None:
-    """Print the first requests as they would be sent and an upper estimate of the cost; send nothing."""
-    from .limits import TokenEstimator
-    from .teacher import request_body, token_parameter
-    from .teacher_options import BATCH_PRICE_FACTOR
+@dataclass(frozen=True)
+class Written:
+    """What a stage wrote: its output, the file that lists the rows that did not make it (None: all did), and the
+    totals written beside the output (judges and graders: OUTPUT.summary.json)."""
 
-    jobs = list({job.id: job for job in jobs}.values())  # identical requests are sent once
-    for job in jobs[:3]:
-        body = request_body(config, job.messages, job.params)
-        print(
-            f"--- request {job.id} to {config.model} "
-            f"{({k: v for k, v in body.items() if k not in ('model', 'messages')})}"
-        )
-        for message in job.messages:
-            print(f"[{message['role']}]\n{message['content']}")
-    estimator = TokenEstimator()
-    estimator.per_byte = 0.25  # about 4 characters a token in English
-    prompt_tokens = sum(estimator.prompt_tokens(job.messages) for job in jobs)
-    length = token_parameter(config)
-    completion_tokens = sum(request_body(config, job.messages, job.params).get(length) or 0 for job in jobs)
-    price = config.prices.get(config.model)
-    factor = BATCH_PRICE_FACTOR if config.batch else 1.0
-    cost = (
-        f"at most ${factor * (prompt_tokens * price[0] + completion_tokens * price[1]) / 1e6:.2f}"
-        if price else "no price known"
-    )
-    how = " through the Batch API (batch prices)" if config.batch else ""
-    print(f"=== {len(jobs)} requests to {config.model}{how}: ~{prompt_tokens:.0f} prompt tokens, "
-          f"at most {completion_tokens} completion tokens, {cost}")  # fmt: skip
+    path: Path
+    failures: Path | None = None
+    summary: Path | None = None
 
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write a file so that it is either the old one or the whole new one, never a part."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    os.chmod(tmp, 0o644)  # mkstemp's 0600 would make the dataset private to its writer
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as file:
-            file.write(text)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_json_atomic(path: Path, data) -> None:
-    """Write JSON so that the file is either the old one or the whole new one, never a part."""
-    write_text_atomic(path, json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+    @property
+    def exit_status(self) -> int:
+        return EXIT_FAILED_ROWS if self.failures else 0

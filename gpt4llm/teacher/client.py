@@ -2,7 +2,7 @@
 OpenAI-compatible endpoint (vLLM, llama.cpp), many in flight, within rate limits, retried when retrying can help.
 
 - Limits: a semaphore bounds the requests in flight; requests and tokens per minute are rolling windows counted
-  as servers count them (gpt4llm/limits.py): a request is charged its prompt and length limit up front and
+  as servers count them (gpt4llm/teacher/limits.py): a request is charged its prompt and length limit up front and
   settled with the usage its response reports, so the limits hold whatever the request size and are used fully.
   One that could never fit the token limit fails at once (kind "too large").
 - The first request goes alone: what the endpoint refuses for every request (a bad key, no access, an unknown
@@ -19,7 +19,7 @@ OpenAI-compatible endpoint (vLLM, llama.cpp), many in flight, within rate limits
   is handed to the HTTP client only: it is never logged or written, and is cut out of any error message a server
   echoes it in.
 - Chat completions go over one aiohttp session, about 0.3 ms of client CPU a request where the openai SDK's
-  path costs about 1.8 (bench/data_gen_throughput.py); the SDK serves the Batch API (gpt4llm/batch.py).
+  path costs about 1.8 (bench/data_gen_throughput.py); the SDK serves the Batch API (gpt4llm/teacher/batch.py).
 """
 
 import asyncio
@@ -35,7 +35,7 @@ from urllib.parse import urlsplit
 from urllib.request import getproxies, proxy_bypass
 
 from .limits import RollingWindow, TokenEstimator
-from .teacher_options import BATCH_PRICE_FACTOR, PRICES_PER_MILLION, TeacherConfig  # noqa: F401 (re-exported)
+from .options import BATCH_PRICE_FACTOR, TeacherConfig
 
 logger = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ class ChatEndpoint:
             bypass = not target.hostname or proxy_bypass(target.hostname)
             self._proxy = None if bypass else getproxies().get(target.scheme)
             self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout),
-                                                  connector=aiohttp.TCPConnector(limit=0))  # fmt: skip
+                                                  connector=aiohttp.TCPConnector(limit=0))
         try:
             async with self._session.post(
                 self.url, data=json.dumps(body).encode(), headers=self.headers, proxy=self._proxy
@@ -313,7 +313,7 @@ class Teacher:
                     f"{self._tokens.limit:g} per {self.config.limit_period:g}s (--tpm); "
                     "raise it or lower the length limit",
                     "too large",
-                )  # fmt: skip
+                )
             charge = min(charge, self._tokens.limit)  # an uncertain estimate over the limit waits for a whole window
         async with self._slots:
             if not self._opened:

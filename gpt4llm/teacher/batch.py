@@ -29,8 +29,8 @@ import logging
 
 import openai
 
-from .jobs import Job, RunLog, Summary, answer_entry, keep_logged_truncated
-from .teacher import Refusal, Teacher, TeacherError, TeacherUnusable, read_answer, redact
+from .runlog import Job, RunLog, Summary, answer_entry, keep_logged_truncated
+from .client import Refusal, Teacher, TeacherError, TeacherUnusable, read_answer, redact
 
 logger = logging.getLogger(__name__)
 
@@ -101,7 +101,7 @@ async def run_batches(jobs: list[Job], teacher: Teacher, log: RunLog, *, desc: s
         for number, (ids, content) in enumerate(batch_inputs(pending, teacher), start=1):
             upload = await _call(client.files.create(file=(f"{log.path.stem}-{number}.jsonl", content,
                                                            "application/jsonl"),
-                                                     purpose="batch"), "uploading a batch file")  # fmt: skip
+                                                     purpose="batch"), "uploading a batch file")
             log.append({
                 "id": upload.id, "status": "batch_file", "jobs": ids, "bytes": len(content),
                 "created_at": upload.created_at,
@@ -125,7 +125,7 @@ async def run_batches(jobs: list[Job], teacher: Teacher, log: RunLog, *, desc: s
 
 async def _create(client, file_id: str, log: RunLog) -> str:
     batch = await _call(client.batches.create(input_file_id=file_id, endpoint=ENDPOINT, completion_window="24h",
-                                              metadata={"input_file": file_id}), "creating a batch")  # fmt: skip
+                                              metadata={"input_file": file_id}), "creating a batch")
     log.append({"id": batch.id, "status": "batch", "file": file_id})
     logger.info("batch %s: %d requests from %s", batch.id, len(log.files[file_id]["jobs"]), file_id)
     return batch.id
@@ -169,11 +169,11 @@ async def _poll(
                     raise TeacherError(f"batch {batch_id}: refused {refusals} times for the organisation's enqueued-"
                                        f"token limit with nothing else of this run queued ({_why(batch)}); send "
                                        "smaller files (batch_max_requests) or wait for other batches to finish",
-                                       QUEUE_FULL)  # fmt: skip
+                                       QUEUE_FULL)
                 log.append({"id": batch_id, "status": "batch_closed", "state": "refused: queue full"})
                 waiting.append(open_batches.pop(batch_id))
                 logger.info("batch %s: the enqueued-token limit is reached; created again when %s", batch_id,
-                            "this run's other batches finish" if not alone else "the queue has room")  # fmt: skip
+                            "this run's other batches finish" if not alone else "the queue has room")
                 continue
             if batch.status in TERMINAL:
                 try:
@@ -224,7 +224,7 @@ async def _fold(client, batch, file_entry: dict, unique: dict[str, Job], log: Ru
         log.append(_result_entry(job, results.get(key), batch, why, teacher))
     if unknown:
         logger.warning("batch %s: %d results belong to requests this command does not make; they stay in file %s",
-                       batch.id, unknown, batch.output_file_id)  # fmt: skip
+                       batch.id, unknown, batch.output_file_id)
     log.append({"id": batch.id, "status": "batch_closed", "state": batch.status})
     logger.info("batch %s %s: %d answered, %d failed", batch.id, batch.status, *_counts(batch))
 

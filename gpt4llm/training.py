@@ -21,6 +21,7 @@ logger = logging.getLogger(__name__)
 
 # What a recipe logs as it enters each phase (bench/gpu_check.py reads them to say where a stopped run was)
 PHASES = {"prepare": "preparing the model and data", "train": "training", "finish": "evaluating and saving"}
+REWARD_CURVE = "reward_curve.json"  # recipes/rl.py's reward-model score at each logged step, in its output_dir
 _recipe_started_at: float | None = None  # set by run(): when the recipe's main began, after its imports
 
 
@@ -41,7 +42,7 @@ class RecipeArguments(ScriptArguments):
         metadata={"help": "On a CPU: auto (bf16 autocast where the CPU computes bf16 natively, else fp32), "
                           "bf16, fp32.",
                   "choices": CHOICES},
-    )  # fmt: skip
+    )
 
 
 def run(main, config_classes: tuple) -> None:
@@ -116,7 +117,7 @@ def check_global_batch(global_batch_size: int | None, training_args, recipe: str
         fix = f"run with --gradient_accumulation_steps {global_batch_size // (processes * per_device)}"
     elif global_batch_size % processes == 0:
         fix = (f"choose --per_device_train_batch_size and --gradient_accumulation_steps whose product is "
-               f"{global_batch_size // processes}")  # fmt: skip
+               f"{global_batch_size // processes}")
     else:
         fix = f"launch a number of processes that divides {global_batch_size}"
     raise RecipeError(
@@ -166,7 +167,7 @@ def train(trainer, training_args):
     result = trainer.train(resume_from_checkpoint=checkpoint_to_resume(training_args))
     result.metrics.update(recipe_started_at=_recipe_started_at, train_started_at=started,
                           first_step_ended_at=clock.ended_at, first_step_tokens=clock.tokens,
-                          train_ended_at=time.time(), global_step=result.global_step)  # fmt: skip
+                          train_ended_at=time.time(), global_step=result.global_step)
     logger.info(PHASES["finish"])
     return result
 
