@@ -115,11 +115,11 @@ teacher: install-teacher
 
 # regenerate data/demo/ with the embedded teacher (about half an hour on 2 cores; resumes if interrupted)
 data: install-teacher
-	$(BIN)/python -m data_gen.demo
+	$(BIN)/python -m demo.datasets
 
 # the whole paper on the embedded default: data, SFT, comparisons, reward model, generation, judging, ROUGE, report
 demo: install-teacher model
-	$(BIN)/python -m eval.pipeline $(ARGS)
+	$(BIN)/python -m demo $(ARGS)
 
 # the HHH human evaluation (the paper's Figure 3) in a local web app on http://127.0.0.1:8010 until Ctrl-C:
 #   make human-eval A=answers/llama-gpt4.jsonl B=answers/alpaca.jsonl STUDY=studies/llama-gpt4_vs_alpaca [Q=user_oriented252] [ARGS="--token T"]

@@ -134,13 +134,15 @@ async def distilabel_style(url: str, n: int, max_tokens: int, batch: int = 50) -
     return failures
 
 
-def token_limit_runs(args) -> list[dict]:
-    tpm, period, answer_tokens, max_tokens = args.tpm, args.period, 400, 512
+def token_limit_runs(tpm: float, period: float, latency: float) -> list[dict]:
+    """The data_gen command as users run it (a process) against a server enforcing `tpm`, beside a batch-and-retry
+    client."""
+    answer_tokens, max_tokens = 400, 512
     n = int(5.5 * tpm / (answer_tokens + 20))  # about five and a half windows' worth
     rows = []
     for name in ("data_gen --tpm (rolling window, settled with usage)",
                  "distilabel-style: batches of 50, SDK retries, no TPM control"):
-        server, url = start_server("--latency", str(args.latency), "--tpm", str(tpm), "--period", str(period),
+        server, url = start_server("--latency", str(latency), "--tpm", str(tpm), "--period", str(period),
                                    "--answer-tokens", str(answer_tokens))
         try:
             start = time.perf_counter()
@@ -195,7 +197,7 @@ def main():
         whole = whole_command(url, args.whole, 128, "--max-tokens", "16")
     finally:
         server.terminate()
-    limits = token_limit_runs(args)
+    limits = token_limit_runs(args.tpm, args.period, args.latency)
 
     print(f"\nCPU: {cpu_name()}; load average {load:.1f} at the start, {os.getloadavg()[0]:.1f} at the end "
           "(other work on the machine shares the cores)")
