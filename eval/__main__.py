@@ -1,10 +1,10 @@
 """The paper's evaluation.
 
     python -m eval generate  --model outputs/llama-gpt4-7b --questions vicuna80 --output answers/llama-gpt4.jsonl
-    python -m eval generate  --model gpt-4 --base-url https://api.openai.com/v1 --questions vicuna80 \
-                             --output answers/gpt4.jsonl
-    python -m eval judge     --questions vicuna80 --answers answers/llama-gpt4.jsonl --reference answers/gpt4.jsonl \
-                             --model gpt-4 --output reviews/llama-gpt4_vs_gpt4.jsonl
+    python -m eval generate  --model gpt-4o --base-url https://api.openai.com/v1 --questions vicuna80 \
+                             --output answers/gpt-4o.jsonl
+    python -m eval judge     --questions vicuna80 --answers answers/llama-gpt4.jsonl --reference answers/gpt-4o.jsonl \
+                             --model gpt-4o --output reviews/llama-gpt4_vs_gpt-4o.jsonl
     python -m eval aggregate --questions vicuna80 --answers A.jsonl B.jsonl --reviews reviews.jsonl
     python -m eval generate  --model outputs/llama-gpt4-7b --questions release:unnatural_gpt4 --sample 9000 \
                              --output llama-gpt4.jsonl
@@ -14,11 +14,11 @@
     python -m eval best-of-n --policy outputs/llama-gpt4-7b --reward outputs/opt-1.3b-reward --questions vicuna80 \
                              --n 5 --output-dir bon/
     python -m eval generate  --model outputs/llama-gpt4-7b --questions mt_bench --output mt_bench/llama-gpt4.jsonl
-    python -m eval judge     --questions mt_bench --answers mt_bench/llama-gpt4.jsonl --model gpt-4 \
-                             --output mt_bench/gpt-4_single.jsonl
+    python -m eval judge     --questions mt_bench --answers mt_bench/llama-gpt4.jsonl --model gpt-4o \
+                             --output mt_bench/gpt-4o_single.jsonl
     python -m eval judge     --questions mt_bench --answers mt_bench/llama-gpt4.jsonl --mode pairwise-baseline \
-                             --baseline mt_bench/gpt-3.5-turbo.jsonl --model gpt-4 --output mt_bench/gpt-4_pair.jsonl
-    python -m eval aggregate --questions mt_bench --reviews mt_bench/gpt-4_single.jsonl
+                             --baseline mt_bench/gpt-4o-mini.jsonl --model gpt-4o --output mt_bench/gpt-4o_pair.jsonl
+    python -m eval aggregate --questions mt_bench --reviews mt_bench/gpt-4o_single.jsonl
 
 Benchmarks are named (vicuna80, user_oriented252, ...: downloaded once and verified, see gpt4llm/sources.py) or
 given as local files. `judge` and `aggregate` read the questions' shape: single-turn questions (Vicuna-80) are
@@ -105,7 +105,8 @@ def parser() -> argparse.ArgumentParser:
         multi.add_argument("--reference-answers", metavar="NAME_OR_FILE",
                            help="reference answers for math, reasoning and coding (llm_judge answer schema; default "
                            "for mt_bench: GPT-4's, mt_bench_reference_gpt4; otherwise the questions' own `reference`)")
-        add_teacher_options(jud, model_default="gpt-4", model_help="the judge (default gpt-4)")
+        # no default: the paper's judge (gpt-4) is shut down, and a judge is a choice to make and calibrate
+        add_teacher_options(jud, model_help="the judge model (required)")
 
     for verb in ("aggregate", "grade-totals"):
         agg = commands.add_parser(verb, help="totals from existing review or judgment files (ours or FastChat's)"

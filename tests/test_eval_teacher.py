@@ -100,3 +100,10 @@ def test_teacher_options_of_a_local_model_are_a_usage_error(tmp_path):
     result = eval_cli("generate", "--model", "some/local-model", "--questions", QUESTIONS,
                       "--output", tmp_path / "a.jsonl", "--batch")
     assert result.returncode == 2 and "need --base-url" in result.stderr
+
+
+def test_the_judge_has_no_default_model(tmp_path):
+    """The paper's judge (gpt-4) is shut down: a judge is named, never defaulted to one that no longer answers."""
+    result = eval_cli("judge", "--questions", QUESTIONS, "--answers", tmp_path / "a.jsonl", "--reference",
+                      tmp_path / "b.jsonl", "--output", tmp_path / "r.jsonl")
+    assert result.returncode == 2 and "the following arguments are required: --model" in result.stderr

@@ -78,13 +78,13 @@ TEACHER_OPTIONS = ("model", "base_url", "concurrency", "requests_per_minute", "t
                    "batch_max_requests", "cancel_batches", "price_table")
 
 
-def add_teacher_options(parser: argparse.ArgumentParser, *, model: bool = True, model_default: str | None = None,
+def add_teacher_options(parser: argparse.ArgumentParser, *, model: bool = True,
                         model_help: str = "the teacher model") -> None:
     """The teacher's options, as one group of `parser`, stored under the names of TEACHER_OPTIONS (and
     --extra-body, --dry-run: what a stage sends and whether it sends, not how it reaches the teacher)."""
     group = parser.add_argument_group("teacher (OpenAI or any OpenAI-compatible endpoint)")
     if model:
-        group.add_argument("--model", required=model_default is None, default=model_default, help=model_help)
+        group.add_argument("--model", required=True, help=model_help)
     group.add_argument("--base-url",
                        help="an OpenAI-compatible endpoint, e.g. vLLM or llama.cpp (default: the OpenAI API)")
     group.add_argument("--concurrency", type=int, default=_default("concurrency"),
