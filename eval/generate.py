@@ -47,6 +47,8 @@ def generate(questions: str, output: Path, model: str | TeacherConfig, *, model_
     `sample`), in FastChat's answer schema. `model` is a local path or Hub id (LoRA adapters too), or an endpoint's
     model (a TeacherConfig). Greedy unless `temperature`; MT-bench is answered turn by turn at FastChat's
     per-category temperatures. Returns what was written; None after a dry run."""
+    if dry_run and not isinstance(model, TeacherConfig):
+        raise DataError("a dry run prints the requests an endpoint would be sent: it needs an endpoint's model")
     bench = load_benchmark(questions)
     items = select(bench.items, limit=limit, sample=sample, seed=seed)
     name = model_id or Path(model.model if isinstance(model, TeacherConfig) else model).name
