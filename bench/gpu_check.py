@@ -51,6 +51,7 @@ from bench.flops import block_weights, matmul_peak
 from bench.reward_throughput import real_length_comparisons
 from bench.sft_throughput import alpaca_like_records
 from gpt4llm.training import PHASES
+from gpt4llm.training import logger as recipe_logger
 from gpt4llm.templates import alpaca_prompt
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -196,7 +197,8 @@ def reason(log: str) -> str:
 def phase_of(log: str) -> str:
     """What a stopped recipe was doing: the last phase it logged (gpt4llm.training.PHASES), with the step of its
     progress bar while training."""
-    logged = re.findall(rf"gpt4llm\.recipes: ({'|'.join(map(re.escape, PHASES.values()))})\s*$", log, re.MULTILINE)
+    phases = "|".join(map(re.escape, PHASES.values()))
+    logged = re.findall(rf"{re.escape(recipe_logger.name)}: ({phases})\s*$", log, re.MULTILINE)
     if not logged:
         return "starting up (interpreter, imports, launcher)"
     phase = logged[-1]
