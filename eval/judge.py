@@ -314,9 +314,8 @@ def review(bench: Benchmark, answers: str, reference: str, output: Path, judge_m
     routed by category, both orders unless `single_order`: the reviews to `output` in FastChat's schema, their
     totals printed and written to OUTPUT.summary.json. None after a dry run."""
     items = select(bench.items, limit=limit)
-    answer_sets = (read_answers(load_records(path), bench.keys(), required=[i.key for i in items])
-                   for path in (answers, reference))
-    ours, theirs = answer_sets
+    ours, theirs = (read_answers(load_records(path), bench.keys(), required=[i.key for i in items])
+                    for path in (answers, reference))
     routes = reviewers_by_category(load_records(reviewers), load_records(review_prompts))
     jobs = review_jobs(items, ours, theirs, routes, judge_model.model, both_orders=not single_order,
                        extra_body=extra_body, max_tokens=max_tokens)
