@@ -10,6 +10,7 @@ in the API's shape: `{"error": {"message", "type", "param", "code"}}`. Optional,
 - reasoning models (`reasoning_models`): reject max_tokens (unsupported_parameter) and sampling parameters
   other than their default (unsupported_value / unsupported_parameter), and spend reasoning tokens.
 - `known_models`: any other model is a 404 model_not_found.
+- `retired_models`: a 404 model_not_found with OpenAI's message for a deprecated model.
 - the Batch API: files (upload, retrieve, content), batches (create, retrieve, list, cancel); a batch validates
   its input file, runs each line as a chat completion (faults included) and writes output and error files.
   `hold(point)` stops the server at a point ("create": before creating a batch, "created": after creating it
@@ -70,7 +71,7 @@ def error_body(message: str, type_: str = "invalid_request_error", param=None, c
 class FakeOpenAI:
     def __init__(self, latency: float = 0.0, slow_seconds: float = 2.0, *, tokens_per_period: float | None = None,
                  requests_per_period: float | None = None, period: float = 60.0, answer_tokens: int | None = None,
-                 reasoning_models=(), known_models=None, batch_seconds: float = 0.05,
+                 reasoning_models=(), known_models=None, retired_models=(), batch_seconds: float = 0.05,
                  batch_max_requests: int = 50_000, enqueued_token_limit: int | None = None,
                  content_failures: int = 0):
         self.latency = latency
@@ -81,6 +82,7 @@ class FakeOpenAI:
         self.answer_tokens = answer_tokens
         self.reasoning_models = set(reasoning_models)
         self.known_models = set(known_models) if known_models else None
+        self.retired_models = set(retired_models)
         self.batch_seconds = batch_seconds
         self.batch_max_requests = batch_max_requests
         self.enqueued_token_limit = enqueued_token_limit
@@ -205,6 +207,9 @@ class FakeOpenAI:
     def _refused(self, body: dict, kind: str | None, request) -> tuple[int, dict, dict]:
         """A request the API rejects before generating: validation and injected errors; (200, ...) otherwise."""
         model = body.get("model", "")
+        if model in self.retired_models:  # what OpenAI answers for a shut-down model
+            return 404, error_body(f"The model `{model}` has been deprecated, learn more here: "
+                                   "https://platform.openai.com/docs/deprecations", code="model_not_found"), {}
         if self.known_models is not None and model not in self.known_models:
             return 404, error_body(f"The model `{model}` does not exist or you do not have access to it.",
                                    code="model_not_found"), {}

@@ -25,7 +25,7 @@ def log_entries(output) -> list[dict]:
 
 
 def batch_command(source, output, url, *extra) -> list[str]:
-    return ["answer", "--input", str(source), "--output", str(output), "--model", "gpt-4", "--base-url", url,
+    return ["answer", "--input", str(source), "--output", str(output), "--model", "gpt-4o", "--base-url", url,
             "--batch", "--batch-poll", "0.05", "--batch-max-requests", "4", *map(str, extra)]
 
 
@@ -200,7 +200,7 @@ def test_dry_run_prices_a_batch_at_half(tmp_path):
     source = write(tmp_path / "in.json", rows(3))
     costs = []
     for extra in ([], ["--batch"]):
-        result = data_gen("answer", "--input", source, "--output", tmp_path / "o.json", "--model", "gpt-4",
+        result = data_gen("answer", "--input", source, "--output", tmp_path / "o.json", "--model", "gpt-4o",
                           "--dry-run", *extra)
         costs.append(float(result.stdout.split("at most $")[-1].split()[0]))
     assert costs[1] == pytest.approx(costs[0] / 2, abs=0.006) and "through the Batch API" in result.stdout
@@ -212,7 +212,7 @@ def test_batch_files_split_at_the_size_limit():
     from gpt4llm.teacher.options import TeacherConfig
     from gpt4llm.teacher.runlog import Job
 
-    teacher = Teacher(TeacherConfig(model="gpt-4", base_url="http://127.0.0.1:9/v1", batch_max_bytes=1000))
+    teacher = Teacher(TeacherConfig(model="gpt-4o", base_url="http://127.0.0.1:9/v1", batch_max_bytes=1000))
     jobs = [Job(f"job-{i}", [{"role": "user", "content": "x" * 300}], {"max_tokens": 16}) for i in range(7)]
     files = batch_inputs(jobs, teacher)
     assert [ids for ids, _ in files] == [["job-0", "job-1"], ["job-2", "job-3"], ["job-4", "job-5"], ["job-6"]]

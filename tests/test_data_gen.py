@@ -216,10 +216,20 @@ def test_dry_run_shows_prompts_and_cost_and_sends_nothing(tmp_path):
     output = tmp_path / "out.json"
     with FakeOpenAI() as server:
         result = data_gen("answer", "--input", write(tmp_path / "in.json", [{"instruction": "Hi", "input": ""}] * 3),
-                          "--output", output, "--model", "gpt-4", "--base-url", server.url, "--dry-run")
+                          "--output", output, "--model", "gpt-4o", "--base-url", server.url, "--dry-run")
     assert not server.requests and not list(tmp_path.glob("out.json*"))
     assert "### Instruction:\nHi\n\n### Response:" in result.stdout
-    assert "1 requests to gpt-4" in result.stdout and "$" in result.stdout
+    assert "1 requests to gpt-4o" in result.stdout and "$" in result.stdout
+
+
+def test_a_dry_run_for_a_shut_down_model_says_so_and_prices_nothing(tmp_path):
+    result = data_gen("answer", "--input", write(tmp_path / "in.json", [{"instruction": "Hi", "input": ""}]),
+                      "--output", tmp_path / "out.json", "--model", "gpt-4", "--dry-run")
+    lines = result.stdout.strip().splitlines()
+    assert lines[-2].endswith("no price known (the built-in table is OpenAI's of 2026-11-01; --price-table adds "
+                              "others)")
+    assert lines[-1].startswith("=== note: gpt-4 is unavailable at the OpenAI API (OpenAI shut it down on 2026-10-23)")
+    assert "python -m eval calibrate" in lines[-1] and not list(tmp_path.glob("out.json*"))
 
 
 @pytest.mark.parametrize(

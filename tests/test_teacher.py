@@ -120,10 +120,16 @@ def test_the_token_parameter_flag_names_the_limit_for_any_endpoint(tmp_path):
          "HTTP 400 unsupported_value: Unsupported value: 'temperature' does not support 0.7 with this model."),
         ({"known_models": {"gpt-4o"}}, "gpt-4-typo", topics(20), [],
          "HTTP 404 model_not_found: The model `gpt-4-typo` does not exist or you do not have access to it."),
+        ({"retired_models": {"gpt-4-0314"}}, "gpt-4-0314", topics(20), [],
+         "HTTP 404 model_not_found: The model `gpt-4-0314` has been deprecated, learn more here: "
+         "https://platform.openai.com/docs/deprecations. gpt-4-0314 is unavailable at {url} (OpenAI shut it down on "
+         "2026-03-26): choose a model it serves, measure a replacement judge against GPT-4's stored verdicts with "
+         "`python -m eval calibrate --model NEW`, and replay published numbers from stored judgments with "
+         "`python -m eval aggregate`"),
         ({}, "m", [{"instruction": f"Task {i} [fault:quota*0]", "input": ""} for i in range(20)], [],
          "HTTP 429 insufficient_quota: You exceeded your current quota"),
     ],
-    ids=["reasoning-model-max-tokens", "unsupported-value", "unknown-model", "no-quota"],
+    ids=["reasoning-model-max-tokens", "unsupported-value", "unknown-model", "shut-down-model", "no-quota"],
 )
 def test_an_error_every_request_would_repeat_stops_the_run_after_one_request(
     tmp_path, server_options, model, rows, flags, message
@@ -134,7 +140,7 @@ def test_an_error_every_request_would_repeat_stops_the_run_after_one_request(
                           "--base-url", server.url, "--concurrency", 8, *flags, check=False)
     assert result.returncode == 1 and len(server.requests) == 1  # 20 rows, 8 in flight: the first went alone
     last = result.stderr.strip().splitlines()[-1]
-    assert last.startswith(f"error: {server.url}, model {model}: ") and message in last
+    assert last.startswith(f"error: {server.url}, model {model}: ") and message.format(url=server.url) in last
     assert not output.exists()
 
 

@@ -35,7 +35,7 @@ from urllib.parse import urlsplit
 from urllib.request import getproxies, proxy_bypass
 
 from .limits import RollingWindow, TokenEstimator
-from .options import BATCH_PRICE_FACTOR, TeacherConfig
+from .options import BATCH_PRICE_FACTOR, SHUT_DOWN_MODELS, TeacherConfig
 
 logger = logging.getLogger(__name__)
 
@@ -378,6 +378,8 @@ class Teacher:
             " (--token-parameter chooses the length limit's name)"
             if param in ("max_tokens", "max_completion_tokens") else ""
         )
+        if status == 404 or code == "model_not_found":
+            hint = f". {unavailable_model_hint(self.config.model, where)}"
         return TeacherUnusable(f"{where}, model {self.config.model}: {detail}{hint}", f"HTTP {status}")
 
     def _backoff(self, attempt: int) -> float:
@@ -391,6 +393,15 @@ class Teacher:
         await self.endpoint.close()
         if self._openai is not None:
             await self._openai.close()
+
+
+def unavailable_model_hint(model: str, where: str) -> str:
+    """What to do about a model an endpoint does not serve: the paper's judges are shut down, and what they judged
+    is kept in stored judgments."""
+    retired = f" (OpenAI shut it down on {SHUT_DOWN_MODELS[model]})" if model in SHUT_DOWN_MODELS else ""
+    return (f"{model} is unavailable at {where}{retired}: choose a model it serves, measure a replacement judge "
+            "against GPT-4's stored verdicts with `python -m eval calibrate --model NEW`, and replay published "
+            "numbers from stored judgments with `python -m eval aggregate`")
 
 
 def _retry_after(error: HTTPStatusError) -> float | None:

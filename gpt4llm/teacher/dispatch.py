@@ -12,9 +12,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from .batch import run_batches
-from .client import Teacher, TeacherError, TeacherUnusable, request_body, token_parameter
+from .client import Teacher, TeacherError, TeacherUnusable, request_body, token_parameter, unavailable_model_hint
 from .limits import TokenEstimator
-from .options import BATCH_PRICE_FACTOR, TeacherConfig
+from .options import BATCH_PRICE_FACTOR, PRICES_READ_ON, SHUT_DOWN_MODELS, TeacherConfig
 from ..files import write_rows
 from .runlog import (
     Job,
@@ -129,8 +129,10 @@ def print_dry_run(jobs: list[Job], config: TeacherConfig) -> None:
     factor = BATCH_PRICE_FACTOR if config.batch else 1.0
     cost = (
         f"at most ${factor * (prompt_tokens * price[0] + completion_tokens * price[1]) / 1e6:.2f}"
-        if price else "no price known"
+        if price else f"no price known (the built-in table is OpenAI's of {PRICES_READ_ON}; --price-table adds others)"
     )
     how = " through the Batch API (batch prices)" if config.batch else ""
     print(f"=== {len(jobs)} requests to {config.model}{how}: ~{prompt_tokens:.0f} prompt tokens, "
           f"at most {completion_tokens} completion tokens, {cost}")
+    if config.model in SHUT_DOWN_MODELS and not config.base_url:
+        print(f"=== note: {unavailable_model_hint(config.model, 'the OpenAI API')}")

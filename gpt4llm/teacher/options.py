@@ -10,20 +10,25 @@ import json
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-# US dollars per million (input, output) tokens, as listed by OpenAI on 2026-11-01. Local endpoints cost nothing;
-# pass a table of your own (--price-table) for other providers.
+# US dollars per million (input, output) tokens of the OpenAI models available on PRICES_READ_ON, as OpenAI listed
+# them that day. Local endpoints cost nothing; pass a table of your own (--price-table) for other providers.
+PRICES_READ_ON = "2026-11-01"
 PRICES_PER_MILLION = {
-    "gpt-4": (30.0, 60.0),
-    "gpt-4-turbo": (10.0, 30.0),
     "gpt-4o": (2.5, 10.0),
     "gpt-4o-mini": (0.15, 0.6),
     "gpt-4.1": (2.0, 8.0),
     "gpt-4.1-mini": (0.4, 1.6),
-    "gpt-3.5-turbo": (0.5, 1.5),
     "o3": (2.0, 8.0),
-    "o4-mini": (1.1, 4.4),
     "gpt-5": (1.25, 10.0),
     "gpt-5-mini": (0.25, 2.0),
+}
+# OpenAI models that are shut down, with the day (OpenAI's deprecation notices): the paper's teachers and judges
+# among them. Their published numbers replay from stored judgments (`eval aggregate`); `eval calibrate` measures
+# how a replacement judge agrees with them.
+SHUT_DOWN_MODELS = {
+    "gpt-4-0314": "2026-03-26",
+    **dict.fromkeys(("gpt-4", "gpt-4-0613", "gpt-4-turbo", "gpt-4-1106-preview", "gpt-3.5-turbo",
+                     "gpt-3.5-turbo-0125", "o1", "o3-mini", "o4-mini"), "2026-10-23"),
 }
 BATCH_PRICE_FACTOR = 0.5  # the Batch API costs half the synchronous price, for every model
 TOKEN_PARAMETERS = ("auto", "max_tokens", "max_completion_tokens")
@@ -109,7 +114,9 @@ def add_teacher_options(parser: argparse.ArgumentParser, *, model: bool = True,
                        "in OUTPUT.failures.jsonl as kind truncated)")
     group.add_argument("--extra-body", type=json.loads, metavar="JSON",
                        help='endpoint-specific request fields, e.g. a llama.cpp grammar: \'{"grammar": "..."}\'')
-    group.add_argument("--price-table", type=Path, help='JSON {"model": [usd_per_1M_input, usd_per_1M_output]}')
+    group.add_argument("--price-table", type=Path,
+                       help='JSON {"model": [usd_per_1M_input, usd_per_1M_output]}, over the built-in table (OpenAI\'s '
+                       f'prices of {PRICES_READ_ON} for {", ".join(PRICES_PER_MILLION)})')
     group.add_argument("--dry-run", action="store_true",
                        help="print the first requests and a cost estimate; send nothing")
     group.add_argument("--batch", action="store_true",
