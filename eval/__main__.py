@@ -19,6 +19,7 @@
     python -m eval judge     --questions mt_bench --answers mt_bench/llama-gpt4.jsonl --mode pairwise-baseline \
                              --baseline mt_bench/gpt-4o-mini.jsonl --model gpt-4o --output mt_bench/gpt-4o_pair.jsonl
     python -m eval aggregate --questions mt_bench --reviews mt_bench/gpt-4o_single.jsonl
+    python -m eval calibrate --model gpt-4o --sample 200 --output calibration/gpt-4o.json   # vs GPT-4's stored reviews
 
 Benchmarks are named (vicuna80, user_oriented252, ...: downloaded once and verified, see gpt4llm/sources.py) or
 given as local files. `judge` and `aggregate` read the questions' shape: single-turn questions (Vicuna-80) are
@@ -124,6 +125,30 @@ def parser() -> argparse.ArgumentParser:
         agg.add_argument("--seed", type=int, default=0, help="of the bootstrap")
         agg.add_argument("--output", help="also write OUTPUT.summary.json")
 
+    cal = commands.add_parser("calibrate", help="how a candidate judge agrees with stored verdicts (GPT-4's, or "
+                              "human judgments), before money is spent on it")
+    cal.add_argument("--questions", default="vicuna80",
+                     help="the questions the stored judgments are of (default vicuna80; mt_bench for MT-bench "
+                     "judgment files and human judgments)")
+    cal.add_argument("--reviews", "--judgments", dest="reviews", nargs="+",
+                     help="stored judgments: Vicuna-80 reviews (default: FastChat's 13 GPT-4 review sets, 1,040 "
+                     "pairs), MT-bench judgment files (single or pairwise) or MT-bench human judgments")
+    cal.add_argument("--answers", nargs="+",
+                     help="Vicuna-80: the answer files the reviews refer to (default: FastChat's 7)")
+    cal.add_argument("--reviewers", help="Vicuna-80: reviewer.jsonl (default FastChat's)")
+    cal.add_argument("--review-prompts", help="Vicuna-80: prompt.jsonl (default FastChat's)")
+    cal.add_argument("--judge-prompts", help="MT-bench: judge_prompts.jsonl (default FastChat's)")
+    cal.add_argument("--sample", type=int, help="N pairs drawn, seeded, stratified by review set and category")
+    cal.add_argument("--repeats", type=int, default=1,
+                     help="times each pair is judged in each order (the judge's own run-to-run spread)")
+    cal.add_argument("--seed", type=int, default=0, help="of the sample and the bootstrap")
+    cal.add_argument("--bootstrap", type=int, default=1000, help="resamples of the pairs for the 95%% intervals")
+    cal.add_argument("--max-tokens", type=int, help="the judgments' length limit (default: the stored protocol's)")
+    cal.add_argument("--output", required=True,
+                     help="OUTPUT (JSON), OUTPUT's .md and .png beside it, and the new judgments in "
+                     "OUTPUT.judgments.jsonl")
+    add_teacher_options(cal, model_help="the candidate judge (required)")
+
     rou = commands.add_parser("rouge", help="ROUGE-L by reference length of predictions with labels")
     rou.add_argument("--input", nargs="+", required=True,
                      help="answers from generate (with their reference), or records with an output beside their label")
@@ -186,6 +211,14 @@ def run(args: argparse.Namespace, endpoint) -> int:
         aggregate(args.questions, args.reviews, args.output, answers=args.answers, references=args.reference,
                   bootstrap=args.bootstrap, seed=args.seed)
         return 0
+    elif args.command == "calibrate":
+        from .calibrate import calibrate
+
+        written = calibrate(args.output, endpoint, questions=args.questions, answers=args.answers,
+                            reviews=args.reviews, reviewers=args.reviewers, review_prompts=args.review_prompts,
+                            judge_prompts=args.judge_prompts, sample=args.sample, repeats=args.repeats,
+                            seed=args.seed, bootstrap_resamples=args.bootstrap, max_tokens=args.max_tokens,
+                            extra_body=args.extra_body, dry_run=args.dry_run)
     elif args.command == "rouge":
         from .rouge import rouge
 
@@ -217,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
                        args.command, RENAMED[args.command])
         args.command = RENAMED[args.command]
     endpoint = None
-    if args.command == "judge" or (args.command == "generate" and args.base_url):
+    if args.command in ("judge", "calibrate") or (args.command == "generate" and args.base_url):
         try:
             endpoint = teacher_config(**{name: getattr(args, name) for name in TEACHER_OPTIONS})
         except ValueError as error:

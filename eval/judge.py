@@ -80,25 +80,31 @@ def review_jobs(
     (FastChat's order), then the other way round when both_orders."""
     jobs = []
     for item in items:
-        reviewer = revs.get(item.category, revs["general"])
         orders = [(reference[item.key], answers[item.key])] + (
             [(answers[item.key], reference[item.key])] if both_orders else []
         )
-        for answer_1, answer_2 in orders:
-            prompt = reviewer.prompt_template.format(
-                question=item.prompt, answer_1=answer_1["text"], answer_2=answer_2["text"], **reviewer.defaults
-            )
-            params = {"temperature": reviewer.temperature, "max_tokens": max_tokens or reviewer.max_tokens}
-            if extra_body:
-                params["extra_body"] = extra_body
-            messages = [{"role": "system", "content": reviewer.system_prompt}, {"role": "user", "content": prompt}]
-            meta = {"question_id": item.key, "answer1_id": answer_1["answer_id"], "answer2_id": answer_2["answer_id"],
-                    "reviewer_id": reviewer.reviewer_id}
-            # parse: a review cut at the length limit after its scores is kept (jobs.answer_entry)
-            jobs.append(
-                Job(job_id("review", judge, params, messages), messages, params, parse=parse_review, meta=meta)
-            )
+        jobs += [review_job(item, first, second, revs, judge, extra_body=extra_body, max_tokens=max_tokens)
+                 for first, second in orders]
     return jobs
+
+
+def review_job(item: Item, answer_1: dict, answer_2: dict, revs: dict[str, Reviewer], judge: str, *,
+               extra_body=None, max_tokens: int | None = None, repeat: int = 0) -> Job:
+    """The request for one review of two answers to an item by the item's category's reviewer; `repeat` > 0 asks
+    the same again as a request of its own (a judge's run-to-run spread)."""
+    reviewer = revs.get(item.category, revs["general"])
+    prompt = reviewer.prompt_template.format(
+        question=item.prompt, answer_1=answer_1["text"], answer_2=answer_2["text"], **reviewer.defaults
+    )
+    params = {"temperature": reviewer.temperature, "max_tokens": max_tokens or reviewer.max_tokens}
+    if extra_body:
+        params["extra_body"] = extra_body
+    messages = [{"role": "system", "content": reviewer.system_prompt}, {"role": "user", "content": prompt}]
+    meta = {"question_id": item.key, "answer1_id": answer_1["answer_id"], "answer2_id": answer_2["answer_id"],
+            "reviewer_id": reviewer.reviewer_id}
+    key = ("review", judge, params, messages) + ((repeat,) if repeat else ())
+    # parse: a review cut at the length limit after its scores is kept (runlog.answer_entry)
+    return Job(job_id(*key), messages, params, parse=parse_review, meta=meta)
 
 
 def review_records(jobs: list[Job], done: dict, judge: str) -> list[dict]:
@@ -336,6 +342,17 @@ def aggregate_reviews(bench: Benchmark, answers: list[str], reviews: list[str], 
                       references: list[str] | None = None, bootstrap: int = 1000, seed: int = 0) -> list[dict]:
     """Totals of existing review files (ours or FastChat's) over the answer files they refer to, per model pair,
     printed and, with `output`, written to OUTPUT.summary.json."""
+    by_id, read = read_reviews(bench, answers, reviews)
+    rows = [row for _, row, _ in read]
+    results = review_totals_by_pair(rows, by_id, bench, references, resamples=bootstrap, seed=seed)
+    if output:
+        write_json_atomic(summary_path(output), results)
+    return results
+
+
+def read_reviews(bench: Benchmark, answers: list[str], reviews: list[str]) -> tuple[dict, list[tuple[str, dict, str]]]:
+    """The answers of `answers` by answer_id, and every review of `reviews` as (file, row, where): each review's
+    answers are in the answer files and answer the question it names."""
     by_id = {}
     for path in answers:
         for answer in read_answers(load_records(path), bench.keys()).values():
@@ -352,11 +369,8 @@ def aggregate_reviews(bench: Benchmark, answers: list[str], reviews: list[str], 
                 if answer["question_id"] != record_id(row, "question_id", where):
                     raise DataError(f"{where}: field '{name}' {row[name]!r} answers question "
                                     f"{answer['question_id']!r}, not {row['question_id']!r}")
-            rows.append(row)
-    results = review_totals_by_pair(rows, by_id, bench, references, resamples=bootstrap, seed=seed)
-    if output:
-        write_json_atomic(summary_path(output), results)
-    return results
+            rows.append((path, row, where))
+    return by_id, rows
 
 
 def summary_path(output) -> Path:

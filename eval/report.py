@@ -140,6 +140,110 @@ def plot_totals(results: list[dict], path: Path, title: str = "GPT-4-judged tota
     plt.close(fig)
 
 
+def _percent(value, bounds=None) -> str:
+    if value is None:
+        return "n/a"
+    return f"{100 * value:.1f}%" + (f" [{100 * bounds[0]:.1f}, {100 * bounds[1]:.1f}]" if bounds else "")
+
+
+def _number(value, digits: int = 2) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+_MEASURES = {"ratio": "second / first total", "win_rate_adjusted": "second's win rate (ties half)",
+             "mean_score": "mean score"}
+
+
+def calibration_table(result: dict) -> list[str]:
+    """How a new judge agrees with stored verdicts (eval calibrate): the headline figures, then a row per
+    comparison with the stored and the new measure."""
+    judge, stored = result["judge"], result["stored_judge"]
+    sampled = f" (a stratified sample of {result['sample']})" if result["sample"] else ""
+    lines = [f"Calibration of {judge} against {stored}'s stored judgments: {result['pairs']} pairs{sampled}, "
+             f"judged {result['repeats']} time(s) in both orders: {result['judgments']} judgments, "
+             f"{result['unreadable']} unreadable.", ""]
+    lines += ["| measure | value |", "|---|---|"]
+    if "verdict_agreement" in result:
+        flip = result["flip_rate"]
+        lines += [
+            f"| verdict agreement (win / tie / loss) | "
+            f"{_percent(result['verdict_agreement'], (result['intervals'] or {}).get('verdict_agreement'))} |",
+            f"| Cohen's kappa | {_number(result['cohen_kappa'])} |",
+            f"| flip rate (winner changes with the order) | {_percent(flip['flip_rate'])} of {flip['pairs']} |",
+        ]
+        if "score_difference_spearman" in result:
+            lines.append(f"| Spearman of score differences | {_number(result['score_difference_spearman'])} |")
+        if "human" in result:
+            human = result["human"]
+            lines += [f"| agreement with human votes, ties included | {_percent(human['agreement_with_ties'])} "
+                      f"of {human['votes']} |",
+                      f"| agreement with human votes, without ties | {_percent(human['agreement_without_ties'])} "
+                      f"of {human['votes_without_ties']} |"]
+    else:
+        lines += [f"| Spearman of scores | {_number(result['score_spearman'])} |",
+                  f"| mean absolute difference | {_number(result['mean_absolute_difference'])} |",
+                  f"| exact agreement (rounded) | {_percent(result['exact_agreement'])} |"]
+    lines.append(f"| Kendall's tau, stored vs new ranking of the comparisons | {_number(result['kendall_tau'])} |")
+    if spread := result.get("repeat_spread"):
+        lines += [f"| same verdict in every repeat | {_percent(spread['same_verdict_share'])} of {spread['pairs']} |",
+                  f"| preference's std across repeats | {_number(spread['preference_std'])} |"]
+    lines.append("")
+    if result.get("by_category"):
+        lines += ["| category | pairs | verdict agreement |", "|---|---|---|"]
+        lines += [f"| {category} | {row['pairs']} | {_percent(row['verdict_agreement'])} |"
+                  for category, row in result["by_category"].items()]
+        lines.append("")
+    measure = result["comparisons"][0]["measure"] if result["comparisons"] else "ratio"
+    lines += [f"| comparison | pairs | {stored} ({_MEASURES[measure]}) | {judge} |", "|---|---|---|---|"]
+    scale = 1 if measure == "mean_score" else 100
+    for row in result["comparisons"]:
+        cells = []
+        for side in ("stored", "new"):
+            value, bounds = row[side], row.get(f"{side}_interval")
+            if scale == 1:
+                cells.append(_number(value) + (f" [{bounds[0]:.2f}, {bounds[1]:.2f}]" if bounds else ""))
+            else:
+                cells.append(_percent(value, bounds))
+        lines.append(f"| {row['comparison']} | {row['pairs']} | {cells[0]} | {cells[1]} |")
+    return lines
+
+
+def plot_calibration(result: dict, path: Path) -> None:
+    """Stored against new, one point per comparison with both 95% intervals, and the diagonal where a judge that
+    agreed with the stored one would put every point."""
+    rows = [r for r in result["comparisons"] if r["stored"] is not None and r["new"] is not None]
+    measure = rows[0]["measure"] if rows else "ratio"
+    scale = 1 if measure == "mean_score" else 100
+    fig, ax = plt.subplots(figsize=(6.4, 6.0), layout="constrained")
+    values = []
+    for i, row in enumerate(rows):
+        x, y = scale * row["stored"], scale * row["new"]
+        xs, ys = row.get("stored_interval"), row.get("new_interval")
+        ax.errorbar(x, y, xerr=[[x - scale * xs[0]], [scale * xs[1] - x]] if xs else None,
+                    yerr=[[y - scale * ys[0]], [scale * ys[1] - y]] if ys else None,
+                    fmt="o", color=plt.get_cmap("tab20")(i % 20), capsize=2, markersize=5, linewidth=0.8,
+                    label=row["comparison"])
+        values += [x, y] + [scale * b for b in (xs or []) + (ys or [])]
+    if values:
+        low, high = min(values), max(values)
+        pad = 0.05 * (high - low or 1)
+        ax.plot([low - pad, high + pad], [low - pad, high + pad], color="gray", linestyle="--", linewidth=0.8)
+        ax.set_xlim(low - pad, high + pad)
+        ax.set_ylim(low - pad, high + pad)
+    unit = "" if scale == 1 else " (%)"
+    ax.set_xlabel(f"{result['stored_judge']}, stored: {_MEASURES[measure]}{unit}", fontsize=9)
+    ax.set_ylabel(f"{result['judge']}, new{unit}", fontsize=9)
+    ax.grid(True, linestyle="--", alpha=0.3)
+    headline = (f"verdict agreement {_percent(result['verdict_agreement'])}" if "verdict_agreement" in result
+                else f"score Spearman {_number(result['score_spearman'])}")
+    ax.set_title(f"{result['judge']} against {result['stored_judge']}'s stored judgments\n{result['pairs']} pairs, "
+                 f"{headline}, Kendall's tau {_number(result['kendall_tau'])}", fontsize=9)
+    if rows:
+        fig.legend(loc="outside lower center", ncol=2, fontsize=6, frameon=False)
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+
+
 def plot_length_bias(results: list[dict], path: Path) -> None:
     """The judge's length bias, a panel per comparison: the model's win rate (ties count half) against how much
     longer its answer is than the reference's, over bins of questions of equal size (at most 5)."""

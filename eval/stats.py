@@ -53,3 +53,42 @@ def pairwise_intervals(model: list[float], reference: list[float], **options) ->
         },
         **options,
     )
+
+
+def ranks(values) -> np.ndarray:
+    """Ranks from 1, ties sharing their average rank."""
+    values = np.asarray(values, dtype=float)
+    order = np.argsort(values, kind="stable")
+    ranked = np.empty(len(values))
+    ranked[order] = np.arange(1, len(values) + 1)
+    for value in np.unique(values):
+        tied = values == value
+        ranked[tied] = ranked[tied].mean()
+    return ranked
+
+
+def spearman(x, y) -> float | None:
+    """Spearman's rank correlation (the Pearson correlation of average ranks); None when either side is constant."""
+    rx, ry = ranks(x), ranks(y)
+    if len(rx) < 2 or rx.std() == 0 or ry.std() == 0:
+        return None
+    return float(np.corrcoef(rx, ry)[0, 1])
+
+
+def kendall_tau(x, y) -> float | None:
+    """Kendall's tau-b (ties on either side corrected for); None when either side is constant."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    i, j = np.triu_indices(len(x), k=1)
+    dx, dy = np.sign(x[i] - x[j]), np.sign(y[i] - y[j])
+    pairs_x, pairs_y = np.count_nonzero(dx), np.count_nonzero(dy)
+    if not pairs_x or not pairs_y:
+        return None
+    return float((dx * dy).sum() / np.sqrt(pairs_x * pairs_y))
+
+
+def cohen_kappa(a: list, b: list) -> float | None:
+    """Cohen's kappa of two raters' labels of the same items; None when chance agreement is already complete."""
+    labels = sorted(set(a) | set(b))
+    observed = float(np.mean([x == y for x, y in zip(a, b)]))
+    expected = sum((a.count(label) / len(a)) * (b.count(label) / len(b)) for label in labels)
+    return None if expected == 1 else (observed - expected) / (1 - expected)

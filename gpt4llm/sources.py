@@ -86,6 +86,60 @@ SOURCES = {
         "Bard's answers to Vicuna-80 (FastChat), Apache-2.0",
         sha256="3b807061959b50b2c7cc2d278c02ce4a1608c6afe366d22613ba90be6c9a3f3f",
     ),
+    **{
+        f"vicuna80_answers_{name}": Source(
+            f"{_FASTCHAT_TABLE}/answer/answer_{file}.jsonl", f"{model}'s answers to Vicuna-80 (FastChat), Apache-2.0",
+            sha256=sha256,
+        )
+        for name, file, model, sha256 in (
+            ("llama13b", "llama-13b", "LLaMA-13B",
+             "cbe933439a8a70107761929d72731979ece34e1df0bcdba11af8817ce9975f40"),
+            ("alpaca13b", "alpaca-13b", "Alpaca-13B",
+             "50a6a9274da00cc74e8b3a8e3e92be2ba23ed6f2bf6ae9bbcc3082424acea540"),
+            ("vicuna13b", "vicuna-13b", "Vicuna-13B (20230322-clean-lang)",
+             "d1a4b3a5d2e3ca90d2d55084ee25d4d90e63e65ac647bf50359da8633e16d0b8"),
+            ("vicuna13b_new_hp", "vicuna-13b-20230322-new-hp-fp16", "Vicuna-13B (20230322-new-hp-fp16)",
+             "4bac993e6d7f8209c985f73e868dc52f97cf4f3ce11a3d1a99513c76addc0b8d"),
+            ("vicuna7b", "vicuna-7b-20230322-fp16", "Vicuna-7B (20230322-fp16)",
+             "993a3c576f6c78413c8934789454914a4e74673bb57fd981d826f03dc07182a5"),
+        )
+    },
+    # FastChat's 13 published GPT-4 review sets of Vicuna-80 (1,040 reviews): the verdicts `eval calibrate` measures a
+    # new judge against, named vicuna80_gpt4_reviews_<folder>__<file>
+    **{
+        f"vicuna80_gpt4_reviews_{folder}__{file}": Source(
+            f"{_FASTCHAT_TABLE}/review/{folder}/review_{file}.jsonl",
+            f"GPT-4's reviews of Vicuna-80 answers, {file.replace('_', ' vs ')} (FastChat), Apache-2.0",
+            sha256=sha256,
+        )
+        for folder, file, sha256 in (
+            ("others", "llama_alpaca-13b", "11c4ac8861fc7f45ac40993cc3933435fc21e533bab3dfc4c276bf77fb825c2e"),
+            ("vicuna-13b_20230322-clean-lang", "alpaca-13b_vicuna-13b",
+             "c8fd15e3e128684e6096adc2c93ded78bff5b6c9052c4ec59526c50eee474a6d"),
+            ("vicuna-13b_20230322-clean-lang", "bard_vicuna-13b",
+             "a5a9d6e77e053d466568abb4834e58b0983e253c81bc63068a8bc3d5984966fb"),
+            ("vicuna-13b_20230322-clean-lang", "gpt35_vicuna-13b",
+             "370f496e6d871c9d932c3ddbe6ccdcbfa9ad04a44b04e037b26e7ac474d9ed56"),
+            ("vicuna-13b_20230322-clean-lang", "llama-13b_vicuna-13b",
+             "2a66bf23d002fa7d85250233d495ee5ad95fbbd39ffc4c829c1d51865874a1cb"),
+            ("vicuna-13b_20230322-new-hp-fp16", "alpaca-13b_vicuna-13b-20230322-new-hp-fp16",
+             "c70f4ebbacbede219aa5adb868d376b7758b6ce016d61fa62c36af2db456486f"),
+            ("vicuna-13b_20230322-new-hp-fp16", "bard_vicuna-13b-20230322-new-hp-fp16",
+             "eba023a67525bb2c84d17ea5aaae9790bc6309d712150c5c29b1384a21fcdfc4"),
+            ("vicuna-13b_20230322-new-hp-fp16", "gpt35_vicuna-13b-20230322-new-hp-fp16",
+             "9d55f2e94ae5cdcc097836f7275b09929a76623f592cf941e63c1c7e379ba639"),
+            ("vicuna-13b_20230322-new-hp-fp16", "llama_vicuna-13b-20230322-new-hp-fp16",
+             "4ef5493d57c34733ba78e8e5a9ae4e7645c8459f5ac8520ae582c78b431e02eb"),
+            ("vicuna-7b_20230322-fp16", "alpaca-13b_vicuna-7b",
+             "571cbe45c687c4dc55357eb603ee91547ddb199118ae25ff1dd97cd239d570a3"),
+            ("vicuna-7b_20230322-fp16", "bard_vicuna-7b",
+             "bb81329f9f83eee03f66d7ca8e882dc472e769cf23b8cdf1097d5face78ade81"),
+            ("vicuna-7b_20230322-fp16", "gpt35_vicuna-7b",
+             "4b799ec847abfb427c88b0503597d380eb923b2b97dd54e5e8f6b98bfffbb180"),
+            ("vicuna-7b_20230322-fp16", "llama_vicuna-7b",
+             "26719d3424a4ea1326dff6f741f98cae85655dd5a7ec1553b7e846416a952ab4"),
+        )
+    },
     "mt_bench": Source(
         f"{_MT_BENCH}/mt_bench/question.jsonl",
         "MT-bench: 80 two-turn questions {question_id, category, turns, reference} in 8 categories, Apache-2.0",
@@ -117,6 +171,10 @@ SOURCES = {
     ),
 }
 
+
+# FastChat's Vicuna-80 answer files and GPT-4 review sets, as a stored evaluation to replay or calibrate against
+FASTCHAT_VICUNA80_ANSWERS = tuple(name for name in SOURCES if name.startswith("vicuna80_answers_"))
+FASTCHAT_VICUNA80_GPT4_REVIEWS = tuple(name for name in SOURCES if name.startswith("vicuna80_gpt4_reviews_"))
 
 # The evaluation benchmarks, which `data_gen decontaminate` checks training data against by default
 EVALUATION_BENCHMARKS = ("vicuna80", "user_oriented252", "unnatural_core", "mt_bench")

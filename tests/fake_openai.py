@@ -30,7 +30,7 @@ that exact content get the fault, later ones a normal answer (N=0 means every at
   ambiguous a rating whose first line has two candidate scores ("8 or 9")
   refusal  message.refusal set, content null      length   an answer longer than the length limit, cut
   html502  a proxy's HTML 502 page                vllm400  a 400 in vLLM's shape (the error fields at the top)
-Normal answers: an MT-bench grade (its prompt asks for "[[rating]]") gets "Rating: [[N]]", N the last
+Normal answers: what `respond(messages)` returns, when it is given and returns text; else an MT-bench grade (its prompt asks for "[[rating]]") gets "Rating: [[N]]", N the last
 "[score:N]" marker in the prompt (else 5); an MT-bench pairwise judgment (asking for "[[A]]") gets "[[A]]", preferring
 Assistant A whatever it is; a pairwise review (it mentions "Assistant 2") gets "9 3\\n...", preferring the first answer
 whatever it is; a rating prompt (it contains "### End of Response") gets "8\\n..."; anything else
@@ -73,8 +73,9 @@ class FakeOpenAI:
                  requests_per_period: float | None = None, period: float = 60.0, answer_tokens: int | None = None,
                  reasoning_models=(), known_models=None, retired_models=(), batch_seconds: float = 0.05,
                  batch_max_requests: int = 50_000, enqueued_token_limit: int | None = None,
-                 content_failures: int = 0):
+                 content_failures: int = 0, respond=None):
         self.latency = latency
+        self.respond = respond
         self.slow_seconds = slow_seconds
         self.tokens_per_period = tokens_per_period
         self.requests_per_period = requests_per_period
@@ -318,6 +319,8 @@ class FakeOpenAI:
             everything = "\n".join(str(m.get("content") or "") for m in messages)
             if kind == "empty":
                 answer = ""
+            elif self.respond and (text := self.respond(messages)) is not None:
+                answer = text
             elif "[[rating]]" in everything:  # an MT-bench grade: the last "[score:N]" in the prompt, else 5
                 scores = re.findall(r"\[score:(\d+)\]", last)
                 score = scores[-1] if scores else 5
