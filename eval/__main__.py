@@ -20,6 +20,7 @@
                              --baseline mt_bench/gpt-4o-mini.jsonl --model gpt-4o --output mt_bench/gpt-4o_pair.jsonl
     python -m eval aggregate --questions mt_bench --reviews mt_bench/gpt-4o_single.jsonl
     python -m eval calibrate --model gpt-4o --sample 200 --output calibration/gpt-4o.json   # vs GPT-4's stored reviews
+    python -m eval figure4   --answers answers/llama-gpt4.jsonl --model gpt-4o --output-dir figure4/
 
 Benchmarks are named (vicuna80, user_oriented252, ...: downloaded once and verified, see gpt4llm/sources.py) or
 given as local files. `judge` and `aggregate` read the questions' shape: single-turn questions (Vicuna-80) are
@@ -149,6 +150,26 @@ def parser() -> argparse.ArgumentParser:
                      "OUTPUT.judgments.jsonl")
     add_teacher_options(cal, model_help="the candidate judge (required)")
 
+    fig = commands.add_parser("figure4", help="the paper's Figure 4 under any judge: your models and FastChat's "
+                              "stored baselines against the same references, beside the published GPT-4 ratios")
+    fig.add_argument("--answers", nargs="+", required=True, help="your models' Vicuna-80 answers (eval generate)")
+    fig.add_argument("--references", nargs="+", metavar="NAME=FILE", default=["ChatGPT=vicuna80_answers_chatgpt"],
+                     help="the answers every model is compared with, each named as the paper names it (default "
+                     "ChatGPT=vicuna80_answers_chatgpt; GPT-4's answers were never published: give a file as "
+                     "GPT-4=FILE if you have them)")
+    fig.add_argument("--no-baselines", action="store_true",
+                     help="only your models (default: also LLaMA-13B, Alpaca-13B, Vicuna-13B, Bard and ChatGPT, "
+                     "FastChat's stored answers)")
+    fig.add_argument("--reviewers", help="reviewer.jsonl (default FastChat's)")
+    fig.add_argument("--review-prompts", help="prompt.jsonl (default FastChat's)")
+    fig.add_argument("--limit", type=int, help="the first N questions")
+    fig.add_argument("--single-order", action="store_true", help="the reference as Assistant 1 only")
+    fig.add_argument("--max-tokens", type=int, help="the reviews' length limit (default: the reviewer's 1024)")
+    fig.add_argument("--bootstrap", type=int, default=1000, help="resamples of the questions for the 95%% intervals")
+    fig.add_argument("--seed", type=int, default=0, help="of the bootstrap")
+    fig.add_argument("--output-dir", required=True)
+    add_teacher_options(fig, model_help="the judge of every comparison (required)")
+
     rou = commands.add_parser("rouge", help="ROUGE-L by reference length of predictions with labels")
     rou.add_argument("--input", nargs="+", required=True,
                      help="answers from generate (with their reference), or records with an output beside their label")
@@ -219,6 +240,15 @@ def run(args: argparse.Namespace, endpoint) -> int:
                             judge_prompts=args.judge_prompts, sample=args.sample, repeats=args.repeats,
                             seed=args.seed, bootstrap_resamples=args.bootstrap, max_tokens=args.max_tokens,
                             extra_body=args.extra_body, dry_run=args.dry_run)
+    elif args.command == "figure4":
+        from .figure4 import figure4
+
+        references = dict(_named(spec) for spec in args.references)
+        written = figure4(args.answers, args.output_dir, endpoint, references=references,
+                          baselines={} if args.no_baselines else None, reviewers=args.reviewers,
+                          review_prompts=args.review_prompts, limit=args.limit,
+                          single_order=args.single_order, max_tokens=args.max_tokens, extra_body=args.extra_body,
+                          bootstrap=args.bootstrap, seed=args.seed, dry_run=args.dry_run)
     elif args.command == "rouge":
         from .rouge import rouge
 
@@ -240,6 +270,13 @@ def run(args: argparse.Namespace, endpoint) -> int:
     return written.exit_status if written else 0
 
 
+def _named(spec: str) -> tuple[str, str]:
+    name, sep, source = spec.partition("=")
+    if not sep or not name or not source:
+        raise DataError(f"--references {spec!r}: expected NAME=FILE, e.g. ChatGPT=vicuna80_answers_chatgpt")
+    return name, source
+
+
 def main(argv: list[str] | None = None) -> int:
     """The command line; returns the exit status for requests that failed, exits with 1 on an error."""
     command_line = parser()
@@ -250,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
                        args.command, RENAMED[args.command])
         args.command = RENAMED[args.command]
     endpoint = None
-    if args.command in ("judge", "calibrate") or (args.command == "generate" and args.base_url):
+    if args.command in ("judge", "calibrate", "figure4") or (args.command == "generate" and args.base_url):
         try:
             endpoint = teacher_config(**{name: getattr(args, name) for name in TEACHER_OPTIONS})
         except ValueError as error:

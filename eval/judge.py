@@ -319,12 +319,9 @@ def review(bench: Benchmark, answers: str, reference: str, output: Path, judge_m
     """Pairwise reviews of single-turn answers (Vicuna-80) against a reference model's, FastChat's reviewers
     routed by category, both orders unless `single_order`: the reviews to `output` in FastChat's schema, their
     totals printed and written to OUTPUT.summary.json. None after a dry run."""
-    items = select(bench.items, limit=limit)
-    ours, theirs = (read_answers(load_records(path), bench.keys(), required=[i.key for i in items])
-                    for path in (answers, reference))
-    routes = reviewers_by_category(load_records(reviewers), load_records(review_prompts))
-    jobs = review_jobs(items, ours, theirs, routes, judge_model.model, both_orders=not single_order,
-                       extra_body=extra_body, max_tokens=max_tokens)
+    jobs, ours, theirs = review_plan(bench, answers, reference, judge_model.model, reviewers=reviewers,
+                                     review_prompts=review_prompts, limit=limit, single_order=single_order,
+                                     max_tokens=max_tokens, extra_body=extra_body)
     from gpt4llm.teacher.dispatch import send_to_file
 
     sent = send_to_file(jobs, judge_model, output, desc=f"reviews ({judge_model.model})",
@@ -336,6 +333,19 @@ def review(bench: Benchmark, answers: str, reference: str, output: Path, judge_m
     summary = write_review_totals(reviews, by_id, bench, [model_id(theirs, reference)], output,
                                   resamples=bootstrap, seed=seed)
     return Written(written.path, written.failures, summary)
+
+
+def review_plan(bench: Benchmark, answers: str, reference: str, judge: str, *, reviewers: str, review_prompts: str,
+                limit: int | None = None, single_order: bool = False, max_tokens: int | None = None,
+                extra_body: dict | None = None) -> tuple[list[Job], dict, dict]:
+    """The review requests of one answer file against a reference's, and the two files' answers by item key."""
+    items = select(bench.items, limit=limit)
+    ours, theirs = (read_answers(load_records(path), bench.keys(), required=[i.key for i in items])
+                    for path in (answers, reference))
+    routes = reviewers_by_category(load_records(reviewers), load_records(review_prompts))
+    jobs = review_jobs(items, ours, theirs, routes, judge, both_orders=not single_order, extra_body=extra_body,
+                       max_tokens=max_tokens)
+    return jobs, ours, theirs
 
 
 def aggregate_reviews(bench: Benchmark, answers: list[str], reviews: list[str], output: Path | None = None, *,

@@ -102,9 +102,12 @@ def short_names(models: Iterable[str]) -> dict[str, str]:
     return {m: m if short[m] in clashes else short[m] for m in models}
 
 
-def plot_totals(results: list[dict], path: Path, title: str = "GPT-4-judged total scores") -> None:
+def plot_totals(results: list[dict], path: Path, title: str = "GPT-4-judged total scores", *,
+                published: dict[tuple[str, str], float] | None = None) -> None:
     """Figure 4 style: a horizontal bar per comparison, the model's total relative to its reference's (with its
-    95% interval), "model : reference" totals beside it, and a colour (and legend entry) per reference."""
+    95% interval), "model : reference" totals beside it, and a colour (and legend entry) per reference; with
+    `published` ((model, reference) -> ratio), a diamond at the published ratio of that comparison."""
+    published = published or {}
     names = short_names(m for r in results for m in r["models"])
     references = list(dict.fromkeys(r["reference"] for r in results))
     colors = {ref: plt.get_cmap("tab10")(i % 10) for i, ref in enumerate(references)}
@@ -120,6 +123,10 @@ def plot_totals(results: list[dict], path: Path, title: str = "GPT-4-judged tota
         if xerr:
             ax.errorbar(ratio, y, xerr=xerr, color="black", capsize=2, linewidth=0.8)
         end = max(ratio, 100 * bounds[1] if bounds else ratio)
+        if (model, reference) in published:
+            marked = 100 * published[model, reference]
+            ax.plot(marked, y, marker="D", color="black", markersize=5, linestyle="none")
+            end = max(end, marked)
         totals = result["totals"]
         ax.text(end + 1.5, y, f"{ratio:.0f}%   {totals[model]:g} : {totals[reference]:g}", va="center", fontsize=8)
         right = max(right, end)
@@ -152,6 +159,34 @@ def _number(value, digits: int = 2) -> str:
 
 _MEASURES = {"ratio": "second / first total", "win_rate_adjusted": "second's win rate (ties half)",
              "mean_score": "mean score"}
+
+
+def figure4_table(summary: dict) -> list[str]:
+    """Figure 4 under a new judge: per model, its ratio to each reference under that judge (95% interval) and the
+    paper's GPT-4-judged ratio where it published one; every column names its judge."""
+    judge, references = summary["judge"], list(summary["references"])
+    header = "| model | " + " | ".join(f"vs {r}: {judge} | vs {r}: gpt-4 (the paper)" for r in references) + " |"
+    lines = [header, "|---|" + "---|---|" * len(references)]
+    by_model: dict = {}
+    for row in summary["rows"]:
+        by_model.setdefault(row["model"], {})[row["reference"]] = row
+    for model, rows in by_model.items():
+        cells = []
+        for reference in references:
+            row = rows.get(reference)
+            if row is None:
+                cells += ["-", "-"]
+                continue
+            ours, theirs = row["totals"]
+            cells.append(f"{_percent(row['ratio'], row['interval'])} ({ours:g} : {theirs:g})")
+            paper = row["published"]
+            cells.append(f"{100 * paper['ratio']:.1f}% ({paper['totals'][0]:g} : {paper['totals'][1]:g})"
+                         if paper else "-")
+        lines.append(f"| {model} | " + " | ".join(cells) + " |")
+    questions = {row["questions"] for row in summary["rows"]}
+    lines += ["", f"Ratios are model / reference totals over {', '.join(map(str, sorted(questions)))} questions, "
+              "with 95% bootstrap intervals; the paper's were judged by GPT-4 in 2023 (shut down since) on 80."]
+    return lines
 
 
 def calibration_table(result: dict) -> list[str]:

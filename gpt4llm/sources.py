@@ -59,6 +59,11 @@ SOURCES = {
         "GPT-4 answers to 68K Unnatural Instructions with the ground-truth label, CC BY-NC 4.0",
         git_blob_sha1="b2ff691552defddbbe5ca4a1be792c26f852d917",
     ),
+    "gpt4llm_plots": Source(
+        f"https://raw.githubusercontent.com/Instruction-Tuning-with-GPT-4/GPT-4-LLM/{GPT4LLM_COMMIT}/plots/main_plots.ipynb",
+        "The paper's plotting notebook, holding the GPT-4-judged Vicuna-80 totals of Figure 4, Apache-2.0",
+        git_blob_sha1="2d2778856ba1dabb9d7af13b61a6e08c968128c0",
+    ),
     # Evaluation benchmarks: FastChat's Vicuna-80 protocol (questions, GPT-4 reviewer prompts, ChatGPT's and Bard's
     # answers as references) and self-instruct's User-Oriented-252.
     "vicuna80": Source(

@@ -249,3 +249,45 @@ def test_human_judgments_give_the_agreement_with_votes_with_and_without_ties(tmp
     assert result["human"] == {"votes": 5, "agreement_with_ties": 2 / 5, "votes_without_ties": 3,
                                "agreement_without_ties": 2 / 3}
     assert result["flip_rate"]["flip_rate"] == 0.0
+
+
+def test_figure4_judges_every_model_against_every_reference_beside_the_published_ratios(tmp_path, capsys):
+    """Your model and two stand-in baselines, all reviewed against a stand-in ChatGPT by one judge; a stand-in
+    notebook in the paper's schema gives the published ratio of the baseline the paper judged."""
+    from eval.figure4 import figure4, published_totals
+
+    questions = write_jsonl(tmp_path / "q.jsonl", [{"question_id": q, "text": f"Q{q}?", "category": "general"}
+                                                   for q in range(1, 9)])
+
+    def answers(name, model, quality):
+        return write_jsonl(tmp_path / f"{name}.jsonl", [
+            {"answer_id": f"{model}-{q}", "question_id": q, "model_id": model, "text": f"A <<q:{quality}>>",
+             "metadata": {}} for q in range(1, 9)])
+
+    ours, llama, chatgpt = answers("ours", "ours", 8), answers("llama", "llama-13b:v1", 4), answers(
+        "gpt35", "gpt-3.5-turbo:20230327", 6)
+    notebook = tmp_path / "plots.ipynb"
+    notebook.write_text(json.dumps({"cells": [{"cell_type": "code", "source": [
+        "review_llama_gpt35 = [400.0, 800.0]\n", "review_llama_gpt4_gpt35_r1 = [500.0, 600.0]\n"]}]}))
+    assert published_totals(str(notebook)) == {("LLaMA (13B)", "ChatGPT"): (400.0, 800.0),
+                                               ("LLaMA-GPT4 (7B, R1)", "ChatGPT"): (500.0, 600.0)}
+
+    def judge(messages):
+        first, second = re.findall(r"<<q:(\d+)>>", messages[-1]["content"])
+        return f"{first} {second}\nok"
+
+    with FakeOpenAI(respond=judge) as server:
+        written = figure4([ours], tmp_path / "fig", TeacherConfig("candidate", server.url), questions=questions,
+                          references={"ChatGPT": chatgpt}, baselines={llama: "LLaMA (13B)", chatgpt: "ChatGPT"},
+                          published=str(notebook), reviewers=str(DATA / "reviewers.jsonl"),
+                          review_prompts=str(DATA / "review_prompts.jsonl"))
+    summary = json.loads((tmp_path / "fig" / "figure4.json").read_text())
+    assert written.exit_status == 0 and len(server.requests) == 2 * 8 * 2  # ChatGPT is not judged against itself
+    rows = {row["model"]: row for row in summary["rows"]}
+    assert set(rows) == {"ours", "LLaMA (13B)"} and rows["ours"]["ratio"] == pytest.approx(8 / 6)
+    assert rows["LLaMA (13B)"]["totals"] == [32.0, 48.0] and rows["LLaMA (13B)"]["published"]["ratio"] == 0.5
+    assert rows["ours"]["published"] is None and rows["ours"]["judge"] == "candidate"
+    table = (tmp_path / "fig" / "figure4.md").read_text()
+    assert "| model | vs ChatGPT: candidate | vs ChatGPT: gpt-4 (the paper) |" in table
+    assert "| LLaMA (13B) | 66.7% [66.7, 66.7] (32 : 48) | 50.0% (400 : 800) |" in table
+    assert (tmp_path / "fig" / "figure4.png").stat().st_size > 10_000
