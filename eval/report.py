@@ -483,6 +483,17 @@ def plot_rouge(results: dict[str, dict], path: Path) -> None:
 # ---------------------------------------------------------------- data statistics (Figure 1)
 
 
+def length_table(outputs: dict[str, list[str]]) -> list[str]:
+    """Per dataset: its records and the mean, median and 90th percentile of their output lengths (tokens, a CJK
+    character counting as one): the numbers behind the output-length figure."""
+    lines = ["| dataset | records | mean | median | 90th percentile |", "|---|---|---|---|---|"]
+    for name, texts in outputs.items():
+        lengths = [length_in_tokens(text) for text in texts]
+        lines.append(f"| {name} | {len(lengths)} | {np.mean(lengths):.1f} | {np.median(lengths):g} | "
+                     f"{np.percentile(lengths, 90):g} |")
+    return lines
+
+
 def plot_output_lengths(outputs: dict[str, list[str]], path: Path) -> None:
     """Figure 1 style: output lengths (tokens, CJK characters counted one by one) of datasets side by side,
     log-scaled counts as in the paper."""
@@ -701,7 +712,8 @@ def report(output_dir: Path, *, judge: Sequence = (), mt_bench: Sequence = (), r
     if datasets:
         outputs = {Path(p).stem: [r["output"] for r in alpaca_rows(load_records(str(p)))] for p in datasets}
         plot_output_lengths(outputs, out / "output_lengths.png")
-        lines = ["![](output_lengths.png)", ""]
+        lines = ["Output lengths (tokens; a CJK character is one):", "", *length_table(outputs), "",
+                 "![](output_lengths.png)", ""]
         parse = spacy_parser()
         if parse is None:
             hint = f"Root verb / direct object pairs need spaCy and its English pipeline: {SPACY_HINT}"

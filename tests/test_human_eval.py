@@ -113,9 +113,21 @@ def test_bad_answer_files_are_one_line_errors_naming_file_line_and_field(tmp_pat
         load_study_items(questions, answers_a, answers_b)
     with pytest.raises(DataError, match=r"a\.jsonl: field 'model_id' is 'model-a' in both answer files"):
         load_study_items(questions, answers_a, answers_a)
-    write_jsonl(Path(answers_b), rows[:2])
-    with pytest.raises(DataError, match=r"b\.jsonl: no answer to question_id \[3\]"):
+    rows_a = [json.loads(line) for line in Path(answers_a).read_text().splitlines()]
+    write_jsonl(Path(answers_a), rows_a[:1]), write_jsonl(Path(answers_b), rows[2:])
+    with pytest.raises(DataError, match=r"no question of .* is answered in both answer files"):
         load_study_items(questions, answers_a, answers_b)
+
+
+def test_a_pilot_serves_the_questions_both_files_answer_and_says_so(tmp_path, caplog):
+    questions, answers_a, answers_b = study_files(tmp_path, n=3)
+    rows = [json.loads(line) for line in Path(answers_b).read_text().splitlines()]
+    write_jsonl(Path(answers_b), [rows[0], rows[2]])  # as after `eval generate --limit`, or a failed request
+    items, _, _ = load_study_items(questions, answers_a, answers_b)
+    assert [i.item_id for i in items] == ["1", "3"]
+    (record,) = caplog.records
+    assert record.getMessage() == f"serving the 2 of 3 questions both answer files answer ({answers_a} answers 3, " \
+                                  f"{answers_b} answers 2)"
 
 
 # ---------------------------------------------------------------- storage

@@ -100,6 +100,16 @@ def test_without_spacy_the_report_says_how_to_get_it(tmp_path, monkeypatch):
     assert not (tmp_path / "report" / "verb_objects.png").exists()
 
 
+def test_the_data_statistics_are_numbers_in_the_report(tmp_path):
+    a, b = datasets_with_the_same_instructions(tmp_path)
+    a.write_text(json.dumps([{"instruction": "x", "input": "", "output": " ".join(["w"] * n)} for n in range(1, 11)]))
+    b.write_text(json.dumps([{"instruction": "x", "input": "", "output": "一二三"}, {"instruction": "y", "input": "",
+                                                                                 "output": "one two"}]))
+    lines = figures.report(tmp_path / "report", datasets=[a, b]).read_text().splitlines()
+    # 1..10 words: mean 5.5, median 5.5, 90th percentile 9.1 (linear interpolation); CJK characters one token each
+    assert "| teacher_a | 10 | 5.5 | 5.5 | 9.1 |" in lines and "| teacher_b | 2 | 2.5 | 2.5 | 2.9 |" in lines
+
+
 def test_output_lengths_count_cjk_characters():
     assert length_in_tokens("The cat sat on the mat.") == 6  # the paper's len(output.split()) on English
     assert (

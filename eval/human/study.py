@@ -8,6 +8,7 @@ model_id, text, metadata}`, one answer per item: what `eval generate` writes for
 """
 
 import hashlib
+import logging
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,7 @@ from pathlib import Path
 from gpt4llm.benchmarks import model_id, read_answers, read_benchmark
 from gpt4llm.data import DataError, Records, load_records
 
+logger = logging.getLogger(__name__)
 CRITERIA = ("helpfulness", "honesty", "harmlessness")  # the paper's HHH criteria (Askell et al.)
 WINNERS = ("A", "B", "tie")  # what a choice on the page ('1', '2' or 'tie') means once the display order is undone
 
@@ -33,17 +35,25 @@ def file_sha256(path: Path) -> str:
 
 
 def load_items(questions: Records, answers_a: Records, answers_b: Records) -> tuple[list[StudyItem], str, str]:
-    """The items in question-file order, and the model ids of the two answer files."""
+    """The items both answer files answer, in question-file order (a pilot after `generate --limit 8` serves its 8,
+    saying so in one line), and the model ids of the two answer files."""
     bench = read_benchmark(questions)
     keys = bench.keys()
-    first, second = read_answers(answers_a, keys, required=keys), read_answers(answers_b, keys, required=keys)
+    first, second = read_answers(answers_a, keys), read_answers(answers_b, keys)
+    both = [item for item in bench.items if item.key in first and item.key in second]
+    if not both:
+        raise DataError(f"{answers_a.source}, {answers_b.source}: no question of {questions.source} is answered in "
+                        "both answer files")
+    if len(both) < len(bench.items):
+        logger.warning("serving the %d of %d questions both answer files answer (%s answers %d, %s answers %d)",
+                       len(both), len(bench.items), answers_a.source, len(first), answers_b.source, len(second))
     model_a, model_b = model_id(first, answers_a.source), model_id(second, answers_b.source)
     if model_a == model_b:
         raise DataError(
             f"{answers_b.source}: field 'model_id' is {model_a!r} in both answer files; results name models by it"
         )
     items = [StudyItem(str(i.key), i.instruction, i.input, first[i.key]["text"], second[i.key]["text"])
-             for i in bench.items]
+             for i in both]
     return items, model_a, model_b
 
 
