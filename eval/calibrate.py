@@ -76,18 +76,20 @@ def calibrate(output: Path, judge_model: TeacherConfig, *, questions: str = "vic
             raise DataError(f"{bench.source}: MT-bench judgments carry their prompts; --answers, --reviewers and "
                             "--review-prompts do not apply")
         cases, jobs, stored_by = _mt_bench_cases(bench, reviews, judge_prompts or "mt_bench_judge_prompts",
-                                                    judge_model.model, repeats, max_tokens, extra_body)
+                                                 judge_model.model, repeats, max_tokens, extra_body)
     elif bench.shape == "fastchat":
         if judge_prompts:
             raise DataError(f"{bench.source}: --judge-prompts applies to MT-bench judgments")
-        cases, jobs, stored_by = _review_cases(bench, list(answers or FASTCHAT_VICUNA80_ANSWERS), reviews,
-                                               reviewers or FASTCHAT_REVIEWERS[0], review_prompts or FASTCHAT_REVIEWERS[1],
-                                               judge_model.model, repeats, max_tokens, extra_body)
+        cases, jobs, stored_by = _review_cases(
+            bench, list(answers or FASTCHAT_VICUNA80_ANSWERS), reviews, reviewers or FASTCHAT_REVIEWERS[0],
+            review_prompts or FASTCHAT_REVIEWERS[1], judge_model.model, repeats, max_tokens, extra_body,
+        )
     else:
         raise DataError(f"{bench.source}: calibration reads Vicuna-80-style reviews or MT-bench judgments, not "
                         f"{bench.shape} questions")
     chosen = stratified_sample(cases, sample, seed)
-    jobs = [job for job in jobs if job.meta["case"] in chosen]
+    kept = set(chosen)
+    jobs = [job for job in jobs if job.meta["case"] in kept]
     from gpt4llm.teacher.dispatch import send_to_file
 
     judgments = Path(f"{output}.judgments.jsonl")
@@ -109,6 +111,7 @@ def calibrate(output: Path, judge_model: TeacherConfig, *, questions: str = "vic
         "sample": sample,
         "seed": seed,
         "repeats": repeats,
+        "orders": 1 + max((job.meta["order"] for job in jobs), default=0),
         "judgments": len(records),
         "unreadable": sum(r["preference"] is None for r in records),
         **agreement({i: cases[i] for i in chosen}, new, resamples=bootstrap_resamples, seed=seed),

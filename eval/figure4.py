@@ -50,7 +50,8 @@ def published_totals(notebook: str = PUBLISHED) -> dict[tuple[str, str], tuple[f
 
 def figure4(answers: list[str], output_dir: Path, judge_model: TeacherConfig, *,
             references: dict[str, str] | None = None, baselines: dict[str, str] | None = None,
-            questions: str = "vicuna80", reviewers: str | None = None, review_prompts: str | None = None, limit: int | None = None, single_order: bool = False,
+            questions: str = "vicuna80", reviewers: str | None = None, review_prompts: str | None = None,
+            limit: int | None = None, single_order: bool = False,
             max_tokens: int | None = None, extra_body: dict | None = None, bootstrap: int = 1000, seed: int = 0,
             published: str | None = PUBLISHED, dry_run: bool = False) -> Written | None:
     """Review every model (`answers`, then `baselines`: answer file -> the paper's name) against every reference
@@ -64,8 +65,8 @@ def figure4(answers: list[str], output_dir: Path, judge_model: TeacherConfig, *,
     ids = {path: _model_id(bench, path) for path in {*models, *references.values()}}
     pairs = [(path, label, reference) for path, label in models.items() for reference in references.items()
              if ids[path] != ids[reference[1]]]
-    options = {"reviewers": reviewers or FASTCHAT_REVIEWERS[0], "review_prompts": review_prompts or FASTCHAT_REVIEWERS[1],
-               "limit": limit,
+    options = {"reviewers": reviewers or FASTCHAT_REVIEWERS[0],
+               "review_prompts": review_prompts or FASTCHAT_REVIEWERS[1], "limit": limit,
                "single_order": single_order, "max_tokens": max_tokens, "extra_body": extra_body}
     if dry_run:
         from gpt4llm.teacher.dispatch import print_dry_run
@@ -100,7 +101,8 @@ def figure4(answers: list[str], output_dir: Path, judge_model: TeacherConfig, *,
     write_text_atomic(output_dir / "figure4.md", "\n".join(figure4_table(summary)) + "\n")
     plot_totals(results, output_dir / "figure4.png",
                 title=f"Figure 4 judged by {judge_model.model} (diamonds: the paper's GPT-4-judged ratios)",
-                published={(r["model_id"], r["reference_id"]): r["published"]["ratio"] for r in rows if r["published"]})
+                published={(r["model_id"], r["reference_id"]): r["published"]["ratio"]
+                           for r in rows if r["published"]})
     print("\n".join(figure4_table(summary)))
     if len(failures) > 1:
         print("requests failed in: " + ", ".join(map(str, failures)))

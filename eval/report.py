@@ -195,7 +195,8 @@ def calibration_table(result: dict) -> list[str]:
     judge, stored = result["judge"], result["stored_judge"]
     sampled = f" (a stratified sample of {result['sample']})" if result["sample"] else ""
     lines = [f"Calibration of {judge} against {stored}'s stored judgments: {result['pairs']} pairs{sampled}, "
-             f"judged {result['repeats']} time(s) in both orders: {result['judgments']} judgments, "
+             f"judged {result['repeats']} time(s){' in both orders' if result['orders'] == 2 else ''}: "
+             f"{result['judgments']} judgments, "
              f"{result['unreadable']} unreadable.", ""]
     lines += ["| measure | value |", "|---|---|"]
     if "verdict_agreement" in result:

@@ -30,10 +30,11 @@ that exact content get the fault, later ones a normal answer (N=0 means every at
   ambiguous a rating whose first line has two candidate scores ("8 or 9")
   refusal  message.refusal set, content null      length   an answer longer than the length limit, cut
   html502  a proxy's HTML 502 page                vllm400  a 400 in vLLM's shape (the error fields at the top)
-Normal answers: what `respond(messages)` returns, when it is given and returns text; else an MT-bench grade (its prompt asks for "[[rating]]") gets "Rating: [[N]]", N the last
-"[score:N]" marker in the prompt (else 5); an MT-bench pairwise judgment (asking for "[[A]]") gets "[[A]]", preferring
-Assistant A whatever it is; a pairwise review (it mentions "Assistant 2") gets "9 3\\n...", preferring the first answer
-whatever it is; a rating prompt (it contains "### End of Response") gets "8\\n..."; anything else
+Normal answers: what `respond(messages)` returns, when it is given and returns text; else an MT-bench grade (its
+prompt asks for "[[rating]]") gets "Rating: [[N]]", N the last "[score:N]" marker in the prompt (else 5); an
+MT-bench pairwise judgment (asking for "[[A]]") gets "[[A]]", preferring Assistant A whatever it is; a pairwise
+review (it mentions "Assistant 2") gets "9 3\\n...", preferring the first answer whatever it is; a rating prompt
+(it contains "### End of Response") gets "8\\n..."; anything else
 "Answer: <the instruction's first line>", padded with filler words to `answer_tokens` tokens if set.
 """
 

@@ -115,8 +115,8 @@ def add_teacher_options(parser: argparse.ArgumentParser, *, model: bool = True,
     group.add_argument("--extra-body", type=json.loads, metavar="JSON",
                        help='endpoint-specific request fields, e.g. a llama.cpp grammar: \'{"grammar": "..."}\'')
     group.add_argument("--price-table", type=Path,
-                       help='JSON {"model": [usd_per_1M_input, usd_per_1M_output]}, over the built-in table (OpenAI\'s '
-                       f'prices of {PRICES_READ_ON} for {", ".join(PRICES_PER_MILLION)})')
+                       help='JSON {"model": [usd_per_1M_input, usd_per_1M_output]}, over the built-in table '
+                       f'(OpenAI\'s prices of {PRICES_READ_ON} for {", ".join(PRICES_PER_MILLION)})')
     group.add_argument("--dry-run", action="store_true",
                        help="print the first requests and a cost estimate; send nothing")
     group.add_argument("--batch", action="store_true",
