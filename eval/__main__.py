@@ -182,6 +182,8 @@ def parser() -> argparse.ArgumentParser:
     rep.add_argument("--rouge", nargs="*", default=[], help="JSON files of rouge --output")
     rep.add_argument("--datasets", nargs="*", default=[], help="Alpaca-schema datasets for the data statistics")
     rep.add_argument("--human", nargs="*", default=[], help="human_eval.json files of `python -m eval.human results`")
+    rep.add_argument("--figure4", nargs="*", default=[], help="figure4.json files of `eval figure4`")
+    rep.add_argument("--calibration", nargs="*", default=[], help="OUTPUT.json files of `eval calibrate`")
     rep.add_argument("--output-dir", required=True)
 
     bon = commands.add_parser("best-of-n", help="N samples per question reranked by a reward model: R1..RN files")
@@ -258,7 +260,7 @@ def run(args: argparse.Namespace, endpoint) -> int:
         from .report import report
 
         report(args.output_dir, judge=args.judge, mt_bench=args.mt_bench, rl=args.rl, rouge=args.rouge,
-               datasets=args.datasets, human=args.human)
+               datasets=args.datasets, human=args.human, figure4=args.figure4, calibration=args.calibration)
         return 0
     else:
         from .best_of_n import rerank

@@ -664,13 +664,27 @@ def _read_json(paths: Iterable) -> list:
 
 
 def report(output_dir: Path, *, judge: Sequence = (), mt_bench: Sequence = (), rl: Sequence = (),
-           rouge: Sequence = (), datasets: Sequence = (), human: Sequence = ()) -> Path:
+           rouge: Sequence = (), datasets: Sequence = (), human: Sequence = (), figure4: Sequence = (),
+           calibration: Sequence = ()) -> Path:
     """`python -m eval report`: OUTPUT_DIR/report.md and its figures, from the summaries of judge/aggregate and of
-    MT-bench grading, RL reward curves (reward_curve.json), ROUGE-L results, human-evaluation results and
-    Alpaca-schema datasets (the data statistics); returns report.md."""
+    MT-bench grading, RL reward curves (reward_curve.json), ROUGE-L results, human-evaluation results, Figure 4
+    under a new judge (figure4.json), judge calibrations and Alpaca-schema datasets (the data statistics); returns
+    report.md."""
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     sections = []
+    for number, summary in enumerate(_read_json(figure4)):
+        results = [result for row in summary["rows"] for result in _read_json([f"{row['reviews']}.summary.json"])[0]]
+        plot_totals(results, out / f"figure4_{number}.png",
+                    title=f"Figure 4 judged by {summary['judge']} (diamonds: the paper's GPT-4-judged ratios)",
+                    published={(r["model_id"], r["reference_id"]): r["published"]["ratio"]
+                               for r in summary["rows"] if r["published"]})
+        sections.append((f"Figure 4 judged by {summary['judge']}, beside the paper's GPT-4-judged ratios",
+                         figure4_table(summary) + ["", f"![](figure4_{number}.png)"]))
+    for number, result in enumerate(_read_json(calibration)):
+        plot_calibration(result, out / f"calibration_{number}.png")
+        sections.append((f"Calibration: {result['judge']} against {result['stored_judge']}'s stored judgments",
+                         calibration_table(result) + ["", f"![](calibration_{number}.png)"]))
     if judge:
         results = [result for summary in _read_json(judge) for result in summary]
         for result in results:

@@ -11,6 +11,7 @@ from conftest import ROOT
 from fake_openai import FakeOpenAI
 
 from eval.calibrate import calibrate, stratified_sample
+from eval.report import report
 from gpt4llm.data import DataError
 from gpt4llm.teacher.options import TeacherConfig
 
@@ -114,6 +115,9 @@ def test_calibration_reports_the_agreement_and_flip_rate_the_judge_was_built_wit
     assert Path(f"{output}.judgments.jsonl").is_file() and output.with_suffix(".png").stat().st_size > 10_000
     table = output.with_suffix(".md").read_text()
     assert "| verdict agreement (win / tie / loss) | 58.3% [" in table and "| flip rate" in table
+    text = report(tmp_path / "report", calibration=[output]).read_text()
+    assert "## Calibration: candidate against gpt-4's stored judgments" in text and table.splitlines()[2] in text
+    assert (tmp_path / "report" / "calibration_0.png").stat().st_size > 10_000
 
 
 def test_a_sample_is_stratified_and_repeats_are_requests_of_their_own(stored, tmp_path):
@@ -291,3 +295,7 @@ def test_figure4_judges_every_model_against_every_reference_beside_the_published
     assert "| model | vs ChatGPT: candidate | vs ChatGPT: gpt-4 (the paper) |" in table
     assert "| LLaMA (13B) | 66.7% [66.7, 66.7] (32 : 48) | 50.0% (400 : 800) |" in table
     assert (tmp_path / "fig" / "figure4.png").stat().st_size > 10_000
+    text = report(tmp_path / "report", figure4=[tmp_path / "fig" / "figure4.json"]).read_text()
+    assert "## Figure 4 judged by candidate, beside the paper's GPT-4-judged ratios" in text
+    assert "| LLaMA (13B) | 66.7% [66.7, 66.7] (32 : 48) | 50.0% (400 : 800) |" in text
+    assert (tmp_path / "report" / "figure4_0.png").stat().st_size > 10_000
