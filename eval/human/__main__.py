@@ -18,84 +18,12 @@ of an `eval judge` run on the same two answer files, also the judge's agreement 
 """
 
 import argparse
-import csv
-import ipaddress
-import json
 import sys
 from pathlib import Path
 
 from gpt4llm.data import DataError
-from gpt4llm.files import write_json_atomic
 
-from .results import human_table, judge_agreement, plot_pies, summarize
-from .store import Store, open_study
-from .study import CRITERIA, derandomised
-
-
-def is_loopback(host: str) -> bool:
-    try:
-        return host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def serve(args) -> None:
-    if not is_loopback(args.host) and not args.token:
-        raise DataError(f"--host {args.host} is reachable from other machines: give an access --token too")
-    store, meta, items = open_study(args.study, args.questions, args.answers_a, args.answers_b, seed=args.seed)
-
-    import uvicorn
-
-    from .app import create_app
-
-    host = f"[{args.host}]" if ":" in args.host else args.host  # an IPv6 address in a URL
-    summary = f"{meta['model_a']} (A) vs {meta['model_b']} (B), {len(items)} items, {len(store.judgments())} judged"
-    print(f"study {meta['study_id']}: {summary}")
-    print(f"annotators open http://{host}:{args.port}/" + (f"?token={args.token}" if args.token else ""), flush=True)
-    uvicorn.run(create_app(store, meta, items, args.token), host=args.host, port=args.port, log_level="warning")
-
-
-def export(args) -> None:
-    store = Store(Path(args.study))
-    meta = store.meta()
-    model = {"A": meta["model_a"], "B": meta["model_b"], "tie": "tie"}
-    judgments, rows = store.judgments(), []
-    for stored, plain in zip(judgments, derandomised(judgments)):
-        row = {"study_id": meta["study_id"], "annotator": stored["annotator"], "item_id": stored["item_id"],
-               "response_1": meta["model_b" if stored["swapped"] else "model_a"]}
-        for criterion in CRITERIA:
-            row |= {criterion: model[plain[criterion]], f"{criterion}_comment": stored[f"{criterion}_comment"]}
-        rows.append(row | {"submitted_at": stored["submitted_at"]})
-    output = Path(args.output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    with output.open("w", encoding="utf-8", newline="") as file:
-        if output.suffix == ".csv":
-            writer = csv.DictWriter(file, fieldnames=list(rows[0]) if rows else ["study_id"])
-            writer.writeheader()
-            writer.writerows(rows)
-        else:
-            file.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
-    print(f"wrote {len(rows)} judgments to {output}")
-
-
-def results(args) -> None:
-    store = Store(Path(args.study))
-    meta = store.meta()
-    judgments = derandomised(store.judgments())
-    result = summarize(judgments, meta["model_a"], meta["model_b"])
-    if args.judge:
-        pair = {meta["model_a"], meta["model_b"]}
-        summaries = [s for s in json.loads(Path(args.judge).read_text()) if set(s["models"]) == pair]
-        if not summaries:
-            raise DataError(f"{args.judge}: no judged comparison of {meta['model_a']} with {meta['model_b']}")
-        result["judge_agreement"] = judge_agreement(
-            judgments, summaries[0], meta["model_a"], meta["model_b"], args.criterion
-        )
-    out = Path(args.output_dir or args.study)
-    write_json_atomic(out / "human_eval.json", result)
-    plot_pies(result, out / "human_eval.png")
-    print("\n".join(human_table(result)))
-    print(f"\nwrote {out / 'human_eval.json'} and {out / 'human_eval.png'}")
+from .study import CRITERIA
 
 
 def parser() -> argparse.ArgumentParser:
@@ -133,7 +61,19 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "export" and Path(args.output).suffix not in (".jsonl", ".csv"):
         sys.exit(f"error: --output {args.output}: must end in .jsonl or .csv")
     try:
-        {"serve": serve, "export": export, "results": results}[args.command](args)
+        if args.command == "serve":
+            from .app import serve  # fastapi, uvicorn: not for the other commands
+
+            serve(args.questions, args.answers_a, args.answers_b, args.study, host=args.host, port=args.port,
+                  token=args.token, seed=args.seed)
+        elif args.command == "export":
+            from .store import export
+
+            export(args.study, args.output)
+        else:
+            from .results import results
+
+            results(args.study, output_dir=args.output_dir, judge=args.judge, criterion=args.criterion)
     except DataError as error:
         sys.exit(f"error: {error}")
 

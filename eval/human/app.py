@@ -12,6 +12,7 @@ by autoescaped templates, and a Content-Security-Policy allows only this app's o
 With a token, every request needs it (`?token=` once, then a cookie), static files included.
 """
 
+import ipaddress
 import re
 import secrets
 from pathlib import Path
@@ -26,7 +27,9 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, ConfigDict, Field
 
-from .store import Conflict, Store
+from gpt4llm.data import DataError
+
+from .store import Conflict, Store, open_study
 from .study import StudyItem, presentation_order
 
 HERE = Path(__file__).parent
@@ -157,3 +160,27 @@ def create_app(store: Store, meta: dict, items: list[StudyItem], token: str | No
         return RedirectResponse(annotator_url(annotator), status_code=303)
 
     return app
+
+
+def is_loopback(host: str) -> bool:
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def serve(questions: str, answers_a: str, answers_b: str, study: Path, *, host: str = "127.0.0.1", port: int = 8010,
+          token: str | None = None, seed: int | None = None) -> None:
+    """`python -m eval.human serve`: open (or resume) the study and serve it until interrupted; a host other
+    machines reach needs an access token."""
+    if not is_loopback(host) and not token:
+        raise DataError(f"--host {host} is reachable from other machines: give an access --token too")
+    store, meta, items = open_study(study, questions, answers_a, answers_b, seed=seed)
+
+    import uvicorn
+
+    shown_host = f"[{host}]" if ":" in host else host  # an IPv6 address in a URL
+    summary = f"{meta['model_a']} (A) vs {meta['model_b']} (B), {len(items)} items, {len(store.judgments())} judged"
+    print(f"study {meta['study_id']}: {summary}")
+    print(f"annotators open http://{shown_host}:{port}/" + (f"?token={token}" if token else ""), flush=True)
+    uvicorn.run(create_app(store, meta, items, token), host=host, port=port, log_level="warning")

@@ -6,12 +6,15 @@ A judgment here is `{annotator, item_id, helpfulness, honesty, harmlessness}` wi
 'tie' (see `study.winner`).
 """
 
+import json
 from collections import Counter, defaultdict
 from pathlib import Path
 
 from gpt4llm.data import DataError
+from gpt4llm.files import write_json_atomic
 
-from .study import CRITERIA, WINNERS
+from .store import Store
+from .study import CRITERIA, WINNERS, derandomised
 
 OUTCOMES = {"A": "win", "tie": "tie", "B": "loss"}  # from model A's side
 
@@ -145,3 +148,28 @@ def plot_pies(result: dict, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def results(study: Path, *, output_dir: Path | None = None, judge: Path | None = None,
+            criterion: str = "helpfulness") -> Path:
+    """`python -m eval.human results`: win/tie/loss of model A per criterion with Fleiss' kappa, printed and
+    written to OUTPUT_DIR/human_eval.json with the pies (human_eval.png; OUTPUT_DIR defaults to the study); with
+    `judge`, the summary of an `eval judge` run on the same two answer files, also the judge's agreement with the
+    annotators on `criterion`. Returns human_eval.json."""
+    store = Store(Path(study))
+    meta = store.meta()
+    judgments = derandomised(store.judgments())
+    result = summarize(judgments, meta["model_a"], meta["model_b"])
+    if judge:
+        pair = {meta["model_a"], meta["model_b"]}
+        summaries = [s for s in json.loads(Path(judge).read_text()) if set(s["models"]) == pair]
+        if not summaries:
+            raise DataError(f"{judge}: no judged comparison of {meta['model_a']} with {meta['model_b']}")
+        result["judge_agreement"] = judge_agreement(judgments, summaries[0], meta["model_a"], meta["model_b"],
+                                                    criterion)
+    out = Path(output_dir or study)
+    write_json_atomic(out / "human_eval.json", result)
+    plot_pies(result, out / "human_eval.png")
+    print("\n".join(human_table(result)))
+    print(f"\nwrote {out / 'human_eval.json'} and {out / 'human_eval.png'}")
+    return out / "human_eval.json"

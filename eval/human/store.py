@@ -8,6 +8,8 @@ The study's metadata (seed, answer files and their sha256, model ids) lives in t
 reopens with its randomisation and refuses answer files that are not the ones it was started with.
 """
 
+import csv
+import json
 import secrets
 import sqlite3
 from contextlib import closing, contextmanager
@@ -15,8 +17,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from gpt4llm.data import DataError, local_source
+from gpt4llm.files import atomic_file
 
-from .study import CRITERIA, StudyItem, file_sha256, load_study_items
+from .study import CRITERIA, StudyItem, derandomised, file_sha256, load_study_items
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -137,3 +140,29 @@ def open_study(
         created = datetime.now(timezone.utc).isoformat(timespec="seconds")
         meta = {"study_id": secrets.token_hex(4), "seed": secrets.randbelow(2**32), "created_at": created, **meta}
     return store, store.open(meta), items
+
+
+def export(study: Path, output: Path) -> Path:
+    """`python -m eval.human export`: every judgment of the study, each criterion's winner as a model id (or
+    "tie"), to OUTPUT (.csv or .jsonl); returns it."""
+    store = Store(Path(study))
+    meta = store.meta()
+    model = {"A": meta["model_a"], "B": meta["model_b"], "tie": "tie"}
+    judgments, rows = store.judgments(), []
+    for stored, plain in zip(judgments, derandomised(judgments)):
+        row = {"study_id": meta["study_id"], "annotator": stored["annotator"], "item_id": stored["item_id"],
+               "response_1": meta["model_b" if stored["swapped"] else "model_a"]}
+        for criterion in CRITERIA:
+            row |= {criterion: model[plain[criterion]], f"{criterion}_comment": stored[f"{criterion}_comment"]}
+        rows.append(row | {"submitted_at": stored["submitted_at"]})
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_file(output) as file:
+        if output.suffix == ".csv":
+            writer = csv.DictWriter(file, fieldnames=list(rows[0]) if rows else ["study_id"])
+            writer.writeheader()
+            writer.writerows(rows)
+        else:
+            file.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+    print(f"wrote {len(rows)} judgments to {output}")
+    return output
