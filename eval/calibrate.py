@@ -185,14 +185,9 @@ def _review_cases(bench, answers: list[str], reviews: list[str], reviewers: str,
 
 
 def stored_judge(rows: list[tuple[str, dict, str]]) -> str:
-    """Who wrote stored reviews: the judge our reviews name, else FastChat's reviewer ids (gpt-4-0328-default:
-    GPT-4's), else those ids as they are."""
-    judges = set()
-    for _, row, _ in rows:
-        named = (row.get("metadata") or {}).get("judge")
-        reviewer = str(row.get("reviewer_id", ""))
-        judges.add(named or (STORED_JUDGE if reviewer.startswith("gpt-4") else reviewer or "unknown"))
-    return ", ".join(sorted(judges))
+    """Who wrote stored reviews: the judge our reviews name in their metadata; FastChat's published reviews name
+    none, and are GPT-4's."""
+    return ", ".join(sorted({(row.get("metadata") or {}).get("judge") or STORED_JUDGE for _, row, _ in rows}))
 
 
 def _read_review(text: str, order: int) -> tuple[float | None, list[float] | None]:
