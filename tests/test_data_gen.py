@@ -299,12 +299,12 @@ def test_requests_per_minute_limit_holds_against_a_server_that_enforces_it():
 
 def test_usage_and_cost_are_counted_from_responses():
     with FakeOpenAI() as server:
-        config = TeacherConfig(model="gpt-4", base_url=server.url)
+        config = TeacherConfig(model="gpt-4o", base_url=server.url)
         _, teacher = run(_complete_all(config, ["a", "b"]))
-    # as the server reported
+    # as the server reported, at gpt-4o's $2.50 and $10 per million
     assert teacher.usage.prompt_tokens == 2 * prompt_tokens([{"role": "user", "content": "a"}])
     assert teacher.cost() == pytest.approx(
-        (teacher.usage.prompt_tokens * 30 + teacher.usage.completion_tokens * 60) / 1e6
+        (teacher.usage.prompt_tokens * 2.5 + teacher.usage.completion_tokens * 10) / 1e6
     )
     assert teacher.cost(batch=True) == pytest.approx(teacher.cost() / 2)  # the Batch API's half price
 
@@ -312,7 +312,7 @@ def test_usage_and_cost_are_counted_from_responses():
 def test_missing_key_for_the_openai_api_is_a_clear_error(monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     with pytest.raises(TeacherError, match="OPENAI_API_KEY is not set"):
-        Teacher(TeacherConfig(model="gpt-4"))
+        Teacher(TeacherConfig(model="gpt-4o"))
 
 
 def test_translated_questions_keep_ids_and_categories_and_feed_the_judge(tmp_path):
