@@ -8,8 +8,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from transformers import TrainerCallback
-from transformers.trainer_utils import get_last_checkpoint
+from transformers import TrainerCallback, TrainerState
+from transformers.trainer import TRAINER_STATE_NAME
+from transformers.trainer_utils import TrainOutput, get_last_checkpoint
 from trl import ScriptArguments, TrlParser
 
 from .data import DataError
@@ -164,7 +165,11 @@ def train(trainer, training_args):
     trainer.add_callback(clock)
     started = time.time()
     logger.info(PHASES["train"])
-    result = trainer.train(resume_from_checkpoint=checkpoint_to_resume(training_args))
+    checkpoint = checkpoint_to_resume(training_args)
+    if checkpoint and (finished := finished_run(trainer, checkpoint, training_args)):
+        result = finished
+    else:
+        result = trainer.train(resume_from_checkpoint=checkpoint)
     result.metrics.update(recipe_started_at=_recipe_started_at, train_started_at=started,
                           first_step_ended_at=clock.ended_at, first_step_tokens=clock.tokens,
                           train_ended_at=time.time(), global_step=result.global_step)
@@ -180,6 +185,29 @@ def checkpoint_to_resume(training_args) -> str | None:
     if checkpoint:
         logger.info("resuming from %s", checkpoint)
     return checkpoint
+
+
+def finished_run(trainer, checkpoint: str, training_args) -> TrainOutput | None:
+    """A checkpoint that already reached `max_steps`, loaded as the trained model with its state, so that a rerun
+    of a finished recipe trains nothing: transformers' resume would run the rest of the checkpoint's epoch up to
+    one step past max_steps when max_steps falls inside an epoch. None when there is training left, or under
+    FSDP and DeepSpeed, whose sharded checkpoints only load inside `train` (they keep transformers' behaviour)."""
+    state_file = Path(checkpoint) / TRAINER_STATE_NAME
+    if training_args.max_steps <= 0 or not state_file.is_file():
+        return None
+    state = TrainerState.load_from_json(str(state_file))
+    if state.global_step < training_args.max_steps:
+        return None
+    if trainer.is_fsdp_enabled or trainer.is_deepspeed_enabled:
+        logger.warning("%s already reached max_steps %d; FSDP and DeepSpeed resume inside training, which may run "
+                       "one more step", checkpoint, training_args.max_steps)
+        return None
+    logger.info("%s already reached max_steps %d: loading it, nothing left to train", checkpoint,
+                training_args.max_steps)
+    trainer._load_from_checkpoint(checkpoint)  # what train(resume_from_checkpoint=...) loads
+    trainer.state = state
+    losses = [log["train_loss"] for log in state.log_history if "train_loss" in log]
+    return TrainOutput(state.global_step, losses[-1] if losses else 0.0, {"resumed_finished_run": True})
 
 
 def save_train_metrics(trainer, result) -> None:

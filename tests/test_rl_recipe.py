@@ -230,3 +230,22 @@ def test_a_stopped_run_resumes_with_its_reward_curve(tmp_path, tiny_model_dir, t
     assert f"resuming from {out / 'checkpoint-2'}" in again.stderr
     curve = json.loads((out / "reward_curve.json").read_text())
     assert [entry["step"] for entry in curve] == [1, 2, 3] and [e["reward"] for e in curve[:2]] == rewards
+
+
+def test_a_finished_run_rerun_trains_nothing(tmp_path, tiny_model_dir, tiny_reward_dir):
+    """transformers' resume from a checkpoint at max_steps runs the rest of that epoch up to one step past it (here
+    12 prompts make 3 steps an epoch, so step 2 is inside one); a finished recipe run again loads its last
+    checkpoint and trains nothing."""
+    out, data = tmp_path / "rl", colour_prompts(tmp_path / "p.json")
+    every_step = ("--save_steps", "1", "--save_total_limit", "2")
+    first = rl(tiny_model_dir, tiny_reward_dir, data, out, "--max_steps", "2", *every_step)
+    assert first.returncode == 0, first.stderr[-3000:]
+    curve = (out / "reward_curve.json").read_text()
+    weights = (out / "model.safetensors").read_bytes() if (out / "model.safetensors").exists() else None
+    again = rl(tiny_model_dir, tiny_reward_dir, data, out, "--max_steps", "2", *every_step)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert (out / "reward_curve.json").read_text() == curve and not (out / "checkpoint-3").exists()
+    assert f"{out / 'checkpoint-2'} already reached max_steps 2: loading it, nothing left to train" in again.stderr
+    if weights is not None:
+        assert (out / "model.safetensors").read_bytes() == weights
+    assert json.loads((out / "train_results.json").read_text())["global_step"] == 2
