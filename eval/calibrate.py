@@ -424,10 +424,15 @@ def _win_rate(verdicts: list[int]) -> float:
 
 
 def _win_rate_intervals(stored: list[int], fresh: list[int], resamples: int, seed: int) -> dict:
-    columns = {"stored": [(v + 1) / 2 for v in stored], "new": [(v + 1) / 2 for v in fresh]}
-    intervals = bootstrap(columns, {"stored": lambda s: s["stored"].mean(axis=1),
-                                    "new": lambda s: s["new"].mean(axis=1)}, resamples=resamples, seed=seed)
+    intervals = _mean_intervals({"stored": [(v + 1) / 2 for v in stored], "new": [(v + 1) / 2 for v in fresh]},
+                                resamples, seed)
     return {"stored_interval": intervals["stored"], "new_interval": intervals["new"]}
+
+
+def _mean_intervals(columns: dict[str, list[float]], resamples: int, seed: int) -> dict:
+    """95% bootstrap intervals of each column's mean, over the same resampled pairs."""
+    return bootstrap(columns, {name: (lambda s, name=name: s[name].mean(axis=1)) for name in columns},
+                     resamples=resamples, seed=seed)
 
 
 def _score_agreement(cases: list[Case], new: list[list], resamples: int, seed: int) -> dict:
@@ -441,8 +446,7 @@ def _score_agreement(cases: list[Case], new: list[list], resamples: int, seed: i
     comparisons = []
     for model, pairs in by_model.items():
         columns = {"stored": [p[0] for p in pairs], "new": [p[1] for p in pairs]}
-        intervals = bootstrap(columns, {"stored": lambda s: s["stored"].mean(axis=1),
-                                        "new": lambda s: s["new"].mean(axis=1)}, resamples=resamples, seed=seed)
+        intervals = _mean_intervals(columns, resamples, seed)
         comparisons.append({"comparison": cases[0].group.split(": ")[0] + f": {model}", "first": model, "second": "",
                             "pairs": len(pairs), "measure": "mean_score", "stored": _mean(columns["stored"]),
                             "new": _mean(columns["new"]), "stored_interval": intervals["stored"],
