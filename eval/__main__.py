@@ -21,6 +21,9 @@
     python -m eval aggregate --questions mt_bench --reviews mt_bench/gpt-4o_single.jsonl
     python -m eval calibrate --model gpt-4o --sample 200 --output calibration/gpt-4o.json   # vs GPT-4's stored reviews
     python -m eval figure4   --answers answers/llama-gpt4.jsonl --model gpt-4o --output-dir figure4/
+    python -m eval generate  --model outputs/llama-gpt4-7b --questions alpaca_eval --output ae/llama-gpt4.jsonl
+    python -m eval alpaca-eval --answers ae/llama-gpt4.jsonl --model gpt-4.1 --output ae/results.json
+    python -m eval alpaca-eval --annotations alpaca_eval_annotations_alpaca-7b --output ae/alpaca-7b.json  # replay
 
 Benchmarks are named (vicuna80, user_oriented252, ...: downloaded once and verified, see gpt4llm/sources.py) or
 given as local files. `judge` and `aggregate` read the questions' shape: single-turn questions (Vicuna-80) are
@@ -67,6 +70,8 @@ def parser() -> argparse.ArgumentParser:
     gen.add_argument("--limit", type=int, help="the first N prompts")
     gen.add_argument("--sample", type=int, help="a random N prompts (e.g. 9000 of unnatural_core, as the paper)")
     gen.add_argument("--seed", type=int, default=0, help="for --sample")
+    gen.add_argument("--subset", type=_subsets, help="only these subsets, comma-separated (alpaca_eval's datasets: "
+                     "selfinstruct,vicuna are the paper's User-Oriented-252 and Vicuna-80; Vicuna-80's categories)")
     gen.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto",
                      help="weights in bf16 or fp32; auto: bf16 where the GPU or CPU computes it natively")
     gen.add_argument("--predictions", action="store_true",
@@ -130,15 +135,17 @@ def parser() -> argparse.ArgumentParser:
                               "human judgments), before money is spent on it")
     cal.add_argument("--questions", default="vicuna80",
                      help="the questions the stored judgments are of (default vicuna80; mt_bench for MT-bench "
-                     "judgment files and human judgments)")
+                     "judgment files and human judgments; alpaca_eval for AlpacaEval annotations)")
     cal.add_argument("--reviews", "--judgments", dest="reviews", nargs="+",
                      help="stored judgments: Vicuna-80 reviews (default: FastChat's 13 GPT-4 review sets, 1,040 "
-                     "pairs), MT-bench judgment files (single or pairwise) or MT-bench human judgments")
+                     "pairs), MT-bench judgment files (single or pairwise), MT-bench human judgments or AlpacaEval "
+                     "annotations (e.g. alpaca_eval_annotations_vicuna-7b)")
     cal.add_argument("--answers", nargs="+",
                      help="Vicuna-80: the answer files the reviews refer to (default: FastChat's 7)")
     cal.add_argument("--reviewers", help="Vicuna-80: reviewer.jsonl (default FastChat's)")
     cal.add_argument("--review-prompts", help="Vicuna-80: prompt.jsonl (default FastChat's)")
-    cal.add_argument("--judge-prompts", help="MT-bench: judge_prompts.jsonl (default FastChat's)")
+    cal.add_argument("--judge-prompts", help="MT-bench: judge_prompts.jsonl (default FastChat's); AlpacaEval: the "
+                     "annotator prompt (default AlpacaEval 2's)")
     cal.add_argument("--sample", type=int, help="N pairs drawn, seeded, stratified by review set and category")
     cal.add_argument("--repeats", type=int, default=1,
                      help="times each pair is judged in each order (the judge's own run-to-run spread)")
@@ -170,6 +177,39 @@ def parser() -> argparse.ArgumentParser:
     fig.add_argument("--output-dir", required=True)
     add_teacher_options(fig, model_help="the judge of every comparison (required)")
 
+    ae = commands.add_parser("alpaca-eval", help="AlpacaEval 2 (win rates and length-controlled win rates against "
+                             "GPT-4 Turbo's outputs): answers judged with its weighted annotator, or published "
+                             "annotations replayed without a judge")
+    given = ae.add_mutually_exclusive_group(required=True)
+    given.add_argument("--answers", nargs="+",
+                       help="answer files of `eval generate --questions alpaca_eval` (one model each), to judge")
+    given.add_argument("--annotations", nargs="+", metavar="NAME_OR_FILE",
+                       help="annotation files in AlpacaEval's schema (ours, or published ones: e.g. "
+                       "alpaca_eval_annotations_alpaca-7b), whose metrics are computed without a judge")
+    ae.add_argument("--questions", default="alpaca_eval",
+                    help="the evaluation set with the baseline's outputs (default alpaca_eval: AlpacaEval 2's 805)")
+    ae.add_argument("--subset", type=_subsets,
+                    help="judge only these subsets, comma-separated (selfinstruct,vicuna: the paper's "
+                    "User-Oriented-252 and Vicuna-80)")
+    ae.add_argument("--limit", type=int, help="judge the first N instructions")
+    ae.add_argument("--prompt", default="alpaca_eval_annotator_prompt",
+                    help="the annotator prompt, ChatML with {instruction}, {output_1}, {output_2} (default "
+                    "AlpacaEval 2's weighted annotator's)")
+    ae.add_argument("--gamed", default="alpaca_eval_gamed", metavar="NAME_OR_FILE",
+                    help="the length-controlled GLM's table (AlpacaEval's df_gamed.csv, from the tatsu-lab/"
+                    "alpaca_eval dataset; default the registered, pinned copy; a local file works offline)")
+    ae.add_argument("--no-length-control", action="store_true", help="no LC win rate (no gamed table needed)")
+    ae.add_argument("--leaderboard", default="alpaca_eval_leaderboard", metavar="NAME_OR_FILE",
+                    help="the published leaderboard kept beside the results (default AlpacaEval 2's)")
+    ae.add_argument("--no-leaderboard", action="store_true", help="leave the published leaderboard out")
+    ae.add_argument("--max-tokens", type=int,
+                    help="the annotator's length limit (default AlpacaEval's 1: one label token, read from its "
+                    "log-probabilities; raise it for reasoning models, whose label is then read from the answer)")
+    ae.add_argument("--output", help="results (JSON; .md beside it); with --answers also the annotations, in "
+                    "OUTPUT.annotations/ (required with --answers)")
+    ae.add_argument("--model", help="the judge (required with --answers)")
+    add_teacher_options(ae, model=False)
+
     rou = commands.add_parser("rouge", help="ROUGE-L by reference length of predictions with labels")
     rou.add_argument("--input", nargs="+", required=True,
                      help="answers from generate (with their reference), or records with an output beside their label")
@@ -184,6 +224,7 @@ def parser() -> argparse.ArgumentParser:
     rep.add_argument("--human", nargs="*", default=[], help="human_eval.json files of `python -m eval.human results`")
     rep.add_argument("--figure4", nargs="*", default=[], help="figure4.json files of `eval figure4`")
     rep.add_argument("--calibration", nargs="*", default=[], help="OUTPUT.json files of `eval calibrate`")
+    rep.add_argument("--alpaca-eval", nargs="*", default=[], help="OUTPUT.json files of `eval alpaca-eval`")
     rep.add_argument("--output-dir", required=True)
 
     bon = commands.add_parser("best-of-n", help="N samples per question reranked by a reward model: R1..RN files")
@@ -217,7 +258,8 @@ def run(args: argparse.Namespace, endpoint) -> int:
             raise DataError("generate needs --model (or --predictions to write the answers the benchmark carries)")
         written = generate(args.questions, args.output, endpoint or args.model, model_id=args.model_id,
                            template=args.template, limit=args.limit, sample=args.sample, seed=args.seed,
-                           max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_p=args.top_p,
+                           subsets=args.subset, max_new_tokens=args.max_new_tokens, temperature=args.temperature,
+                           top_p=args.top_p,
                            batch_size=args.batch_size, precision=args.precision, extra_body=args.extra_body,
                            dry_run=args.dry_run)
     elif args.command == "judge":
@@ -251,6 +293,18 @@ def run(args: argparse.Namespace, endpoint) -> int:
                           review_prompts=args.review_prompts, limit=args.limit,
                           single_order=args.single_order, max_tokens=args.max_tokens, extra_body=args.extra_body,
                           bootstrap=args.bootstrap, seed=args.seed, dry_run=args.dry_run)
+    elif args.command == "alpaca-eval":
+        from .alpaca_eval import alpaca_eval, replay
+
+        gamed = None if args.no_length_control else args.gamed
+        if args.annotations:
+            replay(args.annotations, args.output, questions=args.questions, gamed=gamed,
+                   leaderboard=None if args.no_leaderboard else args.leaderboard)
+            return 0
+        written = alpaca_eval(args.answers, args.output, endpoint, questions=args.questions, subsets=args.subset,
+                              limit=args.limit, prompt=args.prompt, gamed=gamed,
+                              leaderboard=None if args.no_leaderboard else args.leaderboard,
+                              max_tokens=args.max_tokens, extra_body=args.extra_body, dry_run=args.dry_run)
     elif args.command == "rouge":
         from .rouge import rouge
 
@@ -260,7 +314,8 @@ def run(args: argparse.Namespace, endpoint) -> int:
         from .report import report
 
         report(args.output_dir, judge=args.judge, mt_bench=args.mt_bench, rl=args.rl, rouge=args.rouge,
-               datasets=args.datasets, human=args.human, figure4=args.figure4, calibration=args.calibration)
+               datasets=args.datasets, human=args.human, figure4=args.figure4, calibration=args.calibration,
+               alpaca_eval=args.alpaca_eval)
         return 0
     else:
         from .best_of_n import rerank
@@ -270,6 +325,10 @@ def run(args: argparse.Namespace, endpoint) -> int:
                max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, limit=args.limit)
         return 0
     return written.exit_status if written else 0
+
+
+def _subsets(spec: str) -> list[str]:
+    return [name.strip() for name in spec.split(",") if name.strip()]
 
 
 def _named(spec: str) -> tuple[str, str]:
@@ -289,7 +348,10 @@ def main(argv: list[str] | None = None) -> int:
                        args.command, RENAMED[args.command])
         args.command = RENAMED[args.command]
     endpoint = None
-    if args.command in ("judge", "calibrate", "figure4") or (args.command == "generate" and args.base_url):
+    if args.command == "alpaca-eval" and args.answers and not (args.model and args.output):
+        command_line.error("alpaca-eval --answers needs --model (the judge) and --output")
+    if args.command in ("judge", "calibrate", "figure4") or (args.command == "generate" and args.base_url) or (
+            args.command == "alpaca-eval" and args.answers):
         try:
             endpoint = teacher_config(**{name: getattr(args, name) for name in TEACHER_OPTIONS})
         except ValueError as error:

@@ -8,6 +8,9 @@ Stored verdicts, told apart by the questions' shape and the files' fields:
 - MT-bench judgments in FastChat's llm_judge schema, single or pairwise (e.g. its published gpt-4_single.jsonl,
   gpt-4_pair.jsonl): each stored judge prompt (system prompt by its name, the user prompt as stored) asked again.
   A pairwise game is judged in its two stored orders.
+- AlpacaEval annotations (`--questions alpaca_eval`; e.g. gpt-4-turbo's published ones): each pair asked again
+  with AlpacaEval's weighted annotator in both orders (`eval.alpaca_eval`), its preference from the returned
+  log-probabilities where there are some.
 - MT-bench human judgments in the schema of lmsys/mt_bench_human_judgments (`{question_id, model_a, model_b,
   winner, judge, conversation_a, conversation_b, turn}`): each vote's pair judged with FastChat's pairwise prompts
   in both orders, and compared vote by vote, with ties and without (the MT-bench paper's two agreement figures).
@@ -30,7 +33,7 @@ from gpt4llm.sources import FASTCHAT_VICUNA80_ANSWERS, FASTCHAT_VICUNA80_GPT4_RE
 from gpt4llm.teacher.options import TeacherConfig
 from gpt4llm.teacher.runlog import Job, Written, job_id
 
-from . import mt_bench
+from . import alpaca_eval, mt_bench
 from .judge import FASTCHAT_REVIEWERS, parse_review, read_reviews, review_job, review_score, reviewers_by_category
 from .stats import bootstrap, cohen_kappa, kendall_tau, pairwise_intervals, spearman
 
@@ -84,9 +87,15 @@ def calibrate(output: Path, judge_model: TeacherConfig, *, questions: str = "vic
             bench, list(answers or FASTCHAT_VICUNA80_ANSWERS), reviews, reviewers or FASTCHAT_REVIEWERS[0],
             review_prompts or FASTCHAT_REVIEWERS[1], judge_model.model, repeats, max_tokens, extra_body,
         )
+    elif bench.shape == "alpaca_eval":
+        if answers or reviewers or review_prompts:
+            raise DataError(f"{bench.source}: AlpacaEval annotations carry both outputs; --answers, --reviewers and "
+                            "--review-prompts do not apply")
+        cases, jobs, stored_by = _alpaca_eval_cases(bench, reviews, judge_prompts or alpaca_eval.PROMPT,
+                                                    judge_model.model, repeats, max_tokens, extra_body)
     else:
-        raise DataError(f"{bench.source}: calibration reads Vicuna-80-style reviews or MT-bench judgments, not "
-                        f"{bench.shape} questions")
+        raise DataError(f"{bench.source}: calibration reads Vicuna-80-style reviews, MT-bench judgments or AlpacaEval "
+                        f"annotations, not {bench.shape} questions")
     chosen = stratified_sample(cases, sample, seed)
     kept = set(chosen)
     jobs = [job for job in jobs if job.meta["case"] in kept]
@@ -148,10 +157,9 @@ def _records(jobs: list[Job], done: dict) -> list[dict]:
     records = []
     for job in jobs:
         if job.id in done:
-            text = done[job.id]["text"]
-            meta = job.meta
-            preference, scores = READERS[meta["read"]][1](text, meta["order"])
-            records.append({"judgment_id": job.id, **meta, "text": text, "preference": preference}
+            entry, meta = done[job.id], job.meta
+            preference, scores = READERS[meta["read"]][1](entry, meta["order"])
+            records.append({"judgment_id": job.id, **meta, "text": entry["text"], "preference": preference}
                            | ({"scores": scores} if scores else {}))
     return records
 
@@ -190,9 +198,9 @@ def stored_judge(rows: list[tuple[str, dict, str]]) -> str:
     return ", ".join(sorted({(row.get("metadata") or {}).get("judge") or STORED_JUDGE for _, row, _ in rows}))
 
 
-def _read_review(text: str, order: int) -> tuple[float | None, list[float] | None]:
+def _read_review(entry: dict, order: int) -> tuple[float | None, list[float] | None]:
     """(first answer's score - second's, [first, second]) in the stored order, from a review shown in `order`."""
-    scores = parse_review(text)
+    scores = parse_review(entry["text"])
     if scores is None:
         return None, None
     scores = scores if order == 0 else scores[::-1]
@@ -257,14 +265,14 @@ def _stored_prompt_cases(records, items: dict, prompts: dict, path: str):
                          (prompts[name], text_field(row, "g2_user_prompt", where), "verdict")]
 
 
-def _read_rating(text: str, order: int):
-    return mt_bench.parse_rating(text), None
+def _read_rating(entry: dict, order: int):
+    return mt_bench.parse_rating(entry["text"]), None
 
 
-def _read_verdict(text: str, order: int):
+def _read_verdict(entry: dict, order: int):
     """A pairwise verdict as a preference for the stored pair's first model: order 0 shows it as Assistant A (game
     1, and human pairs as stored), order 1 as B (game 2)."""
-    verdict = mt_bench.parse_verdict(text)
+    verdict = mt_bench.parse_verdict(entry["text"])
     if verdict is None:
         return None, None
     preference = {"A": 1, "B": -1, "tie": 0}[verdict]
@@ -313,6 +321,47 @@ def _assistant_turns(row: dict, name: str, where: str, item: Item) -> list[str]:
     if len(answers) < len(item.turns) or not all(isinstance(a, str) for a in answers):
         raise DataError(f"{where}: field '{name}' has {len(answers)} assistant answers for {len(item.turns)} turns")
     return answers[: len(item.turns)]
+
+
+# ---------------------------------------------------------------- AlpacaEval annotations
+
+
+def _alpaca_eval_cases(bench, annotations: list[str], prompt: str, judge: str, repeats: int, max_tokens,
+                       extra_body) -> tuple[list[Case], list[Job], str]:
+    """A case per stored annotation with a preference (first: the baseline, output_1), asked again with AlpacaEval's
+    weighted annotator with the baseline shown first (order 0) and second (order 1)."""
+    template = alpaca_eval.annotator_template(prompt)
+    params = dict(alpaca_eval.ANNOTATOR_PARAMS) | ({"max_tokens": max_tokens} if max_tokens else {})
+    params |= {"extra_body": extra_body} if extra_body else {}
+    cases, jobs, stored_judges = [], [], set()
+    for path in annotations:
+        for row in alpaca_eval.read_annotations(load_records(path), bench):
+            if np.isnan(row["preference"]) or row["output_1"] == row["output_2"]:
+                continue
+            index = len(cases)
+            stored_judges.add(row["annotator"])
+            first, second = row["generator_1"], row["generator_2"]
+            cases.append(Case(f"{second} vs {first}", row["dataset"], first, second,
+                              int(np.sign(1.5 - row["preference"])),
+                              (2 - row["preference"], row["preference"] - 1)))
+            for repeat in range(repeats):
+                pair = (row["output_1"], row["output_2"])
+                for order, shown in enumerate((pair, pair[::-1])):
+                    messages = alpaca_eval.annotator_messages(template, {"instruction": row["instruction"],
+                                                                         "output_1": shown[0], "output_2": shown[1]})
+                    key = ("alpaca_eval", judge, params, messages) + ((repeat,) if repeat else ())
+                    jobs.append(Job(job_id(*key), messages, params, parse=alpaca_eval.keep_answer, meta={
+                        "case": index, "repeat": repeat, "order": order, "read": "alpaca_eval"}))
+    return cases, jobs, ", ".join(sorted(stored_judges))
+
+
+def _read_alpaca_eval(entry: dict, order: int):
+    """An AlpacaEval preference (1: the output shown first, 2: second) as a preference for the stored pair's first
+    output, from -0.5 to 0.5."""
+    preference, _ = alpaca_eval.read_preference(entry)
+    if np.isnan(preference):
+        return None, None
+    return (1.5 - preference if order == 0 else preference - 1.5), None
 
 
 # ---------------------------------------------------------------- agreement
@@ -461,11 +510,12 @@ def _score_agreement(cases: list[Case], new: list[list], resamples: int, seed: i
     }
 
 
-# how each kind of judgment is read: (the request's parse, text and order -> (preference, scores))
+# how each kind of judgment is read: (the request's parse, logged answer and order -> (preference, scores))
 READERS = {
     "review": (parse_review, _read_review),
     "rating": (mt_bench.parse_rating, _read_rating),
     "verdict": (mt_bench.parse_verdict, _read_verdict),
+    "alpaca_eval": (alpaca_eval.keep_answer, _read_alpaca_eval),
 }
 
 

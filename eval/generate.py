@@ -40,17 +40,18 @@ logger = logging.getLogger(__name__)
 
 def generate(questions: str, output: Path, model: str | TeacherConfig, *, model_id: str | None = None,
              template: str = "alpaca", limit: int | None = None, sample: int | None = None, seed: int = 0,
+             subsets: list[str] | None = None,
              max_new_tokens: int | None = None, temperature: float | None = None, top_p: float = 1.0,
              batch_size: int = 8, precision: str = "auto", extra_body: dict | None = None,
              dry_run: bool = False) -> Written | None:
     """`python -m eval generate`: a model's answers to a benchmark (the first `limit` questions, or a seeded
-    `sample`), in FastChat's answer schema. `model` is a local path or Hub id (LoRA adapters too), or an endpoint's
-    model (a TeacherConfig). Greedy unless `temperature`; MT-bench is answered turn by turn at FastChat's
-    per-category temperatures. Returns what was written; None after a dry run."""
+    `sample`, of its `subsets` or all), in FastChat's answer schema. `model` is a local path or Hub id (LoRA adapters
+    too), or an endpoint's model (a TeacherConfig). Greedy unless `temperature`; MT-bench is answered turn by turn at
+    FastChat's per-category temperatures. Returns what was written; None after a dry run."""
     if dry_run and not isinstance(model, TeacherConfig):
         raise DataError("a dry run prints the requests an endpoint would be sent: it needs an endpoint's model")
     bench = load_benchmark(questions)
-    items = select(bench.items, limit=limit, sample=sample, seed=seed)
+    items = select(bench.items, limit=limit, sample=sample, seed=seed, subsets=subsets)
     name = model_id or Path(model.model if isinstance(model, TeacherConfig) else model).name
     if bench.shape == "mt_bench":
         return _generate_turns(items, output, model, name, template=template, max_new_tokens=max_new_tokens,

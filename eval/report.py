@@ -244,6 +244,94 @@ def calibration_table(result: dict) -> list[str]:
     return lines
 
 
+def alpaca_eval_table(result: dict) -> list[str]:
+    """AlpacaEval 2 results (eval alpaca-eval): per model the leaderboard's columns, then the paper's two subsets."""
+    lc = result["length_controlled"]
+    lines = [f"AlpacaEval 2 against {', '.join(sorted({m['baseline'] for m in result['models']}))}, judged by "
+             f"{result['judge']}; LC: {lc or 'not computed (no gamed table)'}.", "",
+             "| model | LC win rate | win rate | discrete | wins / base / draws / total | avg length | "
+             "leaderboard: LC / win rate / length |",
+             "|---|---|---|---|---|---|---|"]
+    published = {p["generator"]: p for p in result.get("published") or []}
+    for m in result["models"]:
+        p = published.get(m["generator"])
+        listed = (f"{_rate(p['length_controlled_winrate'])} / {_rate(p['win_rate'])} / {p['avg_length']}" if p
+                  else "-")
+        lines.append(f"| {m['generator']} | {_rate(m['length_controlled_winrate'], m['lc_standard_error'])} | "
+                     f"{_rate(m['win_rate'], m['standard_error'])} | {_rate(m['discrete_win_rate'])} | "
+                     f"{m['n_wins']} / {m['n_wins_base']} / {m['n_draws']} / {m['n_total']} | {m['avg_length']} | "
+                     f"{listed} |")
+    paper = [(name, label) for name, label in (("selfinstruct", "User-Oriented-252"), ("vicuna", "Vicuna-80"))
+             if any(name in m["subsets"] for m in result["models"])]
+    if paper:
+        lines += ["", "The paper's benchmarks as AlpacaEval subsets (LC / win rate, n):", "",
+                  "| model | " + " | ".join(f"{name} ({label})" for name, label in paper) + " |",
+                  "|---|" + "---|" * len(paper)]
+        for m in result["models"]:
+            cells = [m["subsets"].get(name) for name, _ in paper]
+            lines.append(f"| {m['generator']} | " + " | ".join(
+                f"{_rate(c['length_controlled_winrate'])} / {_rate(c['win_rate'])}, {c['n_total']}" if c else "-"
+                for c in cells) + " |")
+    return lines
+
+
+def _rate(value, error=None) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:.1f}%" + (f" ± {error:.1f}" if error is not None else "")
+
+
+def alpaca_eval_leaderboard_table(result: dict, published: list[dict]) -> list[str]:
+    """The user's models placed among the published leaderboard's (bold), by LC win rate."""
+    ours = {m["generator"] for m in result["models"]}
+    rows = [m | {"ours": True} for m in result["models"]] + [p for p in published if p["generator"] not in ours]
+    rows.sort(key=lambda r: -(r["length_controlled_winrate"] if r["length_controlled_winrate"] is not None
+                              else r["win_rate"] or 0))
+    lines = ["| rank | model | LC win rate | win rate | avg length |", "|---|---|---|---|---|"]
+    for rank, row in enumerate(rows, 1):
+        name = f"**{row['generator']}** ({result['judge']})" if row.get("ours") else row["generator"]
+        lines.append(f"| {rank} | {name} | {_rate(row['length_controlled_winrate'])} | {_rate(row['win_rate'])} | "
+                     f"{row['avg_length']} |")
+    return lines
+
+
+def plot_alpaca_eval(result: dict, published: list[dict], path: Path) -> None:
+    """Win rate against LC win rate, a point per model sized by its average length: the published leaderboard in
+    grey, the user's models in colour and named."""
+    def size(rows):
+        return [max(8.0, (r["avg_length"] or 0) / 15) for r in rows]
+
+    fig, ax = plt.subplots(figsize=(7, 6))
+    shown = [p for p in published if p["length_controlled_winrate"] is not None]
+    if shown:
+        ax.scatter([p["win_rate"] for p in shown], [p["length_controlled_winrate"] for p in shown], s=size(shown),
+                   color="0.75", alpha=0.6, label=f"published leaderboard ({len(shown)} models, gpt-4-turbo)")
+    ours = [m for m in result["models"] if m["win_rate"] is not None and m["length_controlled_winrate"] is not None]
+    if ours:
+        ax.scatter([m["win_rate"] for m in ours], [m["length_controlled_winrate"] for m in ours], s=size(ours),
+                   color="tab:red", alpha=0.8, label=f"judged by {result['judge']}")
+    for m in ours:
+        ax.annotate(m["generator"], (m["win_rate"], m["length_controlled_winrate"]), textcoords="offset points",
+                    xytext=(6, 4), fontsize=8)
+    no_lc = [m for m in result["models"] if m["win_rate"] is not None and m["length_controlled_winrate"] is None]
+    if no_lc:  # no LC win rate: marked on the x axis at their win rate
+        ax.scatter([m["win_rate"] for m in no_lc], [0] * len(no_lc), marker="x", color="tab:red", clip_on=False,
+                   label=f"judged by {result['judge']}, no LC win rate (on the axis)")
+        for m in no_lc:
+            ax.annotate(m["generator"], (m["win_rate"], 0), textcoords="offset points", xytext=(4, 6), fontsize=8,
+                        rotation=45)
+    ax.plot([0, 100], [0, 100], color="0.5", linewidth=0.8, linestyle="--")
+    ax.set_xlim(0, 100)
+    ax.set_ylim(0, 100)
+    ax.set_xlabel("win rate against the baseline (%)")
+    ax.set_ylabel("length-controlled win rate (%)")
+    ax.set_title("AlpacaEval 2 (point size: average output length)")
+    ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def plot_calibration(result: dict, path: Path) -> None:
     """Stored against new, one point per comparison with both 95% intervals, and the diagonal where a judge that
     agreed with the stored one would put every point."""
@@ -665,11 +753,11 @@ def _read_json(paths: Iterable) -> list:
 
 def report(output_dir: Path, *, judge: Sequence = (), mt_bench: Sequence = (), rl: Sequence = (),
            rouge: Sequence = (), datasets: Sequence = (), human: Sequence = (), figure4: Sequence = (),
-           calibration: Sequence = ()) -> Path:
+           calibration: Sequence = (), alpaca_eval: Sequence = ()) -> Path:
     """`python -m eval report`: OUTPUT_DIR/report.md and its figures, from the summaries of judge/aggregate and of
     MT-bench grading, RL reward curves (reward_curve.json), ROUGE-L results, human-evaluation results, Figure 4
-    under a new judge (figure4.json), judge calibrations and Alpaca-schema datasets (the data statistics); returns
-    report.md."""
+    under a new judge (figure4.json), judge calibrations, AlpacaEval 2 results (placed among the published
+    leaderboard's models they carry) and Alpaca-schema datasets (the data statistics); returns report.md."""
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     sections = []
@@ -685,6 +773,13 @@ def report(output_dir: Path, *, judge: Sequence = (), mt_bench: Sequence = (), r
         plot_calibration(result, out / f"calibration_{number}.png")
         sections.append((f"Calibration: {result['judge']} against {result['stored_judge']}'s stored judgments",
                          calibration_table(result) + ["", f"![](calibration_{number}.png)"]))
+    for number, result in enumerate(_read_json(alpaca_eval)):
+        lines, published = alpaca_eval_table(result), result.get("published") or []
+        if published:
+            lines += ["", f"Among the published leaderboard's {len(published)} models (judged by gpt-4-turbo; yours "
+                      "in bold, judged as named):", "", *alpaca_eval_leaderboard_table(result, published)]
+        plot_alpaca_eval(result, published, out / f"alpaca_eval_{number}.png")
+        sections.append((f"AlpacaEval 2 judged by {result['judge']}", lines + ["", f"![](alpaca_eval_{number}.png)"]))
     if judge:
         results = [result for summary in _read_json(judge) for result in summary]
         for result in results:

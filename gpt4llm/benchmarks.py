@@ -12,6 +12,8 @@ item key; reference (prediction):
 - `unnatural_core`: instruction, instances: [{input, output}] -> row, or row-i; the instance's output
 - `labelled` (the released GPT-4 Unnatural file): instruction, input, output, label -> row; label (output,
   GPT-4's answer)
+- `alpaca_eval` (AlpacaEval's evaluation set, and any model's outputs in its schema): instruction, dataset, output,
+  generator -> row; none (`dataset`, the subset, as the category; `output`, the generator's, as the prediction)
 - `alpaca`: instruction, input, output, id (all but instruction optional) -> id, or row; output
 
 `label` is the reference wherever it exists; the `output` beside a label is a model's prediction (GPT-4's, in the
@@ -119,6 +121,11 @@ def _labelled(row: dict, where: str, index: int) -> list[Item]:
     return [Item(str(index), instruction, text, reference=label, prediction=output, where=where)]
 
 
+def _alpaca_eval(row: dict, where: str, index: int) -> list[Item]:
+    return [Item(str(index), text_field(row, "instruction", where), category=text_field(row, "dataset", where),
+                 prediction=_optional_text(row, "output", where), where=where)]
+
+
 def _alpaca(row: dict, where: str, index: int) -> list[Item]:
     key = str(record_id(row, "id", where)) if row.get("id") is not None else str(index)
     return [Item(key, text_field(row, "instruction", where), text_field(row, "input", where, required=False),
@@ -131,6 +138,7 @@ SHAPES = [
     Shape("user_oriented", ("id", "instances"), _with_instances),
     Shape("unnatural_core", ("instances",), _with_instances),
     Shape("labelled", ("label",), _labelled),
+    Shape("alpaca_eval", ("instruction", "dataset"), _alpaca_eval),  # before alpaca: both have instruction
     Shape("alpaca", ("instruction",), _alpaca),
 ]
 
@@ -172,9 +180,18 @@ def load_benchmark(questions: str) -> Benchmark:
     return bench
 
 
-def select(items: list[Item], *, limit: int | None = None, sample: int | None = None, seed: int = 0) -> list[Item]:
-    """The first `limit` items, or a random `sample` of them (in file order, reproducible for a seed): the paper
-    scores a random 9K of Unnatural's instances."""
+def select(items: list[Item], *, limit: int | None = None, sample: int | None = None, seed: int = 0,
+           subsets: Iterable[str] | None = None) -> list[Item]:
+    """The items of the `subsets` (categories: AlpacaEval's datasets, Vicuna-80's categories; every item if None),
+    then the first `limit` of them, or a random `sample` (in file order, reproducible for a seed): the paper scores a
+    random 9K of Unnatural's instances."""
+    if subsets:
+        subsets = set(subsets)
+        unknown = subsets - {item.category for item in items}
+        if unknown:
+            known = sorted({item.category for item in items})
+            raise DataError(f"no item of subset {sorted(unknown)}; the benchmark's subsets: {known}")
+        items = [item for item in items if item.category in subsets]
     items = items[:limit] if limit else items
     if sample and sample < len(items):
         chosen = set(random.Random(seed).sample(range(len(items)), sample))

@@ -22,6 +22,13 @@ _FASTCHAT_TABLE = f"https://raw.githubusercontent.com/lm-sys/FastChat/{FASTCHAT_
 # "position biases" in the pairwise ones); at the commit above they still read "positional".
 FASTCHAT_LLM_JUDGE_COMMIT = "0e6d3e4beaab66f4d3f93db72541a4abab8af28d"
 _MT_BENCH = f"https://raw.githubusercontent.com/lm-sys/FastChat/{FASTCHAT_LLM_JUDGE_COMMIT}/fastchat/llm_judge/data"
+# AlpacaEval at its newest commit (2025-04): the evaluation set with its baseline's outputs, the weighted annotator's
+# prompt, the leaderboard and every leaderboard model's published annotations live in the repository; the two
+# tables its length-controlled GLM reads live in the tatsu-lab/alpaca_eval dataset on the Hub.
+ALPACA_EVAL_COMMIT = "cd543a149df89434d8a54582c0151c0b945c3d20"
+_ALPACA_EVAL = f"https://raw.githubusercontent.com/tatsu-lab/alpaca_eval/{ALPACA_EVAL_COMMIT}"
+ALPACA_EVAL_DATA_REVISION = "2edc6fad8be6b14ea7230aabfd08188da6b8b814"
+_ALPACA_EVAL_DATA = f"https://huggingface.co/datasets/tatsu-lab/alpaca_eval/resolve/{ALPACA_EVAL_DATA_REVISION}"
 
 
 @dataclass(frozen=True)
@@ -162,6 +169,58 @@ SOURCES = {
         "Apache-2.0",
         sha256="f957a5bc977badb66885ec970e6cd08527845780313f0995764260e5777b9b3f",
     ),
+    # AlpacaEval 2. The evaluation set is the baseline's (gpt4_1106_preview's) output file: the 805 instructions with
+    # their `dataset` subset (selfinstruct: the paper's User-Oriented-252, vicuna: its Vicuna-80), byte for byte the
+    # dataset's alpaca_eval_gpt4_baseline.json. The Hub tables' pins are those a public AlpacaEval runner records for
+    # revision 2edc6fad, whose pins of the two files above match what we computed from the repository.
+    "alpaca_eval": Source(
+        f"{_ALPACA_EVAL}/results/gpt4_1106_preview/model_outputs.json",
+        "AlpacaEval 2: 805 instructions {dataset, instruction, output, generator} with the baseline's (GPT-4 "
+        "Turbo's, gpt4_1106_preview) outputs, Apache-2.0 (code) / CC BY-NC 4.0 (data)",
+        sha256="83db546b872ddebee8965fd05fa48461ee3c32bc695c62fb57f2d214ff741ec4",
+    ),
+    "alpaca_eval_annotator_prompt": Source(
+        f"{_ALPACA_EVAL}/src/alpaca_eval/evaluators_configs/alpaca_eval_clf_gpt4_turbo/alpaca_eval_clf.txt",
+        "AlpacaEval 2's weighted annotator prompt (weighted_alpaca_eval_gpt4_turbo; ChatML; answers m or M), "
+        "Apache-2.0",
+        sha256="784227e6dc2832fc08c43d2c8ea3a308e7523780187a1aaad2f85e30bac85f62",
+    ),
+    "alpaca_eval_leaderboard": Source(
+        f"{_ALPACA_EVAL}/src/alpaca_eval/leaderboards/data_AlpacaEval_2/weighted_alpaca_eval_gpt4_turbo_leaderboard.csv",
+        "AlpacaEval 2's leaderboard (weighted_alpaca_eval_gpt4_turbo): win rates, LC win rates, lengths, Apache-2.0",
+        sha256="fe32bf85c2f7429038faa4c9a884d1d131726454ff84a4b810a91c1c7a2aa0e9",
+    ),
+    "alpaca_eval_gamed": Source(
+        f"{_ALPACA_EVAL_DATA}/df_gamed.csv",
+        "The annotations of the baseline's length-gamed variants and each instruction's difficulty: what AlpacaEval's "
+        "length-controlled GLM (length_controlled_v1) is fitted with besides a model's annotations, CC BY-NC 4.0",
+        sha256="97aeec3f1c7de6dee6fd31fe66f1702623f4614c3efe1c6fc5f4927cd5fd674d",
+    ),
+    "alpaca_eval_instruction_difficulty": Source(
+        f"{_ALPACA_EVAL_DATA}/instruction_difficulty.csv",
+        "AlpacaEval's per-instruction difficulty (what its GLM predicts win rates against other baselines with), "
+        "CC BY-NC 4.0",
+        sha256="e28d875bb334f75e17acd1e4ed659b261860e3db379cf5de29060301bed0a18b",
+    ),
+    # Published gpt-4-turbo annotations of leaderboard models, to replay the leaderboard or calibrate a judge against
+    **{
+        f"alpaca_eval_annotations_{model}": Source(
+            f"{_ALPACA_EVAL}/results/{model}/weighted_alpaca_eval_gpt4_turbo/annotations.json",
+            f"gpt-4-turbo's AlpacaEval 2 annotations of {model} against gpt4_1106_preview, Apache-2.0 / CC BY-NC 4.0",
+            sha256=sha256,
+        )
+        for model, sha256 in (
+            ("alpaca-7b", "41047c654c6c5ddc0290fb207367e3f458d22692045eb41927eb64103a2cb764"),
+            ("alpaca-7b_concise", "afa1dcc9daa47b9df7f50b2c09f489289008da0961f51e946f623e0a338947b0"),
+            ("alpaca-7b_verbose", "bc02ca337d9c3bf38382e76d4f44584570ad64bec6b2d90f9adb55f0b4c2d107"),
+            ("vicuna-7b", "86387fd674fc860d352750ff022c4d3b12daaf2fc51f0c70e62da81205f0a4f4"),
+            ("text_davinci_003", "ee0f02243b76628d54ac64bd5310183874ca7c72548d5381bf2b35018ad58027"),
+            ("gpt-3.5-turbo-1106", "4558bed562144780dfcdd5ff55cafc17d76eea62eca143cfcc7ac5f3c154de10"),
+            ("gpt4_gamed", "3f70f086d97cf7f1c9b1b2ad16a2ac189a95e75a08c9374780e174a1f11dbf02"),
+            ("NullModel", "d8e6d6d8ad735b57149fe0d9cb307e095cdc8befee5f0a849e00d66912500be3"),
+            ("gpt4_1106_preview", "2a05177cffbab8fa409adf7ee1f0f90414cab169afe391b861489a5734c79363"),
+        )
+    },
     # The Unnatural Instructions core set as the Hub stores it (the authors' GitHub copy is a zip); the pin is the
     # file's Git LFS sha256, and 28,584,196 bytes. The paper scores ROUGE-L on 9K of its instances.
     "unnatural_core": Source(
@@ -181,8 +240,10 @@ SOURCES = {
 FASTCHAT_VICUNA80_ANSWERS = tuple(name for name in SOURCES if name.startswith("vicuna80_answers_"))
 FASTCHAT_VICUNA80_GPT4_REVIEWS = tuple(name for name in SOURCES if name.startswith("vicuna80_gpt4_reviews_"))
 
+ALPACA_EVAL_PUBLISHED = tuple(name for name in SOURCES if name.startswith("alpaca_eval_annotations_"))
+
 # The evaluation benchmarks, which `data_gen decontaminate` checks training data against by default
-EVALUATION_BENCHMARKS = ("vicuna80", "user_oriented252", "unnatural_core", "mt_bench")
+EVALUATION_BENCHMARKS = ("vicuna80", "user_oriented252", "unnatural_core", "mt_bench", "alpaca_eval")
 
 
 def git_blob_sha1(data: bytes) -> str:

@@ -30,6 +30,11 @@ that exact content get the fault, later ones a normal answer (N=0 means every at
   ambiguous a rating whose first line has two candidate scores ("8 or 9")
   refusal  message.refusal set, content null      length   an answer longer than the length limit, cut
   html502  a proxy's HTML 502 page                vllm400  a 400 in vLLM's shape (the error fields at the top)
+Log-probabilities: a request with `logprobs: true` to a server given `top_logprobs(messages)`, which returns
+[(token, logprob), ...] (or None for the usual answer), is answered with the most likely token, cut at the length
+limit like OpenAI's (finish_reason "length" when the limit leaves no room to stop), and `logprobs.content` in
+OpenAI's shape with the request's `top_logprobs` most likely tokens; `top_logprobs` without `logprobs` is a 400,
+as OpenAI answers it.
 Normal answers: what `respond(messages)` returns, when it is given and returns text; else an MT-bench grade (its
 prompt asks for "[[rating]]") gets "Rating: [[N]]", N the last "[score:N]" marker in the prompt (else 5); an
 MT-bench pairwise judgment (asking for "[[A]]") gets "[[A]]", preferring Assistant A whatever it is; a pairwise
@@ -74,9 +79,10 @@ class FakeOpenAI:
                  requests_per_period: float | None = None, period: float = 60.0, answer_tokens: int | None = None,
                  reasoning_models=(), known_models=None, retired_models=(), batch_seconds: float = 0.05,
                  batch_max_requests: int = 50_000, enqueued_token_limit: int | None = None,
-                 content_failures: int = 0, respond=None):
+                 content_failures: int = 0, respond=None, top_logprobs=None):
         self.latency = latency
         self.respond = respond
+        self.top_logprobs = top_logprobs
         self.slow_seconds = slow_seconds
         self.tokens_per_period = tokens_per_period
         self.requests_per_period = requests_per_period
@@ -228,6 +234,9 @@ class FakeOpenAI:
                 if name in body:
                     return 400, error_body(f"Unsupported parameter: '{name}' is not supported with this model.",
                                            param=name, code="unsupported_parameter"), {}
+        if body.get("top_logprobs") is not None and not body.get("logprobs"):
+            return 400, error_body("Invalid value for 'top_logprobs': 'logprobs' must be set to true.",
+                                   param="top_logprobs", code="invalid_value"), {}
         if kind == "429":
             return 429, error_body("Rate limit reached (injected)", "requests", code="rate_limit_exceeded"), {
                 "Retry-After": "0.05"
@@ -313,6 +322,9 @@ class FakeOpenAI:
         reasoning = REASONING_TOKENS if model in self.reasoning_models else 0
         message = {"role": "assistant", "content": None, "refusal": None}
         finish = "stop"
+        ranked = self.top_logprobs(messages) if self.top_logprobs and body.get("logprobs") else None
+        if ranked is not None:
+            return self._logprob_completion(body, sorted(ranked, key=lambda t: -t[1]), limit)
         if kind == "refusal":
             message["refusal"] = REFUSAL
             answer = ""
@@ -352,6 +364,21 @@ class FakeOpenAI:
         return {"id": f"chatcmpl-{uuid.uuid4().hex[:12]}", "object": "chat.completion", "created": int(time.time()),
                 "model": model, "choices": [{"index": 0, "message": message, "finish_reason": finish}],
                 "usage": usage}
+
+    @staticmethod
+    def _logprob_completion(body: dict, ranked: list[tuple[str, float]], limit: int | None) -> dict:
+        def token(text: str, logprob: float) -> dict:
+            return {"token": text, "logprob": logprob, "bytes": list(text.encode())}
+
+        best = ranked[0]
+        top = [token(*pair) for pair in ranked[: body.get("top_logprobs") or 0]]
+        prompt = prompt_tokens(body["messages"])
+        return {"id": f"chatcmpl-{uuid.uuid4().hex[:12]}", "object": "chat.completion", "created": int(time.time()),
+                "model": body.get("model", ""),
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": best[0], "refusal": None},
+                             "logprobs": {"content": [token(*best) | {"top_logprobs": top}], "refusal": None},
+                             "finish_reason": "length" if limit == 1 else "stop"}],
+                "usage": {"prompt_tokens": prompt, "completion_tokens": 1, "total_tokens": prompt + 1}}
 
     # ---------------------------------------------------------------- files
 

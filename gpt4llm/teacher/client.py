@@ -150,6 +150,7 @@ class Answer:
     text: str
     value: object = None  # what the caller's `parse` made of the text
     truncated: bool = False  # finish_reason "length": the answer was cut at the length limit
+    logprobs: list | None = None  # per answer token {token, logprob, top_logprobs}, when the request asked for them
 
 
 def is_reasoning_model(model: str) -> bool:
@@ -184,6 +185,7 @@ def read_answer(response: dict, parse: Callable[[str], object] | None = None) ->
         raise Refusal(str(message["refusal"]).strip())
     finish = choice.get("finish_reason")
     text = (message.get("content") or "").strip()
+    logprobs = (choice.get("logprobs") or {}).get("content") or None
     if finish == "content_filter":
         raise Refusal(f"stopped by the provider's content filter{f' after: {text[:200]!r}' if text else ''}")
     if finish == "length":  # cut at the limit: not asked again (the same limit cuts it again)
@@ -191,10 +193,10 @@ def read_answer(response: dict, parse: Callable[[str], object] | None = None) ->
             value = parse(text) if parse and text else None
         except ValueError:
             value = None
-        return Answer(text, value, truncated=True)
+        return Answer(text, value, truncated=True, logprobs=logprobs)
     if not text:
         raise ValueError("empty answer")
-    return Answer(text, parse(text) if parse else None)
+    return Answer(text, parse(text) if parse else None, logprobs=logprobs)
 
 
 @dataclass

@@ -109,6 +109,8 @@ def answer_entry(job: Job, answer, keep_truncated: bool) -> dict:
         return {"id": job.id, "status": "failed", "kind": "truncated", "text": answer.text,
                 "error": "the answer was cut at the length limit (finish_reason: length)"}
     entry = {"id": job.id, "status": "done", "text": answer.text, "value": answer.value}
+    if answer.logprobs:
+        entry["logprobs"] = answer.logprobs
     return entry | {"truncated": True} if answer.truncated else entry
 
 
