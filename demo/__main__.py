@@ -5,7 +5,7 @@
 seed instructions -> teacher answers -> SFT -> teacher-rated comparisons -> reward model -> RL (GRPO from the
 SFT model, rewarded by the reward model) -> answers of the tuned model -> best-of-N reranking -> judged (both
 orders) and ROUGE-scored evaluation -> MT-bench at demo size (two-turn answers of the SFT and RL models graded
-1-10 per turn) -> report.md + figures.
+1-10 per turn) -> AlpacaEval 2's weighted annotator (win rates against the reference) -> report.md + figures.
 
 The teacher and judge default to the embedded one (SmolLM2-135M on llama.cpp), the student to the embedded
 SmolLM2 with LoRA. To scale up, change recipes and endpoints, not code: --teacher-model gpt-4o --base-url
@@ -27,6 +27,7 @@ from pathlib import Path
 from data_gen.runner import run_task
 from data_gen.tasks import SCORE_FIRST_GRAMMAR, AnswerTask, RateTask
 from data_gen.teacher_server import EmbeddedTeacher
+from eval.alpaca_eval import alpaca_eval
 from eval.best_of_n import rerank
 from eval.generate import generate
 from eval.judge import PAIR_FIRST_GRAMMAR, judge
@@ -129,9 +130,15 @@ def whole_paper(output_dir: Path, *, seeds: str, limit: int, max_tokens: int, te
         graded = judge(mt_bench, [str(path) for path in mt_answers], reviews / "mt_bench_single.jsonl", teacher,
                        limit=mt_bench_limit or None, **grading)
 
-    step("9. report")
+        step("9. AlpacaEval 2's weighted annotator at demo size: the tuned model and its best-of-N against the "
+             "reference's answers")
+        # the LC win rate's gamed table is AlpacaEval's own baseline's: none for the demo's baseline
+        alpaca = alpaca_eval([str(sft_answers), str(ranked[0])], out / "alpaca_eval" / "results.json", teacher,
+                             questions=questions, baseline=reference, limit=questions_limit, gamed=None)
+
+    step("10. report")
     return report(out / "report", judge=judged, rouge=[rouge_results], mt_bench=[graded.summary],
-                  rl=[rl / REWARD_CURVE], datasets=[teacher_answers, short_answers])
+                  rl=[rl / REWARD_CURVE], datasets=[teacher_answers, short_answers], alpaca_eval=[alpaca.path])
 
 
 def step(title: str) -> None:

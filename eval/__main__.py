@@ -188,6 +188,9 @@ def parser() -> argparse.ArgumentParser:
                        "alpaca_eval_annotations_alpaca-7b), whose metrics are computed without a judge")
     ae.add_argument("--questions", default="alpaca_eval",
                     help="the evaluation set with the baseline's outputs (default alpaca_eval: AlpacaEval 2's 805)")
+    ae.add_argument("--baseline", metavar="ANSWERS",
+                    help="judge against this model's answers (eval generate) instead of the set's own baseline; "
+                    "--questions may then be any benchmark, and the LC win rate needs --gamed of this baseline")
     ae.add_argument("--subset", type=_subsets,
                     help="judge only these subsets, comma-separated (selfinstruct,vicuna: the paper's "
                     "User-Oriented-252 and Vicuna-80)")
@@ -301,7 +304,8 @@ def run(args: argparse.Namespace, endpoint) -> int:
             replay(args.annotations, args.output, questions=args.questions, gamed=gamed,
                    leaderboard=None if args.no_leaderboard else args.leaderboard)
             return 0
-        written = alpaca_eval(args.answers, args.output, endpoint, questions=args.questions, subsets=args.subset,
+        written = alpaca_eval(args.answers, args.output, endpoint, questions=args.questions, baseline=args.baseline,
+                              subsets=args.subset,
                               limit=args.limit, prompt=args.prompt, gamed=gamed,
                               leaderboard=None if args.no_leaderboard else args.leaderboard,
                               max_tokens=args.max_tokens, extra_body=args.extra_body, dry_run=args.dry_run)

@@ -29,6 +29,7 @@ import math
 import random
 import re
 from collections import Counter
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
@@ -65,17 +66,26 @@ _PLACEHOLDER = re.compile(r"{([^ \s]+?)}")
 
 
 def alpaca_eval(answers: list[str], output: Path, judge_model: TeacherConfig, *, questions: str = BENCHMARK,
-                subsets: list[str] | None = None, limit: int | None = None, prompt: str = PROMPT,
+                baseline: str | None = None, subsets: list[str] | None = None, limit: int | None = None,
+                prompt: str = PROMPT,
                 gamed: str | None = GAMED, leaderboard: str | None = LEADERBOARD, max_tokens: int | None = None,
                 extra_body: dict | None = None, dry_run: bool = False) -> Written | None:
     """Judge each answer file against the baseline's outputs with AlpacaEval's weighted annotator (`judge_model`
-    any endpoint), on the items of `subsets` (all if None), the first `limit` of them. Writes OUTPUT (JSON: every
+    any endpoint), on the items of `subsets` (all if None), the first `limit` of them. The baseline is the one the
+    evaluation set carries, or `baseline`'s answers (an answer file; then `questions` may be any benchmark, and the
+    LC win rate needs a gamed table of that baseline). Writes OUTPUT (JSON: every
     model's metrics and per subset), OUTPUT's .md, and each model's annotations to
     OUTPUT.annotations/<model>.json (AlpacaEval's schema; its requests logged beside it, resumable). `gamed` is the
     GLM's table (None: no LC win rate), `leaderboard` the published one kept beside the results. None after a dry
     run."""
     bench = load_benchmark(questions)
     items = select(bench.items, limit=limit, subsets=subsets)
+    if baseline:
+        items = _with_baseline(bench, items, baseline)
+        if gamed == GAMED:
+            logger.warning("no LC win rate: AlpacaEval's gamed table is of its own baseline (%s), not of %s; give "
+                           "one of yours with --gamed", BASELINE, items[0].predicted_by if items else baseline)
+            gamed = None
     template = annotator_template(prompt)
     params = dict(ANNOTATOR_PARAMS) | ({"max_tokens": max_tokens} if max_tokens else {})
     params |= {"extra_body": extra_body} if extra_body else {}
@@ -224,6 +234,13 @@ def keep_answer(text: str) -> str:
     return text
 
 
+def _with_baseline(bench: Benchmark, items: list[Item], baseline: str) -> list[Item]:
+    """The items with `baseline`'s answers as their predictions, and its model as the predictor."""
+    answers = read_answers(load_records(baseline), bench.keys(), required=[item.key for item in items])
+    name = model_id(answers, baseline)
+    return [replace(item, prediction=answers[item.key]["text"], predicted_by=name) for item in items]
+
+
 def _plan(bench: Benchmark, items: list[Item], path: str, template: str, judge: str,
           params: dict) -> tuple[str, list[Job], dict]:
     """(the model's name, its requests, the keys whose outputs equal the baseline's: 1.5 without a request)."""
@@ -232,14 +249,15 @@ def _plan(bench: Benchmark, items: list[Item], path: str, template: str, judge: 
     jobs, fixed = [], {}
     for item in items:
         if item.prediction is None:
-            raise DataError(f"{item.where}: field 'output' (the baseline's output) is missing")
+            raise DataError(f"{item.where}: no baseline output (field 'output'): give the baseline's answers with "
+                            "--baseline")
         output = answers[item.key]["text"]
         if output == item.prediction:
             fixed[item.key] = 1.5
             continue
-        switched = is_switched(item.instruction)
+        switched = is_switched(item.prompt)
         shown = (output, item.prediction) if switched else (item.prediction, output)
-        messages = annotator_messages(template, {"instruction": item.instruction, "output_1": shown[0],
+        messages = annotator_messages(template, {"instruction": item.prompt, "output_1": shown[0],
                                                  "output_2": shown[1]})
         jobs.append(Job(job_id("alpaca_eval", judge, params, messages), messages, params, parse=keep_answer,
                         meta={"key": item.key, "switched": switched, "output": output},
@@ -265,7 +283,8 @@ def annotation_records(items: list[Item], jobs: list[Job], fixed: dict, done: di
             output = job.meta["output"]
         else:
             continue
-        rows.append({"instruction": item.instruction, "output_1": item.prediction, "generator_1": BASELINE,
+        rows.append({"instruction": item.prompt, "output_1": item.prediction,
+                     "generator_1": item.predicted_by or BASELINE,
                      "dataset": item.category, "output_2": output, "generator_2": generator, "annotator": annotator,
                      "preference": None if math.isnan(preference) else preference, "preference_from": how,
                      "raw_completion": raw})
@@ -293,7 +312,7 @@ def read_annotations(records: Records, bench: Benchmark) -> list[dict]:
     looks the instruction's difficulty up by), and `dataset` from the benchmark where the file has none."""
     rows_of = {}
     for item in bench.items:
-        rows_of.setdefault(item.instruction, item)
+        rows_of.setdefault(item.prompt, item)
     out = []
     for row, where in zip(records.rows, records.locations):
         if not isinstance(row, dict):

@@ -43,6 +43,7 @@ class Item:
     category: str = "general"  # FastChat's categories route its reviewers (general, coding, math)
     reference: str | None = None  # the ground truth or reference answer, where the benchmark has one
     prediction: str | None = None  # a model's answer shipped with the benchmark (GPT-4's in the released file)
+    predicted_by: str | None = None  # the model whose answer `prediction` is, where the file names it (AlpacaEval)
     turns: tuple[str, ...] = ()  # a multi-turn question's user turns, the first being `instruction` (MT-bench)
     turn_references: tuple[str, ...] = ()  # a multi-turn question's own reference answers, one per turn, if any
     where: str = field(default="", compare=False)  # e.g. "questions.jsonl: line 7", for errors
@@ -123,7 +124,8 @@ def _labelled(row: dict, where: str, index: int) -> list[Item]:
 
 def _alpaca_eval(row: dict, where: str, index: int) -> list[Item]:
     return [Item(str(index), text_field(row, "instruction", where), category=text_field(row, "dataset", where),
-                 prediction=_optional_text(row, "output", where), where=where)]
+                 prediction=_optional_text(row, "output", where), predicted_by=_optional_text(row, "generator", where),
+                 where=where)]
 
 
 def _alpaca(row: dict, where: str, index: int) -> list[Item]:

@@ -301,3 +301,27 @@ def test_calibration_against_alpaca_eval_annotations(bench):
     assert result["verdict_agreement"] == pytest.approx(7 / 12)
     assert result["flip_rate"]["flip_rate"] == pytest.approx(3 / 12)
     assert result["comparisons"][0]["comparison"] == f"m-7b vs {ae.BASELINE}"
+
+
+def test_any_benchmark_against_a_baseline_of_your_own(bench, caplog):
+    """--baseline: Vicuna-80-shaped questions judged against another model's answers (the demo's path); no LC win
+    rate with AlpacaEval's gamed table, which is of its own baseline."""
+    directory = bench["dir"]
+    (directory / "q.jsonl").write_text("".join(json.dumps({"question_id": q, "text": f"Question {q}?",
+                                                           "category": "generic"}) + "\n" for q in range(4)))
+    for name, text in (("ref", "Reference answer {q} <<baseline|{q}>>"), ("mine", "My answer {q} <<model|{q}>>")):
+        (directory / f"{name}.jsonl").write_text("".join(json.dumps({
+            "answer_id": f"{name}-{q}", "question_id": q, "model_id": name, "text": text.format(q=q), "metadata": {}
+        }) + "\n" for q in range(4)))
+    output = directory / "own.json"
+    with FakeOpenAI(top_logprobs=lambda messages: [("m", math.log(0.3)), ("M", math.log(0.7))]) as server:
+        ae.alpaca_eval([str(directory / "mine.jsonl")], output, TeacherConfig("judge", base_url=server.url),
+                       questions=str(directory / "q.jsonl"), baseline=str(directory / "ref.jsonl"),
+                       prompt=bench["prompt"], leaderboard=None)
+    rows = json.loads((directory / "own.json.annotations" / "mine.json").read_text())
+    assert {r["generator_1"] for r in rows} == {"ref"} and [r["instruction"] for r in rows][0] == "Question 0?"
+    for row in rows:  # M (the second shown) at 0.7: the model when shown second, the reference when switched
+        assert row["preference"] == pytest.approx(1.3 if row["raw_completion"]["is_switched_outputs"] else 1.7)
+    result = json.loads(output.read_text())
+    assert result["models"][0]["baseline"] == "ref" and result["length_controlled"] is None
+    assert "gamed table is of its own baseline" in caplog.text
