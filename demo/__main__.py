@@ -133,8 +133,10 @@ def whole_paper(output_dir: Path, *, seeds: str, limit: int, max_tokens: int, te
         step("9. AlpacaEval 2's weighted annotator at demo size: the tuned model and its best-of-N against the "
              "reference's answers")
         # the LC win rate's gamed table is AlpacaEval's own baseline's: none for the demo's baseline
+        annotating = {"prompt": str(ROOT / "eval/data/alpaca_eval_prompt.txt")} if small_judge else {}
         alpaca = alpaca_eval([str(sft_answers), str(ranked[0])], out / "alpaca_eval" / "results.json", teacher,
-                             questions=questions, baseline=reference, limit=questions_limit, gamed=None)
+                             questions=questions, baseline=reference, limit=questions_limit, gamed=None,
+                             **annotating)
 
     step("10. report")
     return report(out / "report", judge=judged, rouge=[rouge_results], mt_bench=[graded.summary],
