@@ -14,6 +14,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+HUB_TOKEN = "hf_testtoken_123456"  # what tests that push to the `hub` stand-in authenticate with
 
 
 @pytest.fixture(scope="session")
@@ -125,3 +126,49 @@ def opt_reward_dir(tmp_path_factory, opt_dir) -> str:
     AutoModelForSequenceClassification.from_pretrained(opt_dir, num_labels=1).save_pretrained(path)
     AutoTokenizer.from_pretrained(opt_dir).save_pretrained(path)
     return str(path)
+
+
+@pytest.fixture
+def hub(monkeypatch, tmp_path):
+    """A FakeHub that huggingface_hub and datasets talk to, with caches under tmp_path. Both libraries read
+    HF_ENDPOINT, HF_HUB_OFFLINE (conftest sets it to 1), HF_HUB_DISABLE_XET and their cache folders once, at import,
+    so their module constants are patched as well as the environment; HF_TOKEN is read at each call."""
+    import datasets.config
+    import huggingface_hub.constants as constants
+    import huggingface_hub.hf_api as hf_api
+
+    from fake_hub import FakeHub
+
+    with FakeHub() as hub:
+        datasets_cache = tmp_path / "datasets-cache"
+        # also what a recipe run in a subprocess needs (run_recipe(..., env=hub.env))
+        hub.env = {"HF_ENDPOINT": hub.url, "HF_TOKEN": HUB_TOKEN, "HF_HUB_OFFLINE": "0", "HF_DATASETS_OFFLINE": "0",
+                   "HF_HUB_DISABLE_XET": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+                   "HF_HUB_CACHE": str(tmp_path / "hub-cache"), "HF_DATASETS_CACHE": str(datasets_cache),
+                   "HF_TOKEN_PATH": str(tmp_path / "no-saved-token")}
+        for name, value in hub.env.items():
+            monkeypatch.setenv(name, value)
+        patches = {
+            constants: {
+                "ENDPOINT": hub.url,
+                "HUGGINGFACE_CO_URL_TEMPLATE": hub.url + "/{repo_id}/resolve/{revision}/{filename}",
+                "HF_HUB_OFFLINE": False,
+                "HF_HUB_DISABLE_XET": True,  # uploads go through Xet whenever hf_xet is installed
+                "HF_HUB_CACHE": str(tmp_path / "hub-cache"),
+                "HF_TOKEN_PATH": str(tmp_path / "no-saved-token"),
+            },
+            hf_api.api: {"endpoint": hub.url},  # the HfApi behind upload_file & co. (DatasetCard.push_to_hub)
+            datasets.config: {
+                "HF_ENDPOINT": hub.url,
+                "HUB_DATASETS_URL": hub.url + "/datasets/{repo_id}/resolve/{revision}/{path}",
+                "HF_HUB_OFFLINE": False,
+                "HF_DATASETS_OFFLINE": False,
+                "HF_DATASETS_CACHE": datasets_cache,
+                "DOWNLOADED_DATASETS_PATH": str(datasets_cache / "downloads"),
+                "HF_MODULES_CACHE": tmp_path / "modules-cache",
+            },
+        }
+        for target, values in patches.items():
+            for name, value in values.items():
+                monkeypatch.setattr(target, name, value)  # raises if a library renamed one
+        yield hub

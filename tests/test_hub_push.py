@@ -5,55 +5,14 @@ from collections import Counter
 
 import pytest
 
+from conftest import HUB_TOKEN as TOKEN
 from fake_hub import FakeHub
 
-TOKEN = "hf_testtoken_123456"
 ALPACA = [
     {"instruction": "Give three tips for staying healthy.", "input": "", "output": "Eat well, sleep, move."},
     {"instruction": "Translate to French.", "input": "Good morning", "output": "Bonjour"},
     {"instruction": "Add the numbers.", "input": "2, 3", "output": "5"},
 ]
-
-
-@pytest.fixture
-def hub(monkeypatch, tmp_path):
-    """A FakeHub that huggingface_hub and datasets talk to, with caches under tmp_path. Both libraries read
-    HF_ENDPOINT, HF_HUB_OFFLINE (conftest sets it to 1), HF_HUB_DISABLE_XET and their cache folders once, at import,
-    so their module constants are patched as well as the environment; HF_TOKEN is read at each call."""
-    import datasets.config
-    import huggingface_hub.constants as constants
-    import huggingface_hub.hf_api as hf_api
-
-    with FakeHub() as hub:
-        for name, value in {"HF_ENDPOINT": hub.url, "HF_TOKEN": TOKEN, "HF_HUB_OFFLINE": "0",
-                            "HF_DATASETS_OFFLINE": "0", "HF_HUB_DISABLE_XET": "1",
-                            "HF_HUB_DISABLE_PROGRESS_BARS": "1"}.items():
-            monkeypatch.setenv(name, value)
-        datasets_cache = tmp_path / "datasets-cache"
-        patches = {
-            constants: {
-                "ENDPOINT": hub.url,
-                "HUGGINGFACE_CO_URL_TEMPLATE": hub.url + "/{repo_id}/resolve/{revision}/{filename}",
-                "HF_HUB_OFFLINE": False,
-                "HF_HUB_DISABLE_XET": True,  # uploads go through Xet whenever hf_xet is installed
-                "HF_HUB_CACHE": str(tmp_path / "hub-cache"),
-                "HF_TOKEN_PATH": str(tmp_path / "no-saved-token"),
-            },
-            hf_api.api: {"endpoint": hub.url},  # the HfApi behind upload_file & co. (DatasetCard.push_to_hub)
-            datasets.config: {
-                "HF_ENDPOINT": hub.url,
-                "HUB_DATASETS_URL": hub.url + "/datasets/{repo_id}/resolve/{revision}/{path}",
-                "HF_HUB_OFFLINE": False,
-                "HF_DATASETS_OFFLINE": False,
-                "HF_DATASETS_CACHE": datasets_cache,
-                "DOWNLOADED_DATASETS_PATH": str(datasets_cache / "downloads"),
-                "HF_MODULES_CACHE": tmp_path / "modules-cache",
-            },
-        }
-        for target, values in patches.items():
-            for name, value in values.items():
-                monkeypatch.setattr(target, name, value)  # raises if a library renamed one
-        yield hub
 
 
 def load(repo_id: str, tmp_path, name: str = "load"):
