@@ -105,9 +105,22 @@ answers are subject to the teacher provider's terms of use; check both before us
 """
 
 
-def push_dataset(repo_id: str, dataset: list[dict], card: str, *, private: bool = False) -> None:
+def push_dataset(repo_id: str, dataset: list[dict], card: str, *, private: bool = False) -> str:
+    """Publish the records as the dataset's train split, then its card with the split sizes and features that
+    datasets wrote into the README merged in (so `load_dataset` and the viewer keep them): two commits at most,
+    none for data and card already there. `private` applies when the repository is created. Returns its URL."""
     from datasets import Dataset
-    from huggingface_hub import DatasetCard
+    from huggingface_hub import DatasetCard, HfApi
 
-    Dataset.from_list(dataset).push_to_hub(repo_id, private=private)
-    DatasetCard(card).push_to_hub(repo_id)
+    api = HfApi()
+    url = api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
+    Dataset.from_list(dataset).push_to_hub(url.repo_id, commit_message="Upload the records")
+    published = DatasetCard.load(url.repo_id, repo_type="dataset").data
+    merged = DatasetCard(card)
+    for key in ("dataset_info", "configs"):  # datasets' own keys; everything else is the card's
+        if published.get(key) is not None:
+            merged.data[key] = published[key]
+    # an unchanged file makes no commit (huggingface_hub drops no-op uploads)
+    api.upload_file(path_or_fileobj=str(merged).encode(), path_in_repo="README.md", repo_id=url.repo_id,
+                    repo_type="dataset", commit_message="Dataset card")
+    return url

@@ -5,9 +5,11 @@ always a complete, verified one. Datasets name these as `release:NAME`.
 """
 
 import hashlib
+import re
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote
 
 from .files import atomic_file, cache_dir
 
@@ -29,6 +31,8 @@ ALPACA_EVAL_COMMIT = "cd543a149df89434d8a54582c0151c0b945c3d20"
 _ALPACA_EVAL = f"https://raw.githubusercontent.com/tatsu-lab/alpaca_eval/{ALPACA_EVAL_COMMIT}"
 ALPACA_EVAL_DATA_REVISION = "2edc6fad8be6b14ea7230aabfd08188da6b8b814"
 _ALPACA_EVAL_DATA = f"https://huggingface.co/datasets/tatsu-lab/alpaca_eval/resolve/{ALPACA_EVAL_DATA_REVISION}"
+HUB_FILE = re.compile(r"https://huggingface\.co/(?P<type>datasets/|spaces/)?(?P<repo>[^/]+/[^/]+)/resolve/"
+                      r"(?P<revision>[^/]+)/(?P<path>.+)")
 
 
 @dataclass(frozen=True)
@@ -40,9 +44,10 @@ class Source:
 
     def verify(self, data: bytes) -> None:
         if self.git_blob_sha1 and (digest := git_blob_sha1(data)) != self.git_blob_sha1:
-            raise ValueError(f"{self.url}: git blob {digest} does not match the pinned {self.git_blob_sha1}")
+            raise ValueError(f"{self.url}: changed since it was pinned: git blob {digest}, pinned "
+                             f"{self.git_blob_sha1}")
         if self.sha256 and (digest := hashlib.sha256(data).hexdigest()) != self.sha256:
-            raise ValueError(f"{self.url}: sha256 {digest} does not match the pinned {self.sha256}")
+            raise ValueError(f"{self.url}: changed since it was pinned: sha256 {digest}, pinned {self.sha256}")
 
 
 SOURCES = {
@@ -260,9 +265,25 @@ def fetch(name: str) -> Path:
     if target.is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    with urllib.request.urlopen(source.url, timeout=60) as response:
-        data = response.read()
+    data = download(source.url)
     source.verify(data)
     with atomic_file(target, "wb") as file:
         file.write(data)
     return target
+
+
+def download(url: str) -> bytes:
+    """A file's bytes. A file on the Hub goes through huggingface_hub, so that HF_ENDPOINT (a mirror), the user's
+    token and the Hub's own download paths apply; anything else is a plain GET."""
+    if hub_file := HUB_FILE.fullmatch(url):
+        import tempfile
+
+        from huggingface_hub import hf_hub_download
+
+        repo_type = {"datasets/": "dataset", "spaces/": "space"}.get(hub_file["type"] or "", "model")
+        with tempfile.TemporaryDirectory() as folder:
+            path = hf_hub_download(hub_file["repo"], unquote(hub_file["path"]), repo_type=repo_type,
+                                   revision=hub_file["revision"], local_dir=folder)
+            return Path(path).read_bytes()
+    with urllib.request.urlopen(url, timeout=60) as response:
+        return response.read()

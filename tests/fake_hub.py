@@ -55,6 +55,7 @@ class Repo:
     id: str
     private: bool = False
     commits: list[dict] = field(default_factory=list)
+    refs: dict[str, str] = field(default_factory=dict)  # other names of commits: a test pins a source's revision
 
     @property
     def files(self) -> dict[str, bytes]:
@@ -163,7 +164,8 @@ class FakeHub:
         raise HubError(404, None, f"The stand-in does not serve {request.method} {request.rel_url}")
 
     def _revision(self, repo: Repo, rev: str) -> dict:
-        """The commit a revision names: `main` (the head) or any commit id of the repository."""
+        """The commit a revision names: `main` (the head), any commit id of the repository or one of its refs."""
+        rev = repo.refs.get(rev, rev)
         commit = repo.commits[-1] if rev == "main" else next((c for c in repo.commits if c["oid"] == rev), None)
         if commit is None:
             raise HubError(404, "RevisionNotFound", f"Invalid rev id: {rev}")

@@ -1,12 +1,12 @@
 """Publishing to the Hub, offline: the real huggingface_hub and datasets clients against tests/fake_hub.py."""
 
 import json
-from collections import Counter
+
 
 import pytest
-
 from conftest import HUB_TOKEN as TOKEN
 from fake_hub import FakeHub
+from fake_openai import FakeOpenAI
 
 ALPACA = [
     {"instruction": "Give three tips for staying healthy.", "input": "", "output": "Eat well, sleep, move."},
@@ -21,15 +21,17 @@ def load(repo_id: str, tmp_path, name: str = "load"):
     return load_dataset(repo_id, split="train", cache_dir=str(tmp_path / name))
 
 
-def no_token_in_files(hub: FakeHub) -> None:
-    """The token reached the Hub only as a request header, never inside an uploaded file (any commit, any repo)."""
+def no_token_in_files(hub: FakeHub, *secrets: str) -> None:
+    """The token reached the Hub only as a request header, never inside an uploaded file (any commit, any repo),
+    nor did any other secret given."""
     assert hub.authorizations == {f"Bearer {TOKEN}"}
-    for key, repo in hub.repos.items():
-        for commit in repo.commits:
-            for path, data in commit["files"].items():
-                assert TOKEN.encode() not in data, f"{key}@{commit['oid']}:{path}"
-    for data in hub.blobs.values():
-        assert TOKEN.encode() not in data
+    for secret in (TOKEN, *secrets):
+        for key, repo in hub.repos.items():
+            for commit in repo.commits:
+                for path, data in commit["files"].items():
+                    assert secret.encode() not in data, f"{key}@{commit['oid']}:{path}"
+        for data in hub.blobs.values():
+            assert secret.encode() not in data
 
 
 def changed(parent: dict, commit: dict) -> list[str]:
@@ -91,39 +93,94 @@ def test_load_dataset_from_the_stand_in(hub, tmp_path):
     no_token_in_files(hub)
 
 
-def test_data_gen_push_publishes_the_dataset_with_its_card(hub, tmp_path):
-    from data_gen.runner import dataset_card, push_dataset
-    from gpt4llm.files import write_json_atomic
-    from gpt4llm.teacher.options import TeacherConfig
-    from gpt4llm.teacher.runlog import Summary
-    from huggingface_hub import DatasetCard
+def test_data_gen_answers_a_hub_dataset_and_publishes_records_and_card(hub, tmp_path):
+    """`python -m data_gen answer --input user/seeds --push-to-hub user/alpaca-gpt4`, as a user runs it: the
+    instructions pulled from the stand-in, answered by a fake teacher, the records and their card pushed back."""
+    from huggingface_hub import DatasetCard, HfApi
 
+    from test_data_gen import SECRET, data_gen
+
+    api = HfApi()
+    api.create_repo("user/seeds", repo_type="dataset")
+    api.upload_folder(repo_id="user/seeds", repo_type="dataset", folder_path=make_folder(tmp_path))
     output = tmp_path / "answers.json"
-    write_json_atomic(output, ALPACA)  # what the runner writes, then publishes
-    dataset = json.loads(output.read_text())
-    card = dataset_card("answer", "user/alpaca-gpt4", TeacherConfig(model="gpt-4o"), {"temperature": 0.7},
-                        "seeds.jsonl", None, dataset, [("gpt-4o", Summary(3, 3, 0, 0, Counter()))])
-    push_dataset("user/alpaca-gpt4", dataset, card)
+    command = ("answer", "--input", "user/seeds", "--output", output, "--model", "teacher-1",
+               "--push-to-hub", "user/alpaca-gpt4")
+    with FakeOpenAI() as teacher:
+        data_gen(*command, "--base-url", teacher.url, env=hub.env)
+        records = json.loads(output.read_text())
+        assert [r["instruction"] for r in records] == [r["instruction"] for r in ALPACA]
 
-    repo = hub.repos["datasets/user/alpaca-gpt4"]
-    assert load("user/alpaca-gpt4", tmp_path).to_list() == dataset
-    readme = repo.files["README.md"].decode()  # the card, its YAML header as huggingface_hub writes it back
-    assert card.split("---\n", 2)[2] in readme and "- records: 3" in readme
-    assert DatasetCard(readme).data.license == "cc-by-nc-4.0"
-    first = repo.commits[1:]  # after the Hub's initial commit: Dataset.push_to_hub's, then the card's
-    assert 1 <= len(first) <= 2, [c["title"] for c in first]
-    data_files = {p: d for p, d in repo.files.items() if p.startswith("data/")}
-    assert list(data_files) == ["data/train-00000-of-00001.parquet"] and repo.lfs == set(data_files)
+        repo = hub.repos["datasets/user/alpaca-gpt4"]
+        first = repo.commits[1:]  # after the Hub's initial commit: the records, then the card
+        assert [c["title"] for c in first] == ["Upload the records", "Dataset card"]
+        assert load("user/alpaca-gpt4", tmp_path).to_list() == records
+        data_files = {p: d for p, d in repo.files.items() if p.startswith("data/")}
+        assert list(data_files) == ["data/train-00000-of-00001.parquet"] and repo.lfs == set(data_files)
+        card = DatasetCard(repo.files["README.md"].decode())
+        assert "teacher: `teacher-1`" in card.text and "- records: 3" in card.text
+        assert card.data.license == "cc-by-nc-4.0" and "gpt4llm" in card.data.tags
+        # datasets' own metadata survives the card: the split's size and the features, as the viewer reads them
+        assert card.data.dataset_info["splits"] == [{"name": "train", "num_bytes": card.data.dataset_info["splits"][0][
+            "num_bytes"], "num_examples": 3}]
+        assert card.data.configs == [{"config_name": "default", "data_files": [
+            {"split": "train", "path": "data/train-*"}]}]
+        print("data_gen --push-to-hub:", sorted(repo.files), len(first), "commits")
 
-    push_dataset("user/alpaca-gpt4", dataset, card)  # the same data again
-    again = repo.commits[1 + len(first):]
-    changes = [changed(repo.commits[repo.commits.index(c) - 1], c) for c in again]
-    # What happens today: two more commits that change README.md only (datasets merges its dataset_info and
-    # configs into the card, then the card is pushed again without them); shown if an assertion fails.
-    print("second push:", list(zip([c["title"] for c in again], changes)))
-    assert not [p for paths in changes for p in paths if p.startswith("data/")], changes  # no data re-uploaded
+        data_gen(*command, "--base-url", teacher.url, env=hub.env)  # the same run again: resumed, nothing new
+    assert repo.commits[1 + len(first):] == []
     assert {p: d for p, d in repo.files.items() if p.startswith("data/")} == data_files
-    assert repo.files["README.md"].decode() == readme
-    assert load("user/alpaca-gpt4", tmp_path, "load-again").to_list() == dataset
     assert hub.unknown == []
-    no_token_in_files(hub)
+    no_token_in_files(hub, SECRET)
+
+
+def test_a_registered_hub_source_is_pulled_through_the_endpoint_and_a_changed_file_is_named(hub, tmp_path,
+                                                                                              monkeypatch):
+    """The Unnatural Instructions core Parquet, at its pinned repository, revision and path, served by the stand-in
+    (HF_ENDPOINT is how users reach a mirror): fetched and verified; the same path with other bytes is a one-line
+    error naming the file and both checksums, and nothing is cached."""
+    import hashlib
+    import io
+
+    import pyarrow
+    import pyarrow.parquet
+    from huggingface_hub import HfApi
+
+    from gpt4llm.data import DataError, load_records
+    from gpt4llm.sources import HUB_FILE, SOURCES
+
+    def parquet(records: list[dict]) -> bytes:
+        buffer = io.BytesIO()
+        pyarrow.parquet.write_table(pyarrow.Table.from_pylist(records), buffer)
+        return buffer.getvalue()
+
+    source = SOURCES["unnatural_core"]
+    pinned = HUB_FILE.fullmatch(source.url)
+    core = [{"instruction": "Add one.", "instances": [{"input": "1", "output": "2"}]},
+            {"instruction": "Double.", "instances": [{"input": "2", "output": "4"}, {"input": "3", "output": "6"}]}]
+    served = parquet(core)
+    monkeypatch.setenv("GPT4LLM_CACHE", str(tmp_path / "cache"))
+    # the pin of these bytes: the real file is not ours to serve
+    monkeypatch.setitem(SOURCES, "unnatural_core",
+                        type(source)(source.url, source.description, sha256=hashlib.sha256(served).hexdigest()))
+
+    api = HfApi()
+    api.create_repo(pinned["repo"], repo_type="dataset")
+
+    def serve(data: bytes) -> None:
+        api.upload_file(path_or_fileobj=data, path_in_repo=pinned["path"], repo_id=pinned["repo"], repo_type="dataset")
+        repo = hub.repos[f"datasets/{pinned['repo']}"]
+        repo.refs[pinned["revision"]] = repo.sha
+
+    serve(parquet(core[:1]))  # the file changed upstream
+    with pytest.raises(DataError) as error:
+        load_records("release:unnatural_core")
+    message = str(error.value)
+    assert "\n" not in message and pinned["path"] in message
+    assert hashlib.sha256(parquet(core[:1])).hexdigest() in message and hashlib.sha256(served).hexdigest() in message
+    assert not (tmp_path / "cache" / "sources").exists() or not list((tmp_path / "cache" / "sources").iterdir())
+
+    serve(served)
+    assert [row["instruction"] for row in load_records("release:unnatural_core").rows] == ["Add one.", "Double."]
+    assert any(f"/resolve/{pinned['revision']}/" in request for request in hub.requests)
+    assert hub.unknown == []
