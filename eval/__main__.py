@@ -24,6 +24,8 @@
     python -m eval generate  --model outputs/llama-gpt4-7b --questions alpaca_eval --output ae/llama-gpt4.jsonl
     python -m eval alpaca-eval --answers ae/llama-gpt4.jsonl --model gpt-4.1 --output ae/results.json
     python -m eval alpaca-eval --annotations alpaca_eval_annotations_alpaca-7b --output ae/alpaca-7b.json  # replay
+    python -m eval publish   you/llama-gpt4-7b --model llama-gpt4 --alpaca-eval ae/results.json \
+                             --files-repo you/llama-gpt4-7b-evaluation --files ae/results.json.annotations
 
 Benchmarks are named (vicuna80, user_oriented252, ...: downloaded once and verified, see gpt4llm/sources.py) or
 given as local files. `judge` and `aggregate` read the questions' shape: single-turn questions (Vicuna-80) are
@@ -230,6 +232,21 @@ def parser() -> argparse.ArgumentParser:
     rep.add_argument("--alpaca-eval", nargs="*", default=[], help="OUTPUT.json files of `eval alpaca-eval`")
     rep.add_argument("--output-dir", required=True)
 
+    pub = commands.add_parser("publish", help="results into a Hub model's card (model-index), the files behind them "
+                              "as a dataset")
+    pub.add_argument("repo_id", help="the model repository on the Hub, e.g. you/llama-gpt4-7b")
+    pub.add_argument("--model", help="the model as the result files name it (default: the only one they evaluate)")
+    pub.add_argument("--judge", nargs="*", default=[], help="OUTPUT.summary.json files of judge/aggregate")
+    pub.add_argument("--mt-bench", nargs="*", default=[], help="OUTPUT.summary.json files of MT-bench judging")
+    pub.add_argument("--alpaca-eval", nargs="*", default=[], help="OUTPUT.json files of `eval alpaca-eval`")
+    pub.add_argument("--rouge", nargs="*", default=[], help="JSON files of rouge --output")
+    pub.add_argument("--files-repo", help="also upload the result files and --files to this dataset repository, "
+                     "named as the results' source")
+    pub.add_argument("--files", nargs="*", default=[],
+                     help="with --files-repo: the reviews, judgments or annotations behind the results (files or "
+                          "folders)")
+    pub.add_argument("--private", action="store_true", help="with --files-repo: a private dataset, when created")
+
     bon = commands.add_parser("best-of-n", help="N samples per question reranked by a reward model: R1..RN files")
     bon.add_argument("--policy", required=True)
     bon.add_argument("--reward", required=True)
@@ -320,6 +337,15 @@ def run(args: argparse.Namespace, endpoint) -> int:
         report(args.output_dir, judge=args.judge, mt_bench=args.mt_bench, rl=args.rl, rouge=args.rouge,
                datasets=args.datasets, human=args.human, figure4=args.figure4, calibration=args.calibration,
                alpaca_eval=args.alpaca_eval)
+        return 0
+    elif args.command == "publish":
+        from .publish import publish_results
+
+        published = publish_results(args.repo_id, model=args.model, judge=args.judge, mt_bench=args.mt_bench,
+                                    alpaca_eval=args.alpaca_eval, rouge=args.rouge, files_repo=args.files_repo,
+                                    files=args.files, private=args.private)
+        for result in published["results"]:
+            print(f"{published['repo_id']}: {result['benchmark']}: {result['name']}: {result['value']}")
         return 0
     else:
         from .best_of_n import rerank

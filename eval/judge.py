@@ -413,7 +413,11 @@ def review_totals_by_pair(reviews: list[dict], answers: dict, bench: Benchmark, 
             raise DataError(f"reviews of {' vs '.join(sorted(pair))}: --reference must name exactly one of the two, "
                             f"got {named or references}")
         reference = named[0] if named else answers[group[0]["answer1_id"]]["model_id"]
-        results.append(review_totals(group, answers, categories, reference, **bootstrap))
+        # ours name their judge; FastChat's stored reviews only the number of a reviewer (a GPT-4 prompt)
+        judges = sorted({(row.get("metadata") or {}).get("judge") or f"reviewer {row.get('reviewer_id', '?')}"
+                         for row in group})
+        results.append({"benchmark": bench.name, "judge": ", ".join(judges),
+                        **review_totals(group, answers, categories, reference, **bootstrap)})
     for result in results:
         print("\n".join(judge_table(result)) + "\n")
     return results

@@ -184,3 +184,83 @@ def test_a_registered_hub_source_is_pulled_through_the_endpoint_and_a_changed_fi
     assert [row["instruction"] for row in load_records("release:unnatural_core").rows] == ["Add one.", "Double."]
     assert any(f"/resolve/{pinned['revision']}/" in request for request in hub.requests)
     assert hub.unknown == []
+
+
+def test_eval_publish_puts_results_in_the_model_card_and_the_files_behind_them_in_a_dataset(hub, tmp_path):
+    """`python -m eval publish`: each result a model-index entry naming its benchmark and judge, the card's text
+    kept; the same results again change nothing; a new value replaces the old."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+    from huggingface_hub import HfApi, ModelCard
+
+    from eval.publish import publish_results
+    from gpt4llm.data import DataError
+
+    api = HfApi()
+    api.create_repo("user/llama-gpt4")
+    api.upload_file(path_or_fileobj=b"---\nlicense: other\ntags: [gpt4llm]\n---\n# llama-gpt4\n\nTrained here.\n",
+                    path_in_repo="README.md", repo_id="user/llama-gpt4")
+    results = tmp_path / "results"
+    results.mkdir()
+    judged = {"benchmark": "vicuna80", "judge": "gpt-4o", "models": ["llama-gpt4", "gpt-4o-answers"],
+              "reference": "gpt-4o-answers", "ratio": 0.9134}
+    (results / "vicuna.summary.json").write_text(json.dumps([judged]))
+    (results / "mt.summary.json").write_text(json.dumps([
+        {"kind": "single", "model": "llama-gpt4", "judge": "gpt-4.1", "score": 6.1875},
+        {"kind": "single", "model": "alpaca", "judge": "gpt-4.1", "score": 4.5}]))
+    (results / "ae.json").write_text(json.dumps({"judge": "weighted_alpaca_eval:gpt-4.1", "models": [
+        {"generator": "llama-gpt4", "baseline": "gpt4_1106_preview", "win_rate": 12.345,
+         "length_controlled_winrate": 15.678}]}))
+    (results / "rouge.json").write_text(json.dumps({"llama-gpt4": {"overall": 0.41234, "count": 9}}))
+    (results / "reviews.jsonl").write_text('{"review_id": "r1", "text": "8 6"}\n')
+
+    def publish(*extra):
+        command = [sys.executable, "-m", "eval", "publish", "user/llama-gpt4", "--model", "llama-gpt4",
+                   "--judge", results / "vicuna.summary.json", "--mt-bench", results / "mt.summary.json",
+                   "--alpaca-eval", results / "ae.json", "--rouge", results / "rouge.json", *extra]
+        done = subprocess.run(list(map(str, command)), cwd=ROOT, env={**__import__("os").environ, **hub.env},
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr[-2000:]
+        return done
+
+    evidence = ("--files-repo", "user/llama-gpt4-evaluation", "--files", results / "reviews.jsonl")
+    printed = publish(*evidence).stdout
+    assert "user/llama-gpt4: mt_bench: MT-bench score (1-10), judged by gpt-4.1: 6.188" in printed
+    model = hub.repos["models/user/llama-gpt4"]
+    card = ModelCard(model.files["README.md"].decode())
+    assert card.data.license == "other" and "Trained here." in card.text
+    entries = {(r.dataset_name, r.metric_type): r for r in card.data.eval_results}
+    assert {k: r.metric_value for k, r in entries.items()} == {
+        ("Vicuna-80", "relative_score"): 91.34, ("MT-bench", "mt_bench_score"): 6.188,
+        ("AlpacaEval 2", "length_controlled_winrate"): 15.68, ("AlpacaEval 2", "win_rate"): 12.35,
+        ("Unnatural Instructions (core)", "rougeL"): 0.4123}
+    vicuna = entries["Vicuna-80", "relative_score"]
+    assert vicuna.metric_name == "score relative to gpt-4o-answers (%), judged by gpt-4o"
+    assert entries["AlpacaEval 2", "win_rate"].dataset_type == "tatsu-lab/alpaca_eval"
+    assert {r.source_url for r in entries.values()} == {f"{hub.url}/datasets/user/llama-gpt4-evaluation"}
+    files = hub.repos["datasets/user/llama-gpt4-evaluation"]
+    assert sorted(files.files) == [".gitattributes", "README.md", "ae.json", "mt.summary.json", "reviews.jsonl",
+                                   "rouge.json", "vicuna.summary.json"]
+    assert files.files["reviews.jsonl"] == (results / "reviews.jsonl").read_bytes()
+    commits = len(model.commits), len(files.commits)
+    print("eval publish:", sorted(model.files), commits[0] - 1, "commits;", sorted(files.files), commits[1] - 1,
+          "commits")
+
+    publish(*evidence)  # the same results: no commit
+    assert (len(model.commits), len(files.commits)) == commits
+    (results / "vicuna.summary.json").write_text(json.dumps([judged | {"ratio": 0.95}]))
+    publish(*evidence)  # a new value: one commit each, the entry replaced
+    assert (len(model.commits), len(files.commits)) == (commits[0] + 1, commits[1] + 1)
+    card = ModelCard(model.files["README.md"].decode())
+    values = {(r.dataset_name, r.metric_type): r.metric_value for r in card.data.eval_results}
+    assert values["Vicuna-80", "relative_score"] == 95.0 and len(card.data.eval_results) == 5
+    with pytest.raises(DataError, match="^no result for 'alpaca' in the result files; they evaluate"):
+        publish_results("user/llama-gpt4", model="alpaca", judge=[results / "vicuna.summary.json"])
+    with pytest.raises(DataError, match="^user/nothing: no such model repository"):
+        publish_results("user/nothing", mt_bench=[results / "mt.summary.json"], model="alpaca")
+    publish()  # without the files: the entries no longer name them as their source
+    assert {r.source_url for r in ModelCard(model.files["README.md"].decode()).data.eval_results} == {None}
+    assert hub.unknown == []
+    no_token_in_files(hub)
