@@ -5,12 +5,16 @@ Only fields chosen here are written, so tokens and other secrets in the training
 """
 
 import importlib.metadata
+import json
+import logging
 from enum import Enum
 from pathlib import Path
 
 from huggingface_hub import ModelCard, ModelCardData
 
 from .models import embedded_source, is_embedded
+
+logger = logging.getLogger(__name__)
 
 TRAINING_FIELDS = (
     "learning_rate",
@@ -102,17 +106,48 @@ def write_model_card(
     return path
 
 
-def push_folder(folder: str, *, repo_id: str, private: bool | None, message: str) -> str:
-    """Upload a saved model (weights, tokenizer, card; not the checkpoints) to the Hub; returns the repo URL. The
-    token is huggingface_hub's own (HF_TOKEN, where the recipes put `hub_token`, else the saved login)."""
+# Not pushed: checkpoints (optimizer and trainer state), the merged copy (pushed instead of its adapter folder, never
+# beside it), TensorBoard logs, and training_args.bin (a pickle of every training argument)
+NOT_PUSHED = ["checkpoint-*/", "merged/", "runs/", "training_args.bin"]
+
+
+def create_hub_repo(repo_id: str, *, private: bool | None) -> str:
+    """Create the model repository unless it exists (`private` applies only to a new one); returns its full id
+    (`namespace/name`, the token's user for a bare name). The token is huggingface_hub's own (HF_TOKEN, where the
+    recipes put `hub_token`, else the saved login)."""
     from huggingface_hub import HfApi
 
+    return HfApi().create_repo(repo_id, private=private, exist_ok=True).repo_id
+
+
+def push_folder(folder: str, *, repo_id: str, private: bool | None, message: str, adapter_base: str | None = None,
+                adapter_base_revision: str | None = None) -> str:
+    """Upload a saved model (weights, tokenizer, card; not NOT_PUSHED) to the Hub in one commit, which also deletes
+    the repository's files the folder does not hold (but .gitattributes): an earlier push's adapter_config.json
+    beside merged weights would make transformers load that adapter over its base instead. With `adapter_base`, the
+    pushed adapter_config.json names it (and its revision) as the base, in place of the local path training used;
+    the file on disk is left as it is, for local loading. Returns the commit's URL."""
+    from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
+    from huggingface_hub.utils import DEFAULT_IGNORE_PATTERNS, filter_repo_objects
+
     api = HfApi()
-    repo = api.create_repo(repo_id, private=private, exist_ok=True)
-    api.upload_folder(
-        repo_id=repo.repo_id, folder_path=folder, commit_message=message, ignore_patterns=["checkpoint-*", "merged"]
-    )
-    return repo.url
+    repo_id = create_hub_repo(repo_id, private=private)
+    root = Path(folder)
+    files = sorted(path.relative_to(root).as_posix() for path in root.rglob("*") if path.is_file())
+    additions = []
+    for name in filter_repo_objects(files, ignore_patterns=[*NOT_PUSHED, *DEFAULT_IGNORE_PATTERNS]):
+        content: Path | bytes = root / name
+        if name == "adapter_config.json" and adapter_base is not None:
+            config = json.loads(content.read_text()) | {"base_model_name_or_path": adapter_base,
+                                                        "revision": adapter_base_revision}
+            content = (json.dumps(config, indent=2, sort_keys=True) + "\n").encode()
+        additions.append(CommitOperationAdd(path_in_repo=name, path_or_fileobj=content))
+    pushed = {addition.path_in_repo for addition in additions}
+    stale = [name for name in api.list_repo_files(repo_id) if name not in pushed and name != ".gitattributes"]
+    if stale:
+        logger.info("deleting from %s what %s does not hold: %s", repo_id, folder, ", ".join(stale))
+    operations = [*(CommitOperationDelete(path_in_repo=name) for name in stale), *additions]
+    return api.create_commit(repo_id, operations, commit_message=message).commit_url
 
 
 def merge_adapter(adapter_dir: str, dtype: str, *, pad_token_id: int | None = None) -> str:

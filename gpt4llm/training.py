@@ -14,8 +14,9 @@ from transformers.trainer_utils import TrainOutput, get_last_checkpoint
 from trl import ScriptArguments, TrlParser
 
 from .data import DataError
+from .models import embedded_source, is_embedded
 from .precision import CHOICES, describe_choice, use_bf16
-from .publish import merge_adapter, push_folder, write_model_card
+from .publish import create_hub_repo, merge_adapter, push_folder, write_model_card
 
 logger = logging.getLogger(__name__)
 
@@ -82,27 +83,73 @@ def set_log_levels(training_args) -> None:
     datasets.disable_progress_bars()
 
 
-def prepare(script_args: RecipeArguments, training_args, model_args, recipe: str | None) -> None:
+@dataclass(frozen=True)
+class HubTarget:
+    """Where `publish` pushes, once, at the end of a recipe: taken out of the training arguments by `prepare`."""
+
+    repo_id: str
+    private: bool | None
+    adapter_base: str | None = None  # what a pushed unmerged adapter names as its base (a Hub id); None: no adapter
+    adapter_base_revision: str | None = None
+
+
+def prepare(script_args: RecipeArguments, training_args, model_args, recipe: str | None) -> HubTarget | None:
     """The checks and settings every recipe makes before it builds its trainer: the global batch, the precision
-    on a CPU, and what the trainer passes to from_pretrained."""
+    on a CPU, the Hub token and push (see `take_push_from_trainer`), and what the trainer passes to from_pretrained.
+    Returns where `publish` pushes, None without push_to_hub."""
     check_global_batch(script_args.global_batch_size, training_args, recipe)
     choose_cpu_precision(script_args.cpu_precision, training_args)
     keep_token_out_of_files(training_args)
+    hub = take_push_from_trainer(script_args, training_args, model_args)
     training_args.model_init_kwargs = {
         "revision": model_args.model_revision,
         "attn_implementation": model_args.attn_implementation,
         "dtype": model_args.dtype,
         **(training_args.model_init_kwargs or {}),
     }
+    return hub
 
 
 def keep_token_out_of_files(training_args) -> None:
     """Move `hub_token` out of the training arguments into HF_TOKEN, where huggingface_hub finds it for this process
-    and its children: the Trainer pickles its arguments whole into every training_args.bin it saves and pushes, so
-    a token left there would be readable by anyone who downloads the model."""
+    and its children: the Trainer pickles its arguments whole into every training_args.bin it saves, so a token left
+    there would be readable by anyone who gets the output folder."""
     if training_args.hub_token:
         os.environ["HF_TOKEN"] = training_args.hub_token
         training_args.hub_token = None
+
+
+def take_push_from_trainer(script_args: RecipeArguments, training_args, model_args) -> HubTarget | None:
+    """With push_to_hub, turn the Trainer's own pushes off and return what `publish` pushes once at the end: the
+    Trainer would push output_dir at every checkpoint and at save_model (the adapter with its own card, into the repo
+    the merged model then goes to), leaving adapter files beside merged weights over several commits.
+
+    The repository is created now, on the main process (with hub_private_repo, as the Trainer did), so that a bad
+    token or name stops the run before training. An adapter pushed unmerged must name a base that others can load:
+    a Hub id, or the Hub source of an embedded model; a local folder is a RecipeError before training."""
+    if not training_args.push_to_hub:
+        return None
+    training_args.push_to_hub = False
+    adapter_base, adapter_base_revision = None, None
+    merges = getattr(script_args, "merge_adapters", True)  # recipes/reward.py has no such key: it always merges
+    if model_args.use_peft and not merges:
+        adapter_base, adapter_base_revision = hub_base(model_args.model_name_or_path, model_args.model_revision)
+    repo_id = hub_repo_id(training_args)
+    if training_args.process_index == 0:
+        repo_id = create_hub_repo(repo_id, private=training_args.hub_private_repo)
+        logger.info("push_to_hub: the saved model goes to %s once, at the end (the Trainer's own pushes are off)",
+                    repo_id)
+    return HubTarget(repo_id, training_args.hub_private_repo, adapter_base, adapter_base_revision)
+
+
+def hub_base(model_name_or_path: str, revision: str) -> tuple[str, str | None]:
+    """The Hub id (and revision) that an adapter trained on `model_name_or_path` can name as its base."""
+    if is_embedded(model_name_or_path):
+        return embedded_source(model_name_or_path), None  # the model the embedded GGUF was quantized from
+    if Path(model_name_or_path).expanduser().exists():
+        raise RecipeError(f"{model_name_or_path}: push_to_hub would push a LoRA adapter whose base is a local folder "
+                          "nobody else can load; set merge_adapters: true or train from a Hub id (namespace/name)")
+    return model_name_or_path, revision
 
 
 def check_global_batch(global_batch_size: int | None, training_args, recipe: str | None) -> None:
@@ -264,18 +311,15 @@ def save_tokenizer_and_merge(tokenizer, training_args, model_args, merge: bool) 
     return folders
 
 
-def publish(folders: list[str], *, card: dict, training_args, message: str) -> None:
-    """Write the model card into each saved folder and, with push_to_hub, upload the last one (main process)."""
+def publish(folders: list[str], *, card: dict, hub: HubTarget | None, message: str) -> None:
+    """Write the model card into each saved folder and, with a Hub target (`prepare`'s), push the last one in one
+    commit (main process): the merged model when there is one, else the saved model or adapter."""
     for folder in dict.fromkeys(folders):
         write_model_card(folder, **card)
-    if training_args.push_to_hub:
-        url = push_folder(
-            folders[-1],
-            repo_id=hub_repo_id(training_args),
-            private=training_args.hub_private_repo,
-            message=message,
-        )
-        logger.info("pushed to %s", url)
+    if hub is not None:
+        url = push_folder(folders[-1], repo_id=hub.repo_id, private=hub.private, message=message,
+                          adapter_base=hub.adapter_base, adapter_base_revision=hub.adapter_base_revision)
+        logger.info("pushed %s to %s", folders[-1], url)
 
 
 def hub_repo_id(training_args) -> str:

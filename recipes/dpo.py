@@ -5,7 +5,8 @@ tune the policy directly), over TRL's DPOTrainer.
         --config recipes/configs/dpo/smollm2-135m_lora_cpu.yaml [--max_steps 2 ...]
     make dpo RECIPE=recipes/configs/dpo/llama-7b_qlora_single_gpu.yaml ACCELERATE=accelerate_configs/single_gpu.yaml
 
-- Config, model, data sources, launching, resuming, saving and errors as in recipes/sft.py.
+- Config, model, data sources, launching, resuming, saving, pushing (once, at the end) and errors as in
+  recipes/sft.py.
 - Data: the pairs of recipes/reward.py (gpt4llm/preferences.py), prompts in the Alpaca template SFT trains on;
   start from an SFT model of this repo so that policy and data share that template.
 - With LoRA the reference model is the base itself (the adapter switched off), so no second copy is loaded.
@@ -38,7 +39,7 @@ def main(script_args: DPOScriptArguments, training_args: DPOConfig, model_args: 
     # Model and tokenizer
     model_path = resolve_model(model_args.model_name_or_path)
     tokenizer = AutoTokenizer.from_pretrained(model_path, revision=model_args.model_revision)
-    training.prepare(script_args, training_args, model_args, recipe)
+    hub = training.prepare(script_args, training_args, model_args, recipe)  # push_to_hub: once, at the end
 
     # Data: the reward model's pairs, split by prompt
     records = load_records(script_args.dataset_name, split=script_args.dataset_train_split,
@@ -82,8 +83,7 @@ def main(script_args: DPOScriptArguments, training_args: DPOConfig, model_args: 
             metrics=metrics,
             tags=["dpo", "llama-gpt4"],
         )
-        training.publish(folders, card=card, training_args=training_args,
-                        message=f"DPO with {recipe or 'recipes/dpo.py'}")
+        training.publish(folders, card=card, hub=hub, message=f"DPO with {recipe or 'recipes/dpo.py'}")
     training.finish(trainer)
 
 

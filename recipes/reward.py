@@ -15,7 +15,8 @@
   same loss per pair); a batch is then per_device_train_batch_size prompts instead of pairs.
 - LoRA reward models need `lora_task_type: SEQ_CLS`, which trains and saves the score head with the adapter; the
   adapter merged into its base is saved in output_dir/merged (a one-label sequence classifier that loads with
-  AutoModelForSequenceClassification, as the card's snippet shows) and is what `push_to_hub` uploads.
+  AutoModelForSequenceClassification, as the card's snippet shows) and is what `push_to_hub` uploads, once, at the
+  end, in one commit with its tokenizer and card (never the adapter; the Trainer's own pushes are off).
 """
 
 import logging
@@ -61,7 +62,7 @@ def main(script_args: RewardScriptArguments, training_args: RewardConfig, model_
                                   "or its score head is never trained")
     model_path = resolve_model(model_args.model_name_or_path)
     tokenizer = AutoTokenizer.from_pretrained(model_path, revision=model_args.model_revision)
-    training.prepare(script_args, training_args, model_args, recipe)
+    hub = training.prepare(script_args, training_args, model_args, recipe)  # push_to_hub: once, at the end
 
     # Data: pairs from scored responses, split by prompt
     records = load_records(script_args.dataset_name, split=script_args.dataset_train_split,
@@ -121,12 +122,10 @@ def main(script_args: RewardScriptArguments, training_args: RewardConfig, model_
             hyperparameters=hyperparameters(training_args, model_args, world_size),
             metrics=metrics,
             tags=["reward-model", "llama-gpt4"],
-            usage=USAGE.format(
-                model=training.hub_repo_id(training_args) if training_args.push_to_hub else folders[-1]
-            ),
+            usage=USAGE.format(model=hub.repo_id if hub else folders[-1]),
         )
         message = f"Reward model with {recipe or 'recipes/reward.py'}"
-        training.publish(folders, card=card, training_args=training_args, message=message)
+        training.publish(folders, card=card, hub=hub, message=message)
 
 
 if __name__ == "__main__":

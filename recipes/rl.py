@@ -5,8 +5,9 @@ GRPOTrainer or RLOOTrainer.
         --config recipes/configs/rl/smollm2-135m_grpo_cpu.yaml [--max_steps 2 ...]
     make rl RECIPE=recipes/configs/rl/llama-7b_grpo_ddp.yaml ACCELERATE=accelerate_configs/ddp.yaml
 
-- Config, model, launching, resuming, saving, merging and errors as in recipes/sft.py; `algorithm: grpo | rloo`
-  picks the trainer, and its config class (GRPOConfig or RLOOConfig) the keys the YAML may hold.
+- Config, model, launching, resuming, saving, merging, pushing (once, at the end) and errors as in recipes/sft.py;
+  `algorithm: grpo | rloo` picks the trainer, and its config class (GRPOConfig or RLOOConfig) the keys the YAML may
+  hold.
 - Policy: start from an SFT model of this repo, so that policy, prompts and reward model share the Alpaca template.
 - Reward: `reward_model_path`, a model saved by recipes/reward.py (full, LoRA or QLoRA), scoring each completion
   as it was trained to (gpt4llm.reward.RewardModel: prompt + completion + EOS with the tokenizer's special tokens).
@@ -110,7 +111,7 @@ def main(script_args: RLScriptArguments, training_args, model_args: ModelConfig,
         raise training.RecipeError(f"{recipe or 'command line'}: no reward_model_path (recipes/reward.py saves one)")
     model_path = resolve_model(model_args.model_name_or_path)
     tokenizer = AutoTokenizer.from_pretrained(model_path, revision=model_args.model_revision)  # TRL left-pads prompts
-    training.prepare(script_args, training_args, model_args, recipe)
+    hub = training.prepare(script_args, training_args, model_args, recipe)  # push_to_hub: once, at the end
     scorer = RewardModel.from_pretrained(script_args.reward_model_path, batch_size=script_args.reward_batch_size)
     if training_args.beta == 0:
         logger.warning("beta 0: no KL penalty, the policy may drift from the SFT model to exploit the reward model")
@@ -178,7 +179,7 @@ def main(script_args: RLScriptArguments, training_args, model_args: ModelConfig,
             tags=[script_args.algorithm, "rlhf", "llama-gpt4"],
         )
         message = f"RL with {recipe or 'recipes/rl.py'}"
-        training.publish(folders, card=card, training_args=training_args, message=message)
+        training.publish(folders, card=card, hub=hub, message=message)
     training.finish(trainer)
 
 

@@ -13,7 +13,11 @@
   templates and the loss on output and EOS only; chat `messages` with the loss on assistant turns only.
 - Global batch = per_device_train_batch_size x gradient_accumulation_steps x number of processes.
 - Resumes from the newest checkpoint in output_dir. Saves the model (or adapter), the tokenizer and a
-  model card; with `merge_adapters`, also a merged model in output_dir/merged; pushes it with `push_to_hub`.
+  model card; with `merge_adapters`, also a merged model in output_dir/merged.
+- `push_to_hub` pushes once, at the end, from the main process, in one commit: the merged model if any, else the
+  saved model or adapter, with its tokenizer and card (no checkpoints, no training_args.bin); the Trainer's own
+  pushes are off. An adapter pushed unmerged names its base's Hub id (an embedded model's Hub source); from a
+  local base it stops before training: use merge_adapters, or a Hub id.
 - Bad data raises a one-line error naming file, row and field (exit status 1).
 - `decontaminate_against` (off by default): leave out the records whose prompts share a 13-gram with those
   benchmarks' prompts, or are one of their short prompts whole (`decontaminate_answers`: answers too;
@@ -66,7 +70,7 @@ def main(script_args: SFTScriptArguments, training_args: SFTConfig, model_args: 
     tokenizer = AutoTokenizer.from_pretrained(
         model_path, revision=model_args.model_revision, trust_remote_code=training_args.trust_remote_code
     )
-    training.prepare(script_args, training_args, model_args, recipe)
+    hub = training.prepare(script_args, training_args, model_args, recipe)  # push_to_hub: once, at the end
 
     # Data
     records = load_records(script_args.dataset_name, split=script_args.dataset_train_split,
@@ -124,8 +128,7 @@ def main(script_args: SFTScriptArguments, training_args: SFTConfig, model_args: 
             metrics=metrics,
             tags=["sft", "llama-gpt4"],
         )
-        training.publish(folders, card=card, training_args=training_args,
-                        message=f"SFT with {recipe or 'recipes/sft.py'}")
+        training.publish(folders, card=card, hub=hub, message=f"SFT with {recipe or 'recipes/sft.py'}")
     training.finish(trainer)
 
 

@@ -136,6 +136,7 @@ def hub(monkeypatch, tmp_path):
     import datasets.config
     import huggingface_hub.constants as constants
     import huggingface_hub.hf_api as hf_api
+    import transformers.utils.hub
 
     from fake_hub import FakeHub
 
@@ -158,6 +159,8 @@ def hub(monkeypatch, tmp_path):
                 "HF_TOKEN_PATH": str(tmp_path / "no-saved-token"),
             },
             hf_api.api: {"endpoint": hub.url},  # the HfApi behind upload_file & co. (DatasetCard.push_to_hub)
+            # transformers' own shared HfApi keeps the endpoint it was first made with
+            transformers.utils.hub.hf_api(): {"endpoint": hub.url},
             datasets.config: {
                 "HF_ENDPOINT": hub.url,
                 "HUB_DATASETS_URL": hub.url + "/datasets/{repo_id}/resolve/{revision}/{path}",
