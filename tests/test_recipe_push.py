@@ -102,20 +102,25 @@ def test_a_finished_run_run_again_with_push_trains_nothing_and_pushes_what_it_sa
 
 @pytest.mark.slow
 def test_sft_pushes_an_unmerged_adapter_that_names_its_hub_base(hub, tmp_path, tiny_model_dir, tokenizer):
+    """Model and data pulled from the Hub by their ids, the adapter pushed back naming the model."""
     from huggingface_hub import HfApi
     from peft import AutoPeftModelForCausalLM
 
     api = HfApi()
     api.create_repo("user/tiny-base")
     api.upload_folder(repo_id="user/tiny-base", folder_path=tiny_model_dir, commit_message="tiny base")
+    api.create_repo("user/alpaca-small", repo_type="dataset")
+    api.upload_file(path_or_fileobj=str(write_alpaca(tmp_path / "train.json", n=8)), path_in_repo="train.json",
+                    repo_id="user/alpaca-small", repo_type="dataset")
     out = tmp_path / "out"
     result = run_recipe(
         "recipes/sft.py", "--config", SFT_RECIPE, "--model_name_or_path", "user/tiny-base",
-        *("--dataset_name", str(write_alpaca(tmp_path / "train.json", n=8)), "--output_dir", str(out)),
+        *("--dataset_name", "user/alpaca-small", "--output_dir", str(out)),
         *("--use_peft", "true", "--merge_adapters", "false", "--learning_rate", "1e-2", *SHORT_RUN),
         *push_args("user/sft-adapter"), env=hub.env,
     )
     assert result.returncode == 0, result.stderr[-3000:]
+    assert "training on 8 examples from user/alpaca-small" in result.stderr
 
     files, commits = pushed(hub, "user/sft-adapter")
     assert {".gitattributes", "README.md", "train_results.json"} | ADAPTER_FILES | TOKENIZER_FILES <= files
