@@ -15,19 +15,17 @@ being the "initial commit" of `.gitattributes` that the Hub makes when it create
 route (or an option of a route) not served here is recorded in `hub.unknown` ("METHOD /raw/path") and answered 404.
 """
 
-import asyncio
 import base64
 import hashlib
 import json
 import re
-import socket
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from urllib.parse import unquote
 
 from aiohttp import web
+from loopback import LoopbackServer
 
 GITATTRIBUTES = "".join(f"*.{ext} filter=lfs diff=lfs merge=lfs -text\n" for ext in (
     "7z arrow bin bz2 ckpt gz h5 joblib lz4 msgpack npy npz onnx ot parquet pb pickle pkl pt pth safetensors tar "
@@ -89,16 +87,14 @@ class HubError(Exception):
         self.response = web.json_response({"error": message}, status=status, headers=headers)
 
 
-class FakeHub:
+class FakeHub(LoopbackServer):
     def __init__(self):
         self.repos: dict[str, Repo] = {}
         self.blobs: dict[str, bytes] = {}  # LFS storage: sha256 -> content, uploaded and maybe not yet committed
         self.unknown: list[str] = []
         self.requests: list[str] = []  # "METHOD /raw/path" of every request, in order
         self.authorizations: set[str] = set()  # the Authorization headers that write requests carried
-        self._socket = socket.socket()
-        self._socket.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self._socket.getsockname()[1]}"
+        super().__init__()
         self._routes = [(methods.split("|"), re.compile(pattern), handler) for methods, pattern, handler in [
             ("POST", r"/api/repos/create", self._create_repo),
             ("POST", r"/api/validate-yaml", self._validate_yaml),
@@ -112,29 +108,11 @@ class FakeHub:
             ("PUT", r"/lfs-storage/(?P<oid>[0-9a-f]{64})", self._lfs_store),
             ("HEAD|GET", rf"/{GIT_REPO}/resolve/(?P<rev>[^/]+)/(?P<path>.+)", self._resolve),
         ]]
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._started = threading.Event()
 
-    def __enter__(self):
-        self._thread.start()
-        self._started.wait(10)
-        return self
-
-    def __exit__(self, *exc):
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-
-    def _serve(self):
-        asyncio.set_event_loop(self._loop)
+    def app(self) -> web.Application:
         app = web.Application(client_max_size=1024 * 2**20)
         app.router.add_route("*", "/{tail:.*}", self._dispatch)
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        self._loop.run_until_complete(runner.setup())
-        self._loop.run_until_complete(web.SockSite(runner, self._socket).start())
-        self._started.set()
-        self._loop.run_forever()
-        self._loop.run_until_complete(runner.cleanup())
+        return app
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         """Route on the raw (still percent-encoded) path, as the clients quote revisions and paths in it."""

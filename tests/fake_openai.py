@@ -47,13 +47,13 @@ import asyncio
 import json
 import math
 import re
-import socket
 import threading
 import time
 import uuid
 from collections import Counter, deque
 
 from aiohttp import web
+from loopback import LoopbackServer
 
 FAULT = re.compile(r"\[fault:(\w+)\*(\d+)\]")
 TOKEN = re.compile(r"[\u3400-\u9fff]|\w+|[^\w\s]")
@@ -74,7 +74,7 @@ def error_body(message: str, type_: str = "invalid_request_error", param=None, c
     return {"error": {"message": message, "type": type_, "param": param, "code": code}}
 
 
-class FakeOpenAI:
+class FakeOpenAI(LoopbackServer):
     def __init__(self, latency: float = 0.0, slow_seconds: float = 2.0, *, tokens_per_period: float | None = None,
                  requests_per_period: float | None = None, period: float = 60.0, answer_tokens: int | None = None,
                  reasoning_models=(), known_models=None, retired_models=(), batch_seconds: float = 0.05,
@@ -110,28 +110,16 @@ class FakeOpenAI:
         self.retrieves: Counter = Counter()  # batch id -> retrieve calls
         self.processed: Counter = Counter()  # custom_id -> times a batch ran it
         self._holds: dict[str, tuple[threading.Event, threading.Event]] = {}
-        self._socket = socket.socket()
-        self._socket.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self._socket.getsockname()[1]}/v1"
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._started = threading.Event()
+        super().__init__("/v1")
 
     # ---------------------------------------------------------------- life cycle and test controls
-
-    def __enter__(self):
-        self._thread.start()
-        self._started.wait(10)
-        return self
 
     def __exit__(self, *exc):
         for reached, release in self._holds.values():
             release.set()
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
+        super().__exit__(*exc)
 
-    def _serve(self):
-        asyncio.set_event_loop(self._loop)
+    def app(self) -> web.Application:
         app = web.Application(client_max_size=256 * 2**20)
         app.add_routes([
             web.post("/v1/chat/completions", self._chat),
@@ -144,14 +132,7 @@ class FakeOpenAI:
             web.post("/v1/batches/{id}/cancel", self._cancel_batch),
             web.get("/stats", self._stats),
         ])
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        self._loop.run_until_complete(runner.setup())
-        self._loop.run_until_complete(web.SockSite(runner, self._socket, backlog=1024).start())
-        self._started.set()
-        self._loop.run_forever()
-        for task in asyncio.all_tasks(self._loop):
-            task.cancel()
-        self._loop.run_until_complete(runner.cleanup())
+        return app
 
     def hold(self, point: str) -> threading.Event:
         """Stop at `point` until release(point); the returned event is set when a request reaches it."""
