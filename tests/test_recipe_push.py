@@ -43,6 +43,25 @@ def no_training_state(files: set[str]) -> None:
     assert not files & {"training_args.bin", "trainer_state.json", "optimizer.pt", "scheduler.pt"}, files
 
 
+def a_full_model_pushed_once(hub, repo_id: str, title: str) -> set[str]:
+    """The repository holds a loadable model with its tokenizer and card, and no adapter or training state, from one
+    commit after the initial one; its files."""
+    files, commits = pushed(hub, repo_id)
+    assert {".gitattributes", "README.md", "config.json", "model.safetensors"} | TOKENIZER_FILES <= files
+    assert not files & ADAPTER_FILES
+    no_training_state(files)
+    assert [c["title"] for c in commits] == [title]
+    return files
+
+
+def loads_back_the_same(auto_class, repo_id: str, local, model_inputs: dict) -> None:
+    """The model from the stand-in computes exactly what the local folder's does."""
+    with torch.no_grad():
+        from_hub = auto_class.from_pretrained(repo_id)(**model_inputs).logits
+        saved = auto_class.from_pretrained(local)(**model_inputs).logits
+    torch.testing.assert_close(from_hub, saved, atol=0, rtol=0)
+
+
 def inputs(tokenizer) -> dict:
     return tokenizer(alpaca_prompt("Tell me something about tea."), return_tensors="pt")
 
@@ -65,18 +84,11 @@ def test_sft_pushes_the_merged_model_once_with_the_token_from_the_command_line(h
     assert HUB_TOKEN not in result.stdout + result.stderr
     assert "user/sft-merged once, at the end" in result.stderr
 
-    files, commits = pushed(hub, "user/sft-merged")
-    assert {".gitattributes", "README.md", "config.json", "model.safetensors"} | TOKENIZER_FILES <= files
-    assert not files & ADAPTER_FILES
-    no_training_state(files)
-    assert [c["title"] for c in commits] == [f"SFT with {SFT_RECIPE}"]
+    a_full_model_pushed_once(hub, "user/sft-merged", f"SFT with {SFT_RECIPE}")
     assert hub.repos["models/user/sft-merged"].private  # hub_private_repo applied at creation
     assert hub.repos["models/user/sft-merged"].files["README.md"] == (out / "merged" / "README.md").read_bytes()
 
-    with torch.no_grad():
-        from_hub = AutoModelForCausalLM.from_pretrained("user/sft-merged")(**inputs(tokenizer)).logits
-        local = AutoModelForCausalLM.from_pretrained(out / "merged")(**inputs(tokenizer)).logits
-    torch.testing.assert_close(from_hub, local, atol=0, rtol=0)
+    loads_back_the_same(AutoModelForCausalLM, "user/sft-merged", out / "merged", inputs(tokenizer))
     assert AutoTokenizer.from_pretrained("user/sft-merged")("blue")["input_ids"] == tokenizer("blue")["input_ids"]
     assert hub.unknown == []
     no_token_in_files(hub)
@@ -94,8 +106,8 @@ def test_a_finished_run_run_again_with_push_trains_nothing_and_pushes_what_it_sa
     result = run_recipe(*command, *push_args("user/sft-later"), env=hub.env)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "already reached max_steps 2: loading it, nothing left to train" in result.stderr
-    files, commits = pushed(hub, "user/sft-later")
-    assert hub.repos["models/user/sft-later"].files["model.safetensors"] == trained and len(commits) == 1
+    a_full_model_pushed_once(hub, "user/sft-later", f"SFT with {SFT_RECIPE}")
+    assert hub.repos["models/user/sft-later"].files["model.safetensors"] == trained
     assert hub.unknown == []
     no_token_in_files(hub)
 
@@ -130,10 +142,7 @@ def test_sft_pushes_an_unmerged_adapter_that_names_its_hub_base(hub, tmp_path, t
     adapter_config = json.loads(hub.repos["models/user/sft-adapter"].files["adapter_config.json"])
     assert adapter_config["base_model_name_or_path"] == "user/tiny-base"
 
-    with torch.no_grad():
-        from_hub = AutoPeftModelForCausalLM.from_pretrained("user/sft-adapter")(**inputs(tokenizer)).logits
-        local = AutoPeftModelForCausalLM.from_pretrained(out)(**inputs(tokenizer)).logits
-    torch.testing.assert_close(from_hub, local, atol=0, rtol=0)
+    loads_back_the_same(AutoPeftModelForCausalLM, "user/sft-adapter", out, inputs(tokenizer))
     assert hub.unknown == []
     no_token_in_files(hub)
 
@@ -168,21 +177,15 @@ def test_reward_pushes_the_merged_model_that_transformers_loads(hub, tmp_path, t
     )
     assert result.returncode == 0, result.stderr[-3000:]
 
-    files, commits = pushed(hub, "user/reward")
-    assert {".gitattributes", "README.md", "config.json", "model.safetensors"} | TOKENIZER_FILES <= files
-    assert not files & ADAPTER_FILES
-    no_training_state(files)
-    assert [c["title"] for c in commits] == [f"Reward model with {REWARD_RECIPE}"]
+    a_full_model_pushed_once(hub, "user/reward", f"Reward model with {REWARD_RECIPE}")
     card = hub.repos["models/user/reward"].files["README.md"].decode()
     assert 'from_pretrained("user/reward")' in card and "eval_pairwise_accuracy" in card
 
     responses = [alpaca_prompt("Tell me about tea.") + r + tokenizer.eos_token for r in ("Tea is a drink.", "no.")]
     batch = tokenizer(responses, return_tensors="pt", padding=True)
     with torch.no_grad():
-        from_hub = AutoModelForSequenceClassification.from_pretrained("user/reward")(**batch).logits
-        local = AutoModelForSequenceClassification.from_pretrained(out / "merged")(**batch).logits
-    assert from_hub.shape == (2, 1)
-    torch.testing.assert_close(from_hub, local, atol=0, rtol=0)
+        assert AutoModelForSequenceClassification.from_pretrained("user/reward")(**batch).logits.shape == (2, 1)
+    loads_back_the_same(AutoModelForSequenceClassification, "user/reward", out / "merged", batch)
     assert hub.unknown == []
     no_token_in_files(hub)
 
@@ -200,15 +203,9 @@ def test_dpo_pushes_a_full_model_from_its_output_folder(hub, tmp_path, tiny_mode
     )
     assert result.returncode == 0, result.stderr[-3000:]
 
-    files, commits = pushed(hub, "user/dpo")
-    assert {".gitattributes", "README.md", "config.json", "model.safetensors"} | TOKENIZER_FILES <= files
+    a_full_model_pushed_once(hub, "user/dpo", f"DPO with {DPO_RECIPE}")
     assert (out / "training_args.bin").is_file() and (out / "checkpoint-2").is_dir()  # saved, not pushed
-    no_training_state(files)
-    assert [c["title"] for c in commits] == [f"DPO with {DPO_RECIPE}"]
-    with torch.no_grad():
-        from_hub = AutoModelForCausalLM.from_pretrained("user/dpo")(**inputs(tokenizer)).logits
-        local = AutoModelForCausalLM.from_pretrained(out)(**inputs(tokenizer)).logits
-    torch.testing.assert_close(from_hub, local, atol=0, rtol=0)
+    loads_back_the_same(AutoModelForCausalLM, "user/dpo", out, inputs(tokenizer))
     assert hub.unknown == []
     no_token_in_files(hub)
 
@@ -225,15 +222,8 @@ def test_rl_pushes_the_merged_policy(hub, tmp_path, tiny_model_dir, tiny_reward_
     )
     assert result.returncode == 0, result.stderr[-3000:]
 
-    files, commits = pushed(hub, "user/rl")
-    assert {".gitattributes", "README.md", "config.json", "model.safetensors"} | TOKENIZER_FILES <= files
-    assert not files & ADAPTER_FILES
-    no_training_state(files)
-    assert [c["title"] for c in commits] == [f"RL with {RL_RECIPE}"]
-    with torch.no_grad():
-        from_hub = AutoModelForCausalLM.from_pretrained("user/rl")(**inputs(tokenizer)).logits
-        local = AutoModelForCausalLM.from_pretrained(out / "merged")(**inputs(tokenizer)).logits
-    torch.testing.assert_close(from_hub, local, atol=0, rtol=0)
+    a_full_model_pushed_once(hub, "user/rl", f"RL with {RL_RECIPE}")
+    loads_back_the_same(AutoModelForCausalLM, "user/rl", out / "merged", inputs(tokenizer))
     assert hub.unknown == []
     no_token_in_files(hub)
 
