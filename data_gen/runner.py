@@ -11,9 +11,12 @@ from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
+from huggingface_hub.errors import HfHubHTTPError
+
 from gpt4llm.benchmarks import select
-from gpt4llm.data import load_records
+from gpt4llm.data import DataError, load_records
 from gpt4llm.files import write_json_atomic
+from gpt4llm.publish import hub_error
 from gpt4llm.teacher.options import TeacherConfig
 from gpt4llm.teacher.runlog import RunLog, Summary, Written, records_path, report_failures
 
@@ -68,7 +71,11 @@ async def _run(task: Task, rows: list[dict], output: Path, teacher: TeacherConfi
     log.close()
     if push_to_hub:
         card = dataset_card(task.name, push_to_hub, teacher, params, input, limit, dataset, summaries)
-        push_dataset(push_to_hub, dataset, card, private=private)
+        try:
+            push_dataset(push_to_hub, dataset, card, private=private)
+        except HfHubHTTPError as error:  # the records are safe on disk; a rerun sends no request and pushes again
+            raise DataError(f"{output}: written, but not pushed to {push_to_hub}: {hub_error(error)}; the same "
+                            "command again pushes it without new requests") from None
     return Written(output, failures)
 
 

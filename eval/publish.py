@@ -9,7 +9,10 @@ import json
 from pathlib import Path
 from typing import Sequence
 
+from huggingface_hub.errors import HfHubHTTPError
+
 from gpt4llm.data import DataError
+from gpt4llm.publish import hub_error
 
 TASK = "text-generation"
 SOURCE = "gpt4llm eval"  # the model-index `source` of every result: this project's evaluation
@@ -88,15 +91,24 @@ def publish_results(repo_id: str, *, model: str | None = None, judge: Sequence =
     not named) into the card of the model repository `repo_id` as model-index entries; with `files_repo`, the
     result files and `files` (reviews, annotations: files or folders) uploaded first to that dataset repository,
     which each entry then names as its source. Returns what was published."""
-    from huggingface_hub import ModelCard
-    from huggingface_hub.errors import EntryNotFoundError, RepositoryNotFoundError
-
     found = evaluated_models(judge=judge, mt_bench=mt_bench, alpaca_eval=alpaca_eval, rouge=rouge)
     if model is None and len(found) != 1:
         raise DataError(f"the result files evaluate {sorted(found) or 'no model'}: name the one to publish (--model)")
     model = model if model is not None else next(iter(found))
     if model not in found:
         raise DataError(f"no result for {model!r} in the result files; they evaluate {sorted(found)}")
+    try:
+        return _publish(repo_id, model, found[model], files_repo, [*judge, *mt_bench, *alpaca_eval, *rouge, *files],
+                        private)
+    except HfHubHTTPError as error:
+        raise DataError(f"{repo_id}: not published: {hub_error(error)}") from None
+
+
+def _publish(repo_id: str, model: str, results: list[dict], files_repo: str | None, files: list,
+             private: bool) -> dict:
+    from huggingface_hub import ModelCard
+    from huggingface_hub.errors import EntryNotFoundError, RepositoryNotFoundError
+
     try:
         card = ModelCard.load(repo_id)  # before any upload: a repository that does not exist stops here
     except EntryNotFoundError:
@@ -105,15 +117,14 @@ def publish_results(repo_id: str, *, model: str | None = None, judge: Sequence =
         raise DataError(f"{repo_id}: no such model repository on the Hub, or your token cannot read it") from None
     source_url = None
     if files_repo:
-        source_url = upload_files(files_repo, [*judge, *mt_bench, *alpaca_eval, *rouge, *files],
-                                  model_repo=repo_id, private=private)
-    new = eval_results(found[model], source_url)
+        source_url = upload_files(files_repo, files, model_repo=repo_id, private=private)
+    new = eval_results(results, source_url)
     # a result of the same benchmark, metric, judge and reference is replaced, whatever its value and source
     kept = [old for old in card.data.eval_results or [] if not any(_same_measure(old, n) for n in new)]
     card.data.eval_results = kept + new
     card.data.model_name = card.data.model_name or repo_id.split("/")[-1]
     commit = card.push_to_hub(repo_id, commit_message=f"Evaluation results of {model}")  # no commit if unchanged
-    return {"repo_id": repo_id, "model": model, "results": found[model], "files": source_url, "commit": commit}
+    return {"repo_id": repo_id, "model": model, "results": results, "files": source_url, "commit": commit}
 
 
 def _same_measure(a, b) -> bool:

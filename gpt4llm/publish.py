@@ -111,6 +111,11 @@ def write_model_card(
 NOT_PUSHED = ["checkpoint-*/", "merged/", "runs/", "training_args.bin"]
 
 
+def hub_error(error: Exception) -> str:
+    """A Hub error in one line: huggingface_hub puts the request id and the server's details on the lines below."""
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+
+
 def create_hub_repo(repo_id: str, *, private: bool | None) -> str:
     """Create the model repository unless it exists (`private` applies only to a new one); returns its full id
     (`namespace/name`, the token's user for a bare name). The token is huggingface_hub's own (HF_TOKEN, where the

@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from huggingface_hub.errors import HfHubHTTPError
 from transformers import TrainerCallback, TrainerState
 from transformers.trainer import TRAINER_STATE_NAME
 from transformers.trainer_utils import TrainOutput, get_last_checkpoint
@@ -16,7 +17,7 @@ from trl import ScriptArguments, TrlParser
 from .data import DataError
 from .models import embedded_source, is_embedded
 from .precision import CHOICES, describe_choice, use_bf16
-from .publish import create_hub_repo, merge_adapter, push_folder, write_model_card
+from .publish import create_hub_repo, hub_error, merge_adapter, push_folder, write_model_card
 
 logger = logging.getLogger(__name__)
 
@@ -136,7 +137,10 @@ def take_push_from_trainer(script_args: RecipeArguments, training_args, model_ar
         adapter_base, adapter_base_revision = hub_base(model_args.model_name_or_path, model_args.model_revision)
     repo_id = hub_repo_id(training_args)
     if training_args.process_index == 0:
-        repo_id = create_hub_repo(repo_id, private=training_args.hub_private_repo)
+        try:
+            repo_id = create_hub_repo(repo_id, private=training_args.hub_private_repo)
+        except HfHubHTTPError as error:
+            raise RecipeError(f"push_to_hub: cannot create {repo_id} on the Hub: {hub_error(error)}") from None
         logger.info("push_to_hub: the saved model goes to %s once, at the end (the Trainer's own pushes are off)",
                     repo_id)
     return HubTarget(repo_id, training_args.hub_private_repo, adapter_base, adapter_base_revision)
@@ -317,8 +321,12 @@ def publish(folders: list[str], *, card: dict, hub: HubTarget | None, message: s
     for folder in dict.fromkeys(folders):
         write_model_card(folder, **card)
     if hub is not None:
-        url = push_folder(folders[-1], repo_id=hub.repo_id, private=hub.private, message=message,
-                          adapter_base=hub.adapter_base, adapter_base_revision=hub.adapter_base_revision)
+        try:
+            url = push_folder(folders[-1], repo_id=hub.repo_id, private=hub.private, message=message,
+                              adapter_base=hub.adapter_base, adapter_base_revision=hub.adapter_base_revision)
+        except HfHubHTTPError as error:  # what was trained is saved; a rerun of the finished run trains nothing
+            raise RecipeError(f"{folders[-1]}: saved, but not pushed to {hub.repo_id}: {hub_error(error)}; the "
+                              "same command again pushes it without training") from None
         logger.info("pushed %s to %s", folders[-1], url)
 
 

@@ -134,6 +134,26 @@ def test_data_gen_answers_a_hub_dataset_and_publishes_records_and_card(hub, tmp_
     no_token_in_files(hub, SECRET)
 
 
+
+def test_a_push_the_hub_refuses_is_one_line_and_keeps_the_records(hub, tmp_path, monkeypatch):
+    """No token: the Hub answers 401; the records are on disk, and the error says a rerun pushes them."""
+    from test_data_gen import data_gen
+
+    monkeypatch.delenv("HF_TOKEN")
+    output = tmp_path / "answers.json"
+    seeds = tmp_path / "seeds.json"
+    seeds.write_text(json.dumps(ALPACA))
+    with FakeOpenAI() as teacher:
+        failed = data_gen("answer", "--input", seeds, "--output", output, "--model", "teacher-1", "--base-url",
+                          teacher.url, "--push-to-hub", "user/alpaca-gpt4", check=False,
+                          env={k: v for k, v in hub.env.items() if k != "HF_TOKEN"})
+    assert failed.returncode == 1 and "Traceback" not in failed.stderr
+    last = failed.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"error: {output}: written, but not pushed to user/alpaca-gpt4: ") and "401" in last
+    assert last.endswith("the same command again pushes it without new requests")
+    assert len(json.loads(output.read_text())) == len(ALPACA) and hub.repos == {}
+
+
 def test_a_registered_hub_source_is_pulled_through_the_endpoint_and_a_changed_file_is_named(hub, tmp_path,
                                                                                               monkeypatch):
     """The Unnatural Instructions core Parquet, at its pinned repository, revision and path, served by the stand-in

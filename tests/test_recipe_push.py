@@ -166,6 +166,22 @@ def test_an_unmerged_adapter_of_a_local_base_stops_before_training(hub, tmp_path
 
 
 @pytest.mark.slow
+def test_a_repository_the_hub_refuses_stops_before_training(hub, tmp_path, tiny_model_dir, monkeypatch):
+    monkeypatch.delenv("HF_TOKEN")  # no token: the Hub answers 401 to the repository's creation
+    out = tmp_path / "out"
+    result = run_recipe(
+        "recipes/sft.py", "--config", SFT_RECIPE, "--model_name_or_path", tiny_model_dir,
+        *("--dataset_name", str(write_alpaca(tmp_path / "train.json", n=8)), "--output_dir", str(out)),
+        *("--max_steps", "1", *push_args("user/sft-refused")),
+        env={k: v for k, v in hub.env.items() if k != "HF_TOKEN"},
+    )
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: push_to_hub: cannot create user/sft-refused on the Hub: ") and "401" in last
+    assert "training on" not in result.stderr and hub.repos == {}
+
+
+@pytest.mark.slow
 def test_reward_pushes_the_merged_model_that_transformers_loads(hub, tmp_path, tiny_model_dir, tokenizer):
     from transformers import AutoModelForSequenceClassification
 
