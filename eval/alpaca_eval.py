@@ -453,7 +453,8 @@ def leaderboard_row(generator: str, rows: list[dict], gamed: dict | None) -> dic
     predicted = None
     if gamed is not None:
         predicted = np.full(len(rows), 0.5) if baseline == {generator} else length_controlled(rows, gamed)
-    row = {"generator": generator, "baseline": ", ".join(sorted(baseline)), **_metrics(rows, preferences, predicted)}
+    row = {"generator": generator, "baseline": ", ".join(sorted(baseline)), **_metrics(rows, preferences, predicted),
+           "n_without_preference": sum(math.isnan(p) for p in preferences)}  # left out of n_total, as AlpacaEval does
     if predicted is not None and any(r["index"] != i for i, r in enumerate(rows)):
         logger.warning("%s: the annotations are not the benchmark's rows in order (some missing or moved): the GLM "
                        "takes each instruction's difficulty by its benchmark row; AlpacaEval's own code takes it by "

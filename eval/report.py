@@ -261,6 +261,11 @@ def alpaca_eval_table(result: dict) -> list[str]:
                      f"{_rate(m['win_rate'], m['standard_error'])} | {_rate(m['discrete_win_rate'])} | "
                      f"{m['n_wins']} / {m['n_wins_base']} / {m['n_draws']} / {m['n_total']} | {m['avg_length']} | "
                      f"{listed} |")
+    unread = {m["generator"]: m["n_without_preference"] for m in result["models"] if m.get("n_without_preference")}
+    if unread:
+        lines += ["", "Left out of the totals, as AlpacaEval leaves them out, the annotations without a preference "
+                  "(neither label among the judge's likeliest tokens): "
+                  + ", ".join(f"{g} {n}" for g, n in unread.items()) + "."]
     paper = [(name, label) for name, label in (("selfinstruct", "User-Oriented-252"), ("vicuna", "Vicuna-80"))
              if any(name in m["subsets"] for m in result["models"])]
     if paper:

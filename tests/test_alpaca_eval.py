@@ -164,6 +164,8 @@ def test_a_judge_with_known_logprobs_gives_alpaca_evals_preferences(bench):
     for name in ("win_rate", "standard_error", "n_wins", "n_wins_base", "n_draws", "n_total", "discrete_win_rate"):
         assert model[name] == pytest.approx(float(theirs[name]), abs=1e-9), name
     assert model["n_total"] == 11 and model["n_draws"] == 1  # the unreadable one left out, the identical one a draw
+    assert model["n_without_preference"] == 1
+    assert "tiny 1." in output.with_suffix(".md").read_text()  # and the table says so
     assert result["models"][0]["subsets"]["vicuna"]["paper_benchmark"] == "Vicuna-80"
     assert [p["generator"] for p in result["published"]] == ["big-model", "small-model"]
     assert output.with_suffix(".md").read_text().count("| tiny |") == 2
