@@ -77,11 +77,13 @@ def eval_results(results: list[dict], source_url: str | None = None):
     """The results as huggingface_hub `EvalResult`s."""
     from huggingface_hub import EvalResult
 
-    return [EvalResult(task_type=TASK, dataset_name=BENCHMARKS.get(r["benchmark"], (r["benchmark"],))[0],
-                       dataset_type=BENCHMARKS.get(r["benchmark"], (None, r["benchmark"]))[1],
-                       metric_type=r["metric"], metric_name=r["name"], metric_value=r["value"],
-                       source_name=SOURCE if source_url else None, source_url=source_url)
-            for r in results]
+    entries = []
+    for r in results:
+        name, kind = BENCHMARKS.get(r["benchmark"], (r["benchmark"], r["benchmark"]))  # a file: its path
+        entries.append(EvalResult(task_type=TASK, dataset_name=name, dataset_type=kind, metric_type=r["metric"],
+                                  metric_name=r["name"], metric_value=r["value"],
+                                  source_name=SOURCE if source_url else None, source_url=source_url))
+    return entries
 
 
 def publish_results(repo_id: str, *, model: str | None = None, judge: Sequence = (), mt_bench: Sequence = (),
