@@ -88,7 +88,7 @@ def fetch_source(name: str) -> Path:
     try:
         return fetch(name)
     except (OSError, ValueError) as error:  # no network, HTTP errors, a checksum that does not match
-        raise DataError(f"{name}: cannot fetch this registered source: {error}") from None
+        raise DataError(f"{name}: cannot fetch this registered source: {' '.join(str(error).split())}") from None
 
 
 def _read_file(path: Path) -> Records:

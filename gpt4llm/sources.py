@@ -7,7 +7,7 @@ always a complete, verified one. Datasets name these as `release:NAME`.
 import hashlib
 import re
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -30,6 +30,14 @@ _MT_BENCH = f"https://raw.githubusercontent.com/lm-sys/FastChat/{FASTCHAT_LLM_JU
 ALPACA_EVAL_COMMIT = "cd543a149df89434d8a54582c0151c0b945c3d20"
 _ALPACA_EVAL = f"https://raw.githubusercontent.com/tatsu-lab/alpaca_eval/{ALPACA_EVAL_COMMIT}"
 ALPACA_EVAL_DATA_REVISION = "2edc6fad8be6b14ea7230aabfd08188da6b8b814"
+# MT-bench's published judgments: GPT-4's, of the leaderboard's models, in the lmsys/mt-bench space (what FastChat's
+# download_mt_bench_pregenerated.py fetches from `main`), and the MT-bench paper's expert votes with GPT-4's verdicts
+# on the same pairs, in the lmsys/mt_bench_human_judgments dataset. The pins are those public MT-bench studies record
+# for these revisions (two independent records agree on gpt-4_pair.jsonl's).
+MT_BENCH_SPACE_REVISION = "6e465b26cb18b64e48b3858d54ac655736cf07b6"
+_MT_BENCH_SPACE = f"https://huggingface.co/spaces/lmsys/mt-bench/resolve/{MT_BENCH_SPACE_REVISION}/data/mt_bench"
+MT_BENCH_HUMAN_REVISION = "f7d2896d2cc5d80f8b55c2bbc722613555233c25"
+_MT_BENCH_HUMAN = f"https://huggingface.co/datasets/lmsys/mt_bench_human_judgments/resolve/{MT_BENCH_HUMAN_REVISION}/data"
 _ALPACA_EVAL_DATA = f"https://huggingface.co/datasets/tatsu-lab/alpaca_eval/resolve/{ALPACA_EVAL_DATA_REVISION}"
 HUB_FILE = re.compile(r"https://huggingface\.co/(?P<type>datasets/|spaces/)?(?P<repo>[^/]+/[^/]+)/resolve/"
                       r"(?P<revision>[^/]+)/(?P<path>.+)")
@@ -174,6 +182,31 @@ SOURCES = {
         "Apache-2.0",
         sha256="f957a5bc977badb66885ec970e6cd08527845780313f0995764260e5777b9b3f",
     ),
+    "mt_bench_gpt4_pair": Source(
+        f"{_MT_BENCH_SPACE}/model_judgment/gpt-4_pair.jsonl",
+        "GPT-4's pairwise MT-bench judgments: each leaderboard model against gpt-3.5-turbo, both turns, in both "
+        "orders (g1, g2), 4,800 games (llm_judge schema), Apache-2.0",
+        sha256="d662c0b7d1d297f0494fcb4cc09fe8f054fa22d75deb4754a483a921984bc585",
+    ),
+    # No public record gives this file's checksum: it is pinned by the space's commit, and verified against the
+    # digest the Hub's git records for it at that commit (`recorded_pin`).
+    "mt_bench_gpt4_single": Source(
+        f"{_MT_BENCH_SPACE}/model_judgment/gpt-4_single.jsonl",
+        "GPT-4's single-answer MT-bench grades (1 to 10) of the leaderboard's models, both turns (llm_judge schema), "
+        "Apache-2.0",
+    ),
+    "mt_bench_human_judgments": Source(
+        f"{_MT_BENCH_HUMAN}/human-00000-of-00001-25f4910818759289.parquet",
+        "The MT-bench paper's 3,355 expert and author votes on pairs of six models' answers {question_id, model_a, "
+        "model_b, winner, judge, conversation_a, conversation_b, turn} (split human), CC BY 4.0",
+        sha256="4877bc46a40929f4082c3c79593700fb897b1d6c7f4c473032694a01322f5769",
+    ),
+    "mt_bench_human_judgments_gpt4": Source(
+        f"{_MT_BENCH_HUMAN}/gpt4_pair-00000-of-00001-c0b431264a82ddc0.parquet",
+        "GPT-4's pairwise verdicts on the same six models' 2,400 pairs, both orders combined (an order disagreement "
+        "is 'tie (inconsistent)'), same schema (split gpt4_pair), CC BY 4.0",
+        sha256="57068327ffb5f8fddb15fedbbfe40b26fe862da2326331e5cf64a42320a00e71",
+    ),
     # AlpacaEval 2. The evaluation set is the baseline's (gpt4_1106_preview's) output file: the 805 instructions with
     # their `dataset` subset (selfinstruct: the paper's User-Oriented-252, vicuna: its Vicuna-80), byte for byte the
     # dataset's alpaca_eval_gpt4_baseline.json. The Hub tables' pins are those a public AlpacaEval runner records for
@@ -245,6 +278,9 @@ SOURCES = {
 FASTCHAT_VICUNA80_ANSWERS = tuple(name for name in SOURCES if name.startswith("vicuna80_answers_"))
 FASTCHAT_VICUNA80_GPT4_REVIEWS = tuple(name for name in SOURCES if name.startswith("vicuna80_gpt4_reviews_"))
 
+# The MT-bench paper's agreement set: expert votes and GPT-4's verdicts on the same pairs
+MT_BENCH_HUMAN_AGREEMENT = ("mt_bench_human_judgments", "mt_bench_human_judgments_gpt4")
+
 ALPACA_EVAL_PUBLISHED = tuple(name for name in SOURCES if name.startswith("alpaca_eval_annotations_"))
 
 # The evaluation benchmarks, which `data_gen decontaminate` checks training data against by default
@@ -265,8 +301,9 @@ def fetch(name: str) -> Path:
     if target.is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
+    pin = source if source.sha256 or source.git_blob_sha1 else recorded_pin(source)
     data = download(source.url)
-    source.verify(data)
+    pin.verify(data)
     with atomic_file(target, "wb") as file:
         file.write(data)
     return target
@@ -275,15 +312,38 @@ def fetch(name: str) -> Path:
 def download(url: str) -> bytes:
     """A file's bytes. A file on the Hub goes through huggingface_hub, so that HF_ENDPOINT (a mirror), the user's
     token and the Hub's own download paths apply; anything else is a plain GET."""
-    if hub_file := HUB_FILE.fullmatch(url):
+    if hub_file := _hub_file(url):
         import tempfile
 
         from huggingface_hub import hf_hub_download
 
-        repo_type = {"datasets/": "dataset", "spaces/": "space"}.get(hub_file["type"] or "", "model")
         with tempfile.TemporaryDirectory() as folder:
-            path = hf_hub_download(hub_file["repo"], unquote(hub_file["path"]), repo_type=repo_type,
-                                   revision=hub_file["revision"], local_dir=folder)
-            return Path(path).read_bytes()
+            return Path(hf_hub_download(**hub_file, local_dir=folder)).read_bytes()
     with urllib.request.urlopen(url, timeout=60) as response:
         return response.read()
+
+
+def recorded_pin(source: Source) -> Source:
+    """A Hub file pinned by a commit alone, with the digest the Hub's git records for it at that commit: the LFS
+    sha256, or the blob id of a file kept in git. A commit fixes both, so a download either matches or was changed
+    on the way."""
+    hub_file = _hub_file(source.url)
+    if not hub_file or not re.fullmatch(r"[0-9a-f]{40}", hub_file["revision"]):
+        raise ValueError(f"{source.url}: no checksum and not a file at a Hub commit; pin one or the other")
+    from huggingface_hub import HfApi
+
+    entries = HfApi().get_paths_info(hub_file["repo_id"], [hub_file["filename"]], repo_type=hub_file["repo_type"],
+                                     revision=hub_file["revision"])
+    if not entries or not hasattr(entries[0], "blob_id"):
+        raise ValueError(f"{source.url}: the Hub has no such file at that commit")
+    if entries[0].lfs:
+        return replace(source, sha256=entries[0].lfs.sha256)
+    return replace(source, git_blob_sha1=entries[0].blob_id)
+
+
+def _hub_file(url: str) -> dict | None:
+    """A Hub file URL as huggingface_hub's download arguments; None for any other URL."""
+    if not (hub_file := HUB_FILE.fullmatch(url)):
+        return None
+    return {"repo_id": hub_file["repo"], "filename": unquote(hub_file["path"]), "revision": hub_file["revision"],
+            "repo_type": {"datasets/": "dataset", "spaces/": "space"}.get(hub_file["type"] or "", "model")}

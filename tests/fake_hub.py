@@ -94,6 +94,9 @@ class FakeHub(LoopbackServer):
         self.unknown: list[str] = []
         self.requests: list[str] = []  # "METHOD /raw/path" of every request, in order
         self.authorizations: set[str] = set()  # the Authorization headers that write requests carried
+        # "{repo url path}/{file path}" -> what a download of that file gets instead of what the commit holds (a
+        # mirror or proxy that changed it on the way); the Hub's records of the file stay as they are
+        self.altered: dict[str, bytes] = {}
         super().__init__()
         self._routes = [(methods.split("|"), re.compile(pattern), handler) for methods, pattern, handler in [
             ("POST", r"/api/repos/create", self._create_repo),
@@ -334,4 +337,4 @@ class FakeHub(LoopbackServer):
             headers["ETag"] = f'"{git_oid(data)}"'
         if request.method == "HEAD":
             return web.Response(status=200, headers=headers | {"Content-Length": str(len(data))})
-        return web.Response(body=data, headers=headers)
+        return web.Response(body=self.altered.get(f"{repo.url_path}/{path}", data), headers=headers)

@@ -256,6 +256,23 @@ def test_sha256_pins_are_checked(tmp_path, monkeypatch):
         fetch("tampered")
 
 
+def test_every_registered_source_is_pinned_by_a_checksum_or_a_hub_commit(tmp_path, monkeypatch):
+    """A source without a checksum must be a file at a Hub commit (whose record is then its pin); a file at a branch
+    without one is refused before anything is downloaded."""
+    import re
+
+    from gpt4llm.sources import HUB_FILE, Source, fetch
+
+    for name, source in SOURCES.items():
+        if not (source.sha256 or source.git_blob_sha1):
+            assert re.fullmatch(r"[0-9a-f]{40}", HUB_FILE.fullmatch(source.url)["revision"]), name
+    monkeypatch.setenv("GPT4LLM_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setitem(SOURCES, "moving", Source("https://huggingface.co/datasets/o/d/resolve/main/f.json", "test"))
+    monkeypatch.setattr("gpt4llm.sources.download", lambda url: pytest.fail("downloaded an unpinned file"))
+    with pytest.raises(ValueError, match="no checksum and not a file at a Hub commit; pin one or the other"):
+        fetch("moving")
+
+
 def test_unreachable_hub_dataset_is_a_clear_error():
     with pytest.raises(DataError, match=r"^no-such-org/no-such-dataset: cannot load this Hub dataset"):
         load_records("no-such-org/no-such-dataset")

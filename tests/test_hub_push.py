@@ -160,25 +160,17 @@ def test_a_registered_hub_source_is_pulled_through_the_endpoint_and_a_changed_fi
     (HF_ENDPOINT is how users reach a mirror): fetched and verified; the same path with other bytes is a one-line
     error naming the file and both checksums, and nothing is cached."""
     import hashlib
-    import io
 
-    import pyarrow
-    import pyarrow.parquet
     from huggingface_hub import HfApi
 
     from gpt4llm.data import DataError, load_records
     from gpt4llm.sources import HUB_FILE, SOURCES
 
-    def parquet(records: list[dict]) -> bytes:
-        buffer = io.BytesIO()
-        pyarrow.parquet.write_table(pyarrow.Table.from_pylist(records), buffer)
-        return buffer.getvalue()
-
     source = SOURCES["unnatural_core"]
     pinned = HUB_FILE.fullmatch(source.url)
     core = [{"instruction": "Add one.", "instances": [{"input": "1", "output": "2"}]},
             {"instruction": "Double.", "instances": [{"input": "2", "output": "4"}, {"input": "3", "output": "6"}]}]
-    served = parquet(core)
+    served = write_parquet(core)
     monkeypatch.setenv("GPT4LLM_CACHE", str(tmp_path / "cache"))
     # the pin of these bytes: the real file is not ours to serve
     monkeypatch.setitem(SOURCES, "unnatural_core",
@@ -192,18 +184,81 @@ def test_a_registered_hub_source_is_pulled_through_the_endpoint_and_a_changed_fi
         repo = hub.repos[f"datasets/{pinned['repo']}"]
         repo.refs[pinned["revision"]] = repo.sha
 
-    serve(parquet(core[:1]))  # the file changed upstream
+    serve(write_parquet(core[:1]))  # the file changed upstream
     with pytest.raises(DataError) as error:
         load_records("release:unnatural_core")
     message = str(error.value)
     assert "\n" not in message and pinned["path"] in message
-    assert hashlib.sha256(parquet(core[:1])).hexdigest() in message and hashlib.sha256(served).hexdigest() in message
+    assert hashlib.sha256(write_parquet(core[:1])).hexdigest() in message
+    assert hashlib.sha256(served).hexdigest() in message
     assert not (tmp_path / "cache" / "sources").exists() or not list((tmp_path / "cache" / "sources").iterdir())
 
     serve(served)
     assert [row["instruction"] for row in load_records("release:unnatural_core").rows] == ["Add one.", "Double."]
     assert any(f"/resolve/{pinned['revision']}/" in request for request in hub.requests)
     assert hub.unknown == []
+
+
+@pytest.mark.parametrize("kept_in", ["git", "LFS"])
+def test_a_source_pinned_by_a_hub_commit_is_verified_against_what_the_hub_records_there(hub, tmp_path, monkeypatch,
+                                                                                        kept_in):
+    """MT-bench's published single-answer grades have no public checksum: the space's commit pins them, and the
+    download is checked against the digest the Hub records for the file at that commit (the git blob id of a file
+    kept in git, the sha256 of one kept in LFS). Bytes changed on the way are a one-line error and nothing is
+    cached; a commit without the file is one line too."""
+    from huggingface_hub import HfApi
+
+    from gpt4llm.data import DataError, load_records
+    from gpt4llm.sources import HUB_FILE, SOURCES
+
+    monkeypatch.setenv("GPT4LLM_CACHE", str(tmp_path / "cache"))
+    source = SOURCES["mt_bench_gpt4_single"]
+    assert source.sha256 is None and source.git_blob_sha1 is None
+    if kept_in == "LFS":  # the stand-in keeps .parquet files in LFS, as the Hub does
+        source = type(source)(source.url.replace(".jsonl", ".parquet"), source.description)
+        monkeypatch.setitem(SOURCES, "mt_bench_gpt4_single", source)
+    pinned = HUB_FILE.fullmatch(source.url)
+    grades = [{"question_id": 81, "model": "m", "judge": ["gpt-4", "single-v1"], "user_prompt": "p",
+               "judgment": "Rating: [[7]]", "score": 7, "turn": 1, "tstamp": 0.0}]
+    served = (write_parquet(grades) if kept_in == "LFS"
+              else "".join(json.dumps(row) + "\n" for row in grades).encode())
+    api = HfApi()
+    api.create_repo(pinned["repo"], repo_type="space", space_sdk="gradio")
+    repo = hub.repos[f"spaces/{pinned['repo']}"]
+
+    def serve(path_in_repo: str, data: bytes) -> None:
+        api.upload_file(path_or_fileobj=data, path_in_repo=path_in_repo, repo_id=pinned["repo"], repo_type="space")
+        repo.refs[pinned["revision"]] = repo.sha
+
+    serve("README.md", b"# MT-bench")  # the pinned commit has no such file
+    with pytest.raises(DataError, match=rf"^mt_bench_gpt4_single: .*{pinned['path']}: the Hub has no such file at "
+                                        "that commit$"):
+        load_records("mt_bench_gpt4_single")
+
+    serve(pinned["path"], served)
+    assert (pinned["path"] in repo.lfs) == (kept_in == "LFS")
+    hub.altered[f"spaces/{pinned['repo']}/{pinned['path']}"] = served.replace(b"single-v1", b"single-v2")
+    with pytest.raises(DataError) as error:
+        load_records("mt_bench_gpt4_single")
+    assert "\n" not in str(error.value) and "changed since it was pinned" in str(error.value)
+    assert ("sha256" if kept_in == "LFS" else "git blob") in str(error.value)
+    assert not list((tmp_path / "cache" / "sources").glob("*"))
+
+    hub.altered.clear()
+    assert load_records("mt_bench_gpt4_single").rows == grades
+    assert any(f"/paths-info/{pinned['revision']}" in request for request in hub.requests)
+    assert hub.unknown == []
+
+
+def write_parquet(records: list[dict]) -> bytes:
+    import io
+
+    import pyarrow
+    import pyarrow.parquet
+
+    buffer = io.BytesIO()
+    pyarrow.parquet.write_table(pyarrow.Table.from_pylist(records), buffer)
+    return buffer.getvalue()
 
 
 def test_eval_publish_puts_results_in_the_model_card_and_the_files_behind_them_in_a_dataset(hub, tmp_path):
