@@ -140,8 +140,10 @@ def parser() -> argparse.ArgumentParser:
                      "judgment files and human judgments; alpaca_eval for AlpacaEval annotations)")
     cal.add_argument("--reviews", "--judgments", dest="reviews", nargs="+",
                      help="stored judgments: Vicuna-80 reviews (default: FastChat's 13 GPT-4 review sets, 1,040 "
-                     "pairs), MT-bench judgment files (single or pairwise), MT-bench human judgments or AlpacaEval "
-                     "annotations (e.g. alpaca_eval_annotations_vicuna-7b)")
+                     "pairs), MT-bench judgment files (mt_bench_gpt4_single, mt_bench_gpt4_pair), MT-bench human "
+                     "judgments (default for mt_bench: mt_bench_human_judgments and GPT-4's verdicts on the same "
+                     "pairs, mt_bench_human_judgments_gpt4) or AlpacaEval annotations (e.g. "
+                     "alpaca_eval_annotations_vicuna-7b)")
     cal.add_argument("--answers", nargs="+",
                      help="Vicuna-80: the answer files the reviews refer to (default: FastChat's 7)")
     cal.add_argument("--reviewers", help="Vicuna-80: reviewer.jsonl (default FastChat's)")

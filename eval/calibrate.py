@@ -5,15 +5,17 @@ questions about the same answers and its verdicts are compared with the stored o
 Stored verdicts, told apart by the questions' shape and the files' fields:
 - Vicuna-80 reviews in FastChat's schema (the default: its 13 published GPT-4 review sets, 1,040 pairs): each pair
   re-reviewed with FastChat's reviewers in both orders (`eval.judge.review_job`), `repeats` times.
-- MT-bench judgments in FastChat's llm_judge schema, single or pairwise (e.g. its published gpt-4_single.jsonl,
-  gpt-4_pair.jsonl): each stored judge prompt (system prompt by its name, the user prompt as stored) asked again.
+- MT-bench judgments in FastChat's llm_judge schema, single or pairwise (its published mt_bench_gpt4_single,
+  mt_bench_gpt4_pair): each stored judge prompt (system prompt by its name, the user prompt as stored) asked again.
   A pairwise game is judged in its two stored orders.
 - AlpacaEval annotations (`--questions alpaca_eval`; e.g. gpt-4-turbo's published ones): each pair asked again
   with AlpacaEval's weighted annotator in both orders (`eval.alpaca_eval`), its preference from the returned
   log-probabilities where there are some.
 - MT-bench human judgments in the schema of lmsys/mt_bench_human_judgments (`{question_id, model_a, model_b,
-  winner, judge, conversation_a, conversation_b, turn}`): each vote's pair judged with FastChat's pairwise prompts
-  in both orders, and compared vote by vote, with ties and without (the MT-bench paper's two agreement figures).
+  winner, judge, conversation_a, conversation_b, turn}`; the default for MT-bench: its expert votes and GPT-4's
+  verdicts on the same pairs): each pair judged with FastChat's pairwise prompts in both orders, compared with
+  GPT-4's verdict, and vote by vote with the experts', with ties and without (the MT-bench paper's two agreement
+  figures), beside GPT-4's agreement and the experts' with one another.
 
 A verdict is +1 (the first model of the stored pair wins), 0 (tie) or -1. The new judge's verdict on a pair is the
 sign of its mean preference over both orders and every repeat (equal scores, or orders that disagree, a tie).
@@ -29,7 +31,7 @@ import numpy as np
 from gpt4llm.benchmarks import Item, load_benchmark
 from gpt4llm.data import DataError, load_records, text_field
 from gpt4llm.files import write_json_atomic, write_text_atomic
-from gpt4llm.sources import FASTCHAT_VICUNA80_ANSWERS, FASTCHAT_VICUNA80_GPT4_REVIEWS
+from gpt4llm.sources import FASTCHAT_VICUNA80_ANSWERS, FASTCHAT_VICUNA80_GPT4_REVIEWS, MT_BENCH_HUMAN_AGREEMENT
 from gpt4llm.teacher.options import TeacherConfig
 from gpt4llm.teacher.runlog import Job, Written, job_id
 
@@ -51,7 +53,9 @@ class Case:
     second: str
     stored: int  # +1 first wins, 0 tie, -1 second wins
     stored_scores: tuple[float, float] | None = None  # the stored scores, where verdicts come from scores
-    votes: list[int] = field(default_factory=list)  # human judgments: every annotator's verdict on this pair
+    turn: int | None = None  # MT-bench: the turn judged
+    votes: list[int] = field(default_factory=list)  # MT-bench human judgments: the experts' verdicts on this pair
+    author_votes: list[int] = field(default_factory=list)  # and the paper's authors' (counted apart, as FastChat does)
 
 
 # ---------------------------------------------------------------- the stage
@@ -71,7 +75,8 @@ def calibrate(output: Path, judge_model: TeacherConfig, *, questions: str = "vic
     if repeats < 1:
         raise DataError(f"--repeats must be at least 1, got {repeats}")
     bench = load_benchmark(questions)
-    reviews = list(reviews or (FASTCHAT_VICUNA80_GPT4_REVIEWS if bench.shape == "fastchat" else ()))
+    defaults = {"fastchat": FASTCHAT_VICUNA80_GPT4_REVIEWS, "mt_bench": MT_BENCH_HUMAN_AGREEMENT}
+    reviews = list(reviews or defaults.get(bench.shape, ()))
     if not reviews:
         raise DataError(f"{bench.source}: name the stored judgments to calibrate against (--reviews)")
     if bench.shape == "mt_bench":
@@ -218,13 +223,17 @@ def _mt_bench_cases(bench, judgments: list[str], judge_prompts: str, judge: str,
     params = {**mt_bench.JUDGE_PARAMS} | ({"max_tokens": max_tokens} if max_tokens else {})
     params |= {"extra_body": extra_body} if extra_body else {}
     cases, jobs, stored_judges = [], [], set()
+    reads, pooled = [], []  # pooled: the rows of every file in the human judgments' schema, votes and verdicts
     for path in judgments:
         records = load_records(path)
         first = records.rows[0]
         if isinstance(first, dict) and "winner" in first and "conversation_a" in first:
-            read = _human_cases(records, items, prompts, path)
+            pooled += zip(records.rows, records.locations)
         else:
-            read = _stored_prompt_cases(records, items, prompts, path)
+            reads.append(_stored_prompt_cases(records, items, prompts, path))
+    if pooled:
+        reads.append(_human_cases(pooled, items, prompts, ", ".join(judgments)))
+    for read in reads:
         for case, requests in read:
             index = len(cases)
             cases.append(case)
@@ -279,38 +288,61 @@ def _read_verdict(entry: dict, order: int):
     return (preference if order == 0 else -preference), None
 
 
-HUMAN_WINNERS = {"model_a": 1, "model_b": -1, "tie": 0, "tie (bothbad)": 0}
+HUMAN_WINNERS = {"model_a": 1, "model_b": -1, "tie": 0, "tie (bothbad)": 0, "tie (inconsistent)": 0}
+VOTERS_MAJORITY = "human"  # the stored judge of human votes given alone: their majority
 
 
-def _human_cases(records, items: dict, prompts: dict, path: str):
-    """MT-bench human judgments: a case per (question, model pair, turn) with every annotator's vote, judged by the
-    new judge with FastChat's pairwise prompts (no reference: what the annotators saw) in both orders."""
-    votes: dict = defaultdict(list)
-    conversations = {}
-    for row, where in zip(records.rows, records.locations):
+def _human_cases(rows: list[tuple[dict, str]], items: dict, prompts: dict, source: str):
+    """Pairwise judgments in the schema of lmsys/mt_bench_human_judgments: its `human` split (votes of experts,
+    judge `expert_N`, and of the paper's authors, `author_N`) and its `gpt4_pair` split (a stored judge's verdicts,
+    both orders combined), pooled as FastChat's compute_agreement pools them: per question, turn and model pair in
+    sorted order, a vote on the other order reversed. With a stored judge's verdicts, a case per pair it judged;
+    with votes alone, a case per pair voted on, its stored verdict the voters' majority. Each is judged by the new
+    judge with FastChat's pairwise prompts (no reference: what the voters saw) in both orders."""
+    pairs: dict = {}
+    for row, where in rows:
         item = mt_bench._item(row, where, items)
         turn = mt_bench._turn(row, where, item)
-        model_a, model_b = text_field(row, "model_a", where), text_field(row, "model_b", where)
+        models = (text_field(row, "model_a", where), text_field(row, "model_b", where))
         winner = row.get("winner")
         if winner not in HUMAN_WINNERS:
             raise DataError(f"{where}: field 'winner' must be one of {sorted(HUMAN_WINNERS)}, got {winner!r}")
-        key = (item.key, model_a, model_b, turn)
-        votes[key].append(HUMAN_WINNERS[winner])
-        conversations.setdefault(key, (
-            _assistant_turns(row, "conversation_a", where, item), _assistant_turns(row, "conversation_b", where, item)
-        ))
-    for (key, model_a, model_b, turn), pair_votes in votes.items():
-        item = items[key]
-        prompt = mt_bench._prompt({(p.type, p.second_turn, p.with_reference): p for p in prompts.values()},
-                                  ("pairwise", turn == 2, False), path)
-        answers_a, answers_b = conversations[key, model_a, model_b, turn]
+        verdict = HUMAN_WINNERS[winner]
+        answers = (_assistant_turns(row, "conversation_a", where, item),
+                   _assistant_turns(row, "conversation_b", where, item))
+        if models[1] < models[0]:
+            models, answers, verdict = models[::-1], answers[::-1], -verdict
+        pair = pairs.setdefault((item.key, turn, *models), {"answers": answers, "expert": [], "author": [],
+                                                            "stored": {}})
+        judge = row.get("judge")
+        voter = judge.split("_")[0] if isinstance(judge, str) else None
+        if voter in ("expert", "author"):
+            pair[voter].append(verdict)
+        else:
+            name = "/".join(judge) if isinstance(judge, list) else str(judge)
+            if name in pair["stored"]:
+                raise DataError(f"{where}: a second verdict of {name} on question {item.key}, turn {turn}, "
+                                f"{models[0]} vs {models[1]}")
+            pair["stored"][name] = verdict
+    stored_judges = {name for pair in pairs.values() for name in pair["stored"]}
+    if len(stored_judges) > 1:
+        raise DataError(f"{source}: verdicts of several stored judges ({', '.join(sorted(stored_judges))}); "
+                        "calibrate against one at a time")
+    roles = {(p.type, p.second_turn, p.with_reference): p for p in prompts.values()}
+    for (key, turn, model_a, model_b), pair in pairs.items():
+        if stored_judges and not pair["stored"]:
+            continue
+        item, prompt = items[key], mt_bench._prompt(roles, ("pairwise", turn == 2, False), source)
         requests = []
-        for shown in ((answers_a, answers_b), (answers_b, answers_a)):
+        for shown in (pair["answers"], pair["answers"][::-1]):
             fields = mt_bench._fields(item, turn, {"_a": shown[0], "_b": shown[1]}, None)
             requests.append((prompt, prompt.prompt_template.format(**fields), "verdict"))
-        majority = int(np.sign(sum(pair_votes)))
-        case = Case(f"human: {model_a} vs {model_b}", item.category, model_a, model_b, majority, votes=pair_votes)
-        yield case, requests
+        if stored_judges:
+            (name, stored), = pair["stored"].items()
+        else:
+            name, stored = VOTERS_MAJORITY, int(np.sign(sum(pair["expert"] + pair["author"])))
+        yield Case(f"{name}: {model_a} vs {model_b}", item.category, model_a, model_b, stored, turn=turn,
+                   votes=pair["expert"], author_votes=pair["author"]), requests
 
 
 def _assistant_turns(row: dict, name: str, where: str, item: Item) -> list[str]:
@@ -396,7 +428,7 @@ def agreement(cases: dict[int, Case], new: dict[int, list], *, resamples: int = 
     if any(cases[i].stored_scores for i in judged):
         stored_differences = [cases[i].stored_scores[0] - cases[i].stored_scores[1] for i in judged]
         result["score_difference_spearman"] = spearman(stored_differences, preference)
-    if any(cases[i].votes for i in judged):
+    if any(cases[i].votes or cases[i].author_votes for i in judged):
         result["human"] = _human_agreement([cases[i] for i in judged], verdicts)
     result["repeat_spread"] = _repeat_spread({i: new[i] for i in judged})
     result["comparisons"] = _comparisons(cases, new, judged, resamples, seed)
@@ -520,10 +552,31 @@ READERS = {
 
 
 def _human_agreement(cases: list[Case], verdicts: list[int]) -> dict:
-    """The MT-bench paper's agreement of a judge with humans: over every human vote, the share the judge's verdict
-    on the same pair matches, with ties (every vote) and without (votes where neither side says tie)."""
-    with_ties = [float(v == vote) for case, v in zip(cases, verdicts) for vote in case.votes]
-    without = [float(v == vote) for case, v in zip(cases, verdicts) for vote in case.votes if v and vote]
+    """The MT-bench paper's agreement with humans, computed as FastChat's compute_agreement does: over every expert
+    vote on a pair a judge decided, the share its verdict matches, with ties (any two ties match) and without (votes
+    where neither the judge nor the expert says tie); per turn and over both. For the new judge, for the stored
+    judge where the stored verdicts are a judge's, and for the experts with one another (every two votes on the same
+    pair): the level of agreement a judge can be asked for. The authors' votes are counted, not compared."""
+    stored_is_a_judge = cases[0].group.split(": ")[0] != VOTERS_MAJORITY
+    out = {}
+    for name, turns in (("turn 1", {1}), ("turn 2", {2}), ("both turns", {1, 2})):
+        chosen = [(case, verdict) for case, verdict in zip(cases, verdicts) if case.turn in turns and case.votes]
+        if not chosen:
+            continue
+        out[name] = {"new": _vote_agreement([(verdict, case.votes) for case, verdict in chosen])}
+        if stored_is_a_judge:
+            out[name]["stored"] = _vote_agreement([(case.stored, case.votes) for case, _ in chosen])
+        out[name]["between_experts"] = _vote_agreement([(vote, case.votes[k + 1:]) for case, _ in chosen
+                                                        for k, vote in enumerate(case.votes)])
+    out["author_votes"] = sum(len(case.author_votes) for case in cases)
+    return out
+
+
+def _vote_agreement(judged: list[tuple[int, list[int]]]) -> dict:
+    """Over (a verdict, the votes it is compared with): how many votes, and the share the verdict matches, with ties
+    and without."""
+    with_ties = [float(verdict == vote) for verdict, votes in judged for vote in votes]
+    without = [float(verdict == vote) for verdict, votes in judged for vote in votes if verdict and vote]
     return {"votes": len(with_ties), "agreement_with_ties": _mean(with_ties),
             "votes_without_ties": len(without), "agreement_without_ties": _mean(without)}
 

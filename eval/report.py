@@ -209,12 +209,6 @@ def calibration_table(result: dict) -> list[str]:
         ]
         if "score_difference_spearman" in result:
             lines.append(f"| Spearman of score differences | {_number(result['score_difference_spearman'])} |")
-        if "human" in result:
-            human = result["human"]
-            lines += [f"| agreement with human votes, ties included | {_percent(human['agreement_with_ties'])} "
-                      f"of {human['votes']} |",
-                      f"| agreement with human votes, without ties | {_percent(human['agreement_without_ties'])} "
-                      f"of {human['votes_without_ties']} |"]
     else:
         lines += [f"| Spearman of scores | {_number(result['score_spearman'])} |",
                   f"| mean absolute difference | {_number(result['mean_absolute_difference'])} |",
@@ -224,6 +218,8 @@ def calibration_table(result: dict) -> list[str]:
         lines += [f"| same verdict in every repeat | {_percent(spread['same_verdict_share'])} of {spread['pairs']} |",
                   f"| preference's std across repeats | {_number(spread['preference_std'])} |"]
     lines.append("")
+    if "human" in result:
+        lines += _human_agreement_table(result)
     if result.get("by_category"):
         lines += ["| category | pairs | verdict agreement |", "|---|---|---|"]
         lines += [f"| {category} | {row['pairs']} | {_percent(row['verdict_agreement'])} |"
@@ -241,6 +237,27 @@ def calibration_table(result: dict) -> list[str]:
             else:
                 cells.append(_percent(value, bounds))
         lines.append(f"| {row['comparison']} | {row['pairs']} | {cells[0]} | {cells[1]} |")
+    return lines
+
+
+def _human_agreement_table(result: dict) -> list[str]:
+    """Agreement with the experts' votes (the MT-bench paper's Table 2, FastChat's compute_agreement): per turn, with
+    ties and without, for the new judge, the stored judge and the experts with one another."""
+    human = result["human"]
+    judges = [("new", result["judge"])] + ([("stored", result["stored_judge"])] if any(
+        "stored" in block for name, block in human.items() if name != "author_votes") else [])
+    judges.append(("between_experts", "experts with one another"))
+    lines = ["| agreement with the experts' votes | " + " | ".join(f"{label}: with ties | without ties"
+                                                                 for _, label in judges) + " |",
+             "|---|" + "---|---|" * len(judges)]
+    for turn, block in human.items():
+        if turn == "author_votes":
+            continue
+        cells = [f"{_percent(block[key]['agreement_with_ties'])} of {block[key]['votes']} | "
+                 f"{_percent(block[key]['agreement_without_ties'])} of {block[key]['votes_without_ties']}"
+                 for key, _ in judges]
+        lines.append(f"| {turn} | " + " | ".join(cells) + " |")
+    lines += ["", f"Votes of the paper's authors, counted apart as FastChat counts them: {human['author_votes']}.", ""]
     return lines
 
 

@@ -230,29 +230,120 @@ def test_mt_bench_pairwise_games_are_judged_in_their_two_stored_orders(tmp_path)
     assert comparison["new"] == pytest.approx((0 + 1 + 0.5 + 1) / 4)
 
 
-def test_human_judgments_give_the_agreement_with_votes_with_and_without_ties(tmp_path):
-    def vote(q, winner, good):
-        conversation = [{"role": "user", "content": f"Question {q}"}]
-        return {"question_id": q, "model_a": "a", "model_b": "b", "winner": winner, "judge": "expert_0", "turn": 1,
-                "conversation_a": conversation + [{"role": "assistant", "content": f"A's answer <<{good[0]}>>"},
-                                                  {"role": "user", "content": "next"},
-                                                  {"role": "assistant", "content": "A's second"}],
-                "conversation_b": conversation + [{"role": "assistant", "content": f"B's answer <<{good[1]}>>"},
-                                                  {"role": "user", "content": "next"},
-                                                  {"role": "assistant", "content": "B's second"}]}
+def write_parquet(path: Path, rows: list[dict]) -> str:
+    import pyarrow
+    import pyarrow.parquet
 
-    rows = [vote(1, "model_a", ("GOOD", "BAD")), vote(1, "model_a", ("GOOD", "BAD")), vote(1, "tie", ("GOOD", "BAD")),
-            vote(2, "model_a", ("BAD", "GOOD")), vote(2, "tie (bothbad)", ("BAD", "GOOD"))]
+    pyarrow.parquet.write_table(pyarrow.Table.from_pylist(rows), path)
+    return str(path)
+
+
+def conversation(question: int, answers: tuple[str, str]) -> list[dict]:
+    return [{"role": "user", "content": f"Question {question}"}, {"role": "assistant", "content": answers[0]},
+            {"role": "user", "content": "next"}, {"role": "assistant", "content": answers[1]}]
+
+
+# Each model's two answers per question; the judge (`pick`) prefers the answer marked GOOD among those it is shown
+ANSWERS = {
+    (1, "alpha"): ("<<GOOD>>", "plain"), (1, "beta"): ("<<BAD>>", "plain"),   # judged on turn 1: alpha wins
+    (2, "alpha"): ("plain", "<<BAD>>"), (2, "beta"): ("plain", "<<GOOD>>"),   # judged on turn 2: beta wins
+    (3, "beta"): ("<<BAD>>", "plain"), (3, "gamma"): ("<<GOOD>>", "plain"),   # turn 1: gamma wins
+    (4, "alpha"): ("<<GOOD>>", "plain"), (4, "gamma"): ("<<BAD>>", "plain"),
+}
+
+
+def judgment(question: int, turn: int, model_a: str, model_b: str, winner: str, judge: str) -> dict:
+    return {"question_id": question, "model_a": model_a, "model_b": model_b, "winner": winner, "judge": judge,
+            "conversation_a": conversation(question, ANSWERS[question, model_a]),
+            "conversation_b": conversation(question, ANSWERS[question, model_b]), "turn": turn}
+
+
+def test_human_judgments_are_pooled_as_fastchat_pools_them_and_agree_beside_the_stored_judge(tmp_path, monkeypatch):
+    """The two splits of lmsys/mt_bench_human_judgments, as Parquet files like the release and in the registered
+    sources' place (MT-bench's default): expert and author votes, and a stored judge's verdicts (both orders
+    combined). Pairs are pooled in sorted model order (a vote on the other order reversed), as FastChat's
+    compute_agreement pools them; agreement with the experts is per turn, with ties and without, for the new judge,
+    the stored judge and the experts with one another; authors are counted apart."""
+    import hashlib
+
+    from gpt4llm.sources import MT_BENCH_HUMAN_AGREEMENT, SOURCES, Source
+
+    votes = [
+        judgment(1, 1, "alpha", "beta", "model_a", "expert_0"),          # alpha
+        judgment(1, 1, "beta", "alpha", "model_a", "expert_1"),          # beta (the other order)
+        judgment(1, 1, "alpha", "beta", "tie", "expert_2"),
+        judgment(1, 1, "beta", "alpha", "model_b", "author_0"),          # alpha
+        judgment(2, 2, "alpha", "beta", "model_b", "expert_0"),          # beta
+        judgment(2, 2, "beta", "alpha", "model_a", "expert_3"),          # beta
+        judgment(4, 1, "alpha", "gamma", "model_a", "expert_0"),         # no stored verdict: left out
+    ]
+    stored = [
+        judgment(1, 1, "beta", "alpha", "model_b", "gpt4_pair"),         # alpha
+        judgment(2, 2, "alpha", "beta", "tie (inconsistent)", "gpt4_pair"),
+        judgment(3, 1, "beta", "gamma", "model_b", "gpt4_pair"),         # gamma; nobody voted
+    ]
+    monkeypatch.setenv("GPT4LLM_CACHE", str(tmp_path / "cache"))
+    for name, rows in zip(MT_BENCH_HUMAN_AGREEMENT, (votes, stored)):
+        path = Path(write_parquet(tmp_path / f"{name}.parquet", rows))
+        monkeypatch.setitem(SOURCES, name, Source(path.as_uri(), name,
+                                                  sha256=hashlib.sha256(path.read_bytes()).hexdigest()))
     output = tmp_path / "human.json"
     with FakeOpenAI(respond=pick) as server:
-        calibrate(output, TeacherConfig("candidate", server.url), questions=MT_QUESTIONS,
-                  reviews=[str(write_jsonl(tmp_path / "human.jsonl", rows))], judge_prompts=MT_PROMPTS)
+        calibrate(output, TeacherConfig("candidate", server.url), questions=MT_QUESTIONS, judge_prompts=MT_PROMPTS)
+    result = json.loads(output.read_text())
+    assert result["stored"] == list(MT_BENCH_HUMAN_AGREEMENT)
+    assert len(server.requests) == 6 and result["pairs"] == 3 and result["stored_judge"] == "gpt4_pair"
+    # new verdicts alpha, beta, gamma; stored alpha, tie, gamma
+    assert result["verdict_agreement"] == pytest.approx(2 / 3) and result["flip_rate"]["flip_rate"] == 0.0
+    human = result["human"]
+
+    def agreement(votes, with_ties, votes_without, without):
+        return {"votes": votes, "agreement_with_ties": with_ties, "votes_without_ties": votes_without,
+                "agreement_without_ties": without}
+
+    # turn 1: votes alpha, beta, tie on a pair both judges give alpha
+    assert human["turn 1"] == {"new": agreement(3, 1 / 3, 2, 1 / 2), "stored": agreement(3, 1 / 3, 2, 1 / 2),
+                               "between_experts": agreement(3, 0.0, 1, 0.0)}
+    # turn 2: votes beta, beta; the new judge says beta, the stored one tie (left out without ties)
+    assert human["turn 2"] == {"new": agreement(2, 1.0, 2, 1.0), "stored": agreement(2, 0.0, 0, None),
+                               "between_experts": agreement(1, 1.0, 1, 1.0)}
+    assert human["both turns"]["new"] == agreement(5, 3 / 5, 4, 3 / 4)
+    assert human["both turns"]["stored"] == agreement(5, 1 / 5, 2, 1 / 2)
+    assert human["both turns"]["between_experts"] == agreement(4, 1 / 4, 2, 1 / 2)
+    assert human["author_votes"] == 1
+    table = output.with_suffix(".md").read_text()
+    assert "| turn 1 | 33.3% of 3 | 50.0% of 2 | 33.3% of 3 | 50.0% of 2 | 0.0% of 3 | 0.0% of 1 |" in table
+
+
+def test_human_votes_alone_are_compared_with_their_majority(tmp_path):
+    rows = [judgment(1, 1, "alpha", "beta", "model_a", "expert_0"), judgment(1, 1, "alpha", "beta", "tie", "expert_1"),
+            judgment(1, 1, "beta", "alpha", "model_b", "expert_2"),
+            judgment(4, 1, "alpha", "gamma", "model_b", "expert_0"),
+            judgment(4, 1, "alpha", "gamma", "tie (bothbad)", "author_1")]
+    output = tmp_path / "human.json"
+    with FakeOpenAI(respond=pick) as server:
+        calibrate(output, TeacherConfig("candidate", server.url), questions=MT_QUESTIONS, judge_prompts=MT_PROMPTS,
+                  reviews=[str(write_jsonl(tmp_path / "human.jsonl", rows))])
     result = json.loads(output.read_text())
     assert len(server.requests) == 4 and result["pairs"] == 2 and result["stored_judge"] == "human"
-    # question 1: the judge picks a; votes a, a, tie. Question 2: it picks b; votes a, tie.
-    assert result["human"] == {"votes": 5, "agreement_with_ties": 2 / 5, "votes_without_ties": 3,
-                               "agreement_without_ties": 2 / 3}
-    assert result["flip_rate"]["flip_rate"] == 0.0
+    # question 1: majority alpha, the judge alpha; question 4: majority gamma, the judge alpha
+    assert result["verdict_agreement"] == 0.5 and "stored" not in result["human"]["turn 1"]
+    assert result["human"]["turn 1"]["new"] == {"votes": 4, "agreement_with_ties": 2 / 4, "votes_without_ties": 3,
+                                                "agreement_without_ties": 2 / 3}
+    assert result["human"]["author_votes"] == 1
+
+
+def test_two_verdicts_of_a_stored_judge_on_one_pair_or_two_stored_judges_are_refused(tmp_path):
+    twice = [judgment(1, 1, "alpha", "beta", "model_a", "gpt4_pair"), judgment(1, 1, "beta", "alpha", "tie",
+                                                                               "gpt4_pair")]
+    with pytest.raises(DataError, match=r"twice.jsonl: line 2: a second verdict of gpt4_pair on question 1, turn 1, "
+                                        "alpha vs beta"):
+        calibrate(tmp_path / "x.json", TeacherConfig("candidate", "http://127.0.0.1:9"), questions=MT_QUESTIONS,
+                  judge_prompts=MT_PROMPTS, reviews=[write_jsonl(tmp_path / "twice.jsonl", twice)])
+    two = [twice[0], judgment(2, 1, "alpha", "beta", "model_a", "claude_pair")]
+    with pytest.raises(DataError, match=r"several stored judges \(claude_pair, gpt4_pair\)"):
+        calibrate(tmp_path / "x.json", TeacherConfig("candidate", "http://127.0.0.1:9"), questions=MT_QUESTIONS,
+                  judge_prompts=MT_PROMPTS, reviews=[write_jsonl(tmp_path / "two.jsonl", two)])
 
 
 def test_figure4_judges_every_model_against_every_reference_beside_the_published_ratios(tmp_path, capsys):
