@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gpt4llm.benchmarks import Item, load_benchmark
+from gpt4llm.benchmarks import load_benchmark
 from gpt4llm.data import DataError, load_records, text_field
 from gpt4llm.files import write_json_atomic, write_text_atomic
 from gpt4llm.sources import FASTCHAT_VICUNA80_ANSWERS, FASTCHAT_VICUNA80_GPT4_REVIEWS, MT_BENCH_HUMAN_AGREEMENT
@@ -226,8 +226,7 @@ def _mt_bench_cases(bench, judgments: list[str], judge_prompts: str, judge: str,
     reads, pooled = [], []  # pooled: the rows of every file in the human judgments' schema, votes and verdicts
     for path in judgments:
         records = load_records(path)
-        first = records.rows[0]
-        if isinstance(first, dict) and "winner" in first and "conversation_a" in first:
+        if mt_bench.is_vote_file(records):
             pooled += zip(records.rows, records.locations)
         else:
             reads.append(_stored_prompt_cases(records, items, prompts, path))
@@ -288,71 +287,34 @@ def _read_verdict(entry: dict, order: int):
     return (preference if order == 0 else -preference), None
 
 
-HUMAN_WINNERS = {"model_a": 1, "model_b": -1, "tie": 0, "tie (bothbad)": 0, "tie (inconsistent)": 0}
-VOTERS_MAJORITY = "human"  # the stored judge of human votes given alone: their majority
+VOTERS_MAJORITY = "human"  # the stored judge of votes given alone: the voters' majority
 
 
 def _human_cases(rows: list[tuple[dict, str]], items: dict, prompts: dict, source: str):
-    """Pairwise judgments in the schema of lmsys/mt_bench_human_judgments: its `human` split (votes of experts,
-    judge `expert_N`, and of the paper's authors, `author_N`) and its `gpt4_pair` split (a stored judge's verdicts,
-    both orders combined), pooled as FastChat's compute_agreement pools them: per question, turn and model pair in
-    sorted order, a vote on the other order reversed. With a stored judge's verdicts, a case per pair it judged;
+    """Votes and stored verdicts in the schema of lmsys/mt_bench_human_judgments, pooled as FastChat pools them
+    (`mt_bench.pool_votes`). With a stored judge's verdicts (e.g. its gpt4_pair split), a case per pair it judged;
     with votes alone, a case per pair voted on, its stored verdict the voters' majority. Each is judged by the new
     judge with FastChat's pairwise prompts (no reference: what the voters saw) in both orders."""
-    pairs: dict = {}
-    for row, where in rows:
-        item = mt_bench._item(row, where, items)
-        turn = mt_bench._turn(row, where, item)
-        models = (text_field(row, "model_a", where), text_field(row, "model_b", where))
-        winner = row.get("winner")
-        if winner not in HUMAN_WINNERS:
-            raise DataError(f"{where}: field 'winner' must be one of {sorted(HUMAN_WINNERS)}, got {winner!r}")
-        verdict = HUMAN_WINNERS[winner]
-        answers = (_assistant_turns(row, "conversation_a", where, item),
-                   _assistant_turns(row, "conversation_b", where, item))
-        if models[1] < models[0]:
-            models, answers, verdict = models[::-1], answers[::-1], -verdict
-        pair = pairs.setdefault((item.key, turn, *models), {"answers": answers, "expert": [], "author": [],
-                                                            "stored": {}})
-        judge = row.get("judge")
-        voter = judge.split("_")[0] if isinstance(judge, str) else None
-        if voter in ("expert", "author"):
-            pair[voter].append(verdict)
-        else:
-            name = "/".join(judge) if isinstance(judge, list) else str(judge)
-            if name in pair["stored"]:
-                raise DataError(f"{where}: a second verdict of {name} on question {item.key}, turn {turn}, "
-                                f"{models[0]} vs {models[1]}")
-            pair["stored"][name] = verdict
-    stored_judges = {name for pair in pairs.values() for name in pair["stored"]}
+    pairs = mt_bench.pool_votes(rows, items)
+    stored_judges = {name for pair in pairs for name in pair.stored}
     if len(stored_judges) > 1:
         raise DataError(f"{source}: verdicts of several stored judges ({', '.join(sorted(stored_judges))}); "
                         "calibrate against one at a time")
     roles = {(p.type, p.second_turn, p.with_reference): p for p in prompts.values()}
-    for (key, turn, model_a, model_b), pair in pairs.items():
-        if stored_judges and not pair["stored"]:
+    for pair in pairs:
+        if stored_judges and not pair.stored:
             continue
-        item, prompt = items[key], mt_bench._prompt(roles, ("pairwise", turn == 2, False), source)
+        prompt = mt_bench._prompt(roles, ("pairwise", pair.turn == 2, False), source)
         requests = []
-        for shown in (pair["answers"], pair["answers"][::-1]):
-            fields = mt_bench._fields(item, turn, {"_a": shown[0], "_b": shown[1]}, None)
+        for shown in (pair.answers, pair.answers[::-1]):
+            fields = mt_bench._fields(pair.item, pair.turn, {"_a": shown[0], "_b": shown[1]}, None)
             requests.append((prompt, prompt.prompt_template.format(**fields), "verdict"))
         if stored_judges:
-            (name, stored), = pair["stored"].items()
+            (name, stored), = pair.stored.items()
         else:
-            name, stored = VOTERS_MAJORITY, int(np.sign(sum(pair["expert"] + pair["author"])))
-        yield Case(f"{name}: {model_a} vs {model_b}", item.category, model_a, model_b, stored, turn=turn,
-                   votes=pair["expert"], author_votes=pair["author"]), requests
-
-
-def _assistant_turns(row: dict, name: str, where: str, item: Item) -> list[str]:
-    conversation = row.get(name)
-    if not isinstance(conversation, list) or not all(isinstance(m, dict) for m in conversation):
-        raise DataError(f"{where}: field '{name}' must be a list of {{role, content}} messages")
-    answers = [m.get("content") for m in conversation if m.get("role") == "assistant"]
-    if len(answers) < len(item.turns) or not all(isinstance(a, str) for a in answers):
-        raise DataError(f"{where}: field '{name}' has {len(answers)} assistant answers for {len(item.turns)} turns")
-    return answers[: len(item.turns)]
+            name, stored = VOTERS_MAJORITY, int(np.sign(sum(pair.experts + pair.authors)))
+        yield Case(f"{name}: {pair.models[0]} vs {pair.models[1]}", pair.item.category, *pair.models, stored,
+                   turn=pair.turn, votes=pair.experts, author_votes=pair.authors), requests
 
 
 # ---------------------------------------------------------------- AlpacaEval annotations
@@ -552,33 +514,15 @@ READERS = {
 
 
 def _human_agreement(cases: list[Case], verdicts: list[int]) -> dict:
-    """The MT-bench paper's agreement with humans, computed as FastChat's compute_agreement does: over every expert
-    vote on a pair a judge decided, the share its verdict matches, with ties (any two ties match) and without (votes
-    where neither the judge nor the expert says tie); per turn and over both. For the new judge, for the stored
-    judge where the stored verdicts are a judge's, and for the experts with one another (every two votes on the same
-    pair): the level of agreement a judge can be asked for. The authors' votes are counted, not compared."""
-    stored_is_a_judge = cases[0].group.split(": ")[0] != VOTERS_MAJORITY
-    out = {}
-    for name, turns in (("turn 1", {1}), ("turn 2", {2}), ("both turns", {1, 2})):
-        chosen = [(case, verdict) for case, verdict in zip(cases, verdicts) if case.turn in turns and case.votes]
-        if not chosen:
-            continue
-        out[name] = {"new": _vote_agreement([(verdict, case.votes) for case, verdict in chosen])}
-        if stored_is_a_judge:
-            out[name]["stored"] = _vote_agreement([(case.stored, case.votes) for case, _ in chosen])
-        out[name]["between_experts"] = _vote_agreement([(vote, case.votes[k + 1:]) for case, _ in chosen
-                                                        for k, vote in enumerate(case.votes)])
-    out["author_votes"] = sum(len(case.author_votes) for case in cases)
-    return out
-
-
-def _vote_agreement(judged: list[tuple[int, list[int]]]) -> dict:
-    """Over (a verdict, the votes it is compared with): how many votes, and the share the verdict matches, with ties
-    and without."""
-    with_ties = [float(verdict == vote) for verdict, votes in judged for vote in votes]
-    without = [float(verdict == vote) for verdict, votes in judged for vote in votes if verdict and vote]
-    return {"votes": len(with_ties), "agreement_with_ties": _mean(with_ties),
-            "votes_without_ties": len(without), "agreement_without_ties": _mean(without)}
+    """Per turn, the agreement with the experts' votes (the MT-bench paper's, `mt_bench.agreement_with_experts`) of
+    the new judge, of the stored judge where the stored verdicts are a judge's, and of the experts with one another;
+    the authors' votes are counted, not compared, as FastChat counts them."""
+    columns = {"new": mt_bench.agreement_with_experts([(c.turn, v, c.votes) for c, v in zip(cases, verdicts)])}
+    if cases[0].group.split(": ")[0] != VOTERS_MAJORITY:
+        columns["stored"] = mt_bench.agreement_with_experts([(c.turn, c.stored, c.votes) for c in cases])
+    columns["between_experts"] = mt_bench.agreement_between_experts([(c.turn, c.votes) for c in cases])
+    return {turn: {name: column[turn] for name, column in columns.items() if turn in column}
+            for turn in columns["new"]} | {"author_votes": sum(len(c.author_votes) for c in cases)}
 
 
 def _counts(verdicts: list[int]) -> dict:

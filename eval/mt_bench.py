@@ -25,7 +25,7 @@ import re
 import string
 import time
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from gpt4llm.benchmarks import Benchmark, Item, model_id, read_turn_answers, record_id, select
@@ -318,6 +318,116 @@ def read_judgments(records: Records, items: dict) -> tuple[str, list[dict]]:
     return kind, rows
 
 
+# ---------------------------------------------------------------- votes (lmsys/mt_bench_human_judgments)
+
+
+HUMAN_WINNERS = {"model_a": 1, "model_b": -1, "tie": 0, "tie (bothbad)": 0, "tie (inconsistent)": 0}
+AGREEMENT_TURNS = {"turn 1": (1,), "turn 2": (2,), "both turns": (1, 2)}
+
+
+@dataclass
+class VotedPair:
+    """A pair of MT-bench answers on one turn, with what was said about it: the models in sorted order, their
+    answers, the experts' and the authors' votes, and stored judges' verdicts, each +1 (the first model), 0 (a tie)
+    or -1."""
+
+    item: Item
+    turn: int
+    models: tuple[str, str]
+    answers: tuple[list[str], list[str]]
+    experts: list[int] = field(default_factory=list)
+    authors: list[int] = field(default_factory=list)
+    stored: dict[str, int] = field(default_factory=dict)
+
+
+def is_vote_file(records: Records) -> bool:
+    """Whether a judgment file is in the schema of lmsys/mt_bench_human_judgments (`{question_id, model_a, model_b,
+    winner, judge, conversation_a, conversation_b, turn}`, both its splits) rather than llm_judge's."""
+    first = records.rows[0]
+    return isinstance(first, dict) and "winner" in first and "conversation_a" in first
+
+
+def pool_votes(rows: list[tuple[dict, str]], items: dict) -> list[VotedPair]:
+    """Votes (judge `expert_N` or `author_N`, the `human` split) and stored judges' verdicts (any other judge, e.g.
+    the `gpt4_pair` split: both orders combined, a disagreement 'tie (inconsistent)') pooled as FastChat's
+    compute_agreement pools them: per question, turn and model pair in sorted order, a vote on the other order
+    reversed. A second verdict of one stored judge on a pair is an error (FastChat asserts one)."""
+    pairs: dict = {}
+    for row, where in rows:
+        item = _item(row, where, items)
+        turn = _turn(row, where, item)
+        models = (text_field(row, "model_a", where), text_field(row, "model_b", where))
+        winner = row.get("winner")
+        if winner not in HUMAN_WINNERS:
+            raise DataError(f"{where}: field 'winner' must be one of {sorted(HUMAN_WINNERS)}, got {winner!r}")
+        verdict = HUMAN_WINNERS[winner]
+        answers = (_assistant_turns(row, "conversation_a", where, item),
+                   _assistant_turns(row, "conversation_b", where, item))
+        if models[1] < models[0]:
+            models, answers, verdict = models[::-1], answers[::-1], -verdict
+        pair = pairs.setdefault((item.key, turn, models), VotedPair(item, turn, models, answers))
+        judge = row.get("judge")
+        voters = {"expert": pair.experts, "author": pair.authors}
+        if isinstance(judge, str) and judge.split("_")[0] in voters:
+            voters[judge.split("_")[0]].append(verdict)
+            continue
+        name = "/".join(judge) if isinstance(judge, list) else str(judge)
+        if name in pair.stored:
+            raise DataError(f"{where}: a second verdict of {name} on question {item.key}, turn {turn}, "
+                            f"{models[0]} vs {models[1]}")
+        pair.stored[name] = verdict
+    return list(pairs.values())
+
+
+def _assistant_turns(row: dict, name: str, where: str, item: Item) -> list[str]:
+    conversation = row.get(name)
+    if not isinstance(conversation, list) or not all(isinstance(m, dict) for m in conversation):
+        raise DataError(f"{where}: field '{name}' must be a list of {{role, content}} messages")
+    answers = [m.get("content") for m in conversation if m.get("role") == "assistant"]
+    if len(answers) < len(item.turns) or not all(isinstance(a, str) for a in answers):
+        raise DataError(f"{where}: field '{name}' has {len(answers)} assistant answers for {len(item.turns)} turns")
+    return answers[: len(item.turns)]
+
+
+def agreement_with_experts(judged: list[tuple[int, int, list[int]]]) -> dict:
+    """The MT-bench paper's agreement of a judge with the experts (FastChat's compute_agreement), from (turn, the
+    judge's verdict on a pair, the experts' votes on it): per turn and over both, over every vote the share the
+    verdict matches, with ties (any two ties match) and without (votes where neither the judge nor the expert says
+    tie). A turn without votes is left out."""
+    return {name: _vote_agreement([(verdict, votes) for turn, verdict, votes in judged if turn in turns])
+            for name, turns in AGREEMENT_TURNS.items() if any(votes for turn, _, votes in judged if turn in turns)}
+
+
+def agreement_between_experts(voted: list[tuple[int, list[int]]]) -> dict:
+    """The experts' agreement with one another, as `agreement_with_experts` counts it, over every two votes on the
+    same pair: the level a judge can be asked to reach."""
+    return agreement_with_experts([(turn, vote, votes[k + 1:]) for turn, votes in voted
+                                   for k, vote in enumerate(votes)])
+
+
+def _vote_agreement(judged: list[tuple[int, list[int]]]) -> dict:
+    with_ties = [float(verdict == vote) for verdict, votes in judged for vote in votes]
+    without = [float(verdict == vote) for verdict, votes in judged for vote in votes if verdict and vote]
+    return {"votes": len(with_ties), "agreement_with_ties": _mean(with_ties),
+            "votes_without_ties": len(without), "agreement_without_ties": _mean(without)}
+
+
+def agreement_totals(pairs: list[VotedPair]) -> list[dict]:
+    """The replay of the MT-bench paper's agreement study from stored files: per stored judge, its agreement with the
+    experts on the pairs it judged, beside the experts' with one another on every pair they voted on."""
+    between = agreement_between_experts([(pair.turn, pair.experts) for pair in pairs])
+    results = []
+    for judge in sorted({name for pair in pairs for name in pair.stored}):
+        judged = [pair for pair in pairs if judge in pair.stored]
+        results.append({
+            "kind": "agreement", "judge": judge, "pairs": len(judged),
+            "voted_pairs": sum(bool(pair.experts) for pair in judged),
+            "agreement": agreement_with_experts([(p.turn, p.stored[judge], p.experts) for p in judged]),
+            "between_experts": between, "author_votes": sum(len(pair.authors) for pair in pairs),
+        })
+    return results
+
+
 def single_totals(rows: list[dict], items: dict, *, resamples: int = 1000, seed: int = 0) -> list[dict]:
     """Per judge and model: the mean score over its readable judgments, per turn and per category, with 95%
     bootstrap intervals over questions. A second judgment of the same question, turn, model and judge replaces the
@@ -512,15 +622,29 @@ def grade_totals(bench: Benchmark, judgments: list[str], output: Path | None = N
                  seed: int = 0) -> list[dict]:
     """MT-bench totals of judgment files (single and pairwise alike; ours or FastChat's), printed and, with
     `output`, written to OUTPUT.summary.json."""
-    from .report import mt_bench_table, mt_model_table, mt_pair_table  # matplotlib: not for --help
+    from .report import agreement_table, mt_bench_table, mt_model_table, mt_pair_table  # matplotlib: not for --help
 
     items = {item.key: item for item in bench.items}
     rows = {"single": [], "pairwise": []}
+    votes = []  # the rows of every file of votes and stored verdicts, pooled
     for path in judgments:
-        kind, found = read_judgments(load_records(path), items)
+        records = load_records(path)
+        if is_vote_file(records):
+            votes += zip(records.rows, records.locations)
+            continue
+        kind, found = read_judgments(records, items)
         rows[kind] += found
     results = (single_totals(rows["single"], items, resamples=bootstrap, seed=seed)
                + pair_totals(rows["pairwise"], items, resamples=bootstrap, seed=seed))
+    if votes:
+        agreements = agreement_totals(pool_votes(votes, items))
+        if not agreements:
+            raise DataError(f"{', '.join(judgments)}: votes without a stored judge's verdicts; give its file too "
+                            "(e.g. mt_bench_human_judgments_gpt4), or calibrate a judge against the votes")
+        for result in agreements:
+            print("\n".join(agreement_table(result["judge"], [(result["judge"], result["agreement"])],
+                                             result["between_experts"], result["author_votes"])) + "\n")
+        results += agreements
     singles = [r for r in results if r["kind"] == "single"]
     if singles:
         print("\n".join(mt_bench_table(singles)) + "\n")

@@ -218,8 +218,13 @@ def calibration_table(result: dict) -> list[str]:
         lines += [f"| same verdict in every repeat | {_percent(spread['same_verdict_share'])} of {spread['pairs']} |",
                   f"| preference's std across repeats | {_number(spread['preference_std'])} |"]
     lines.append("")
-    if "human" in result:
-        lines += _human_agreement_table(result)
+    if human := result.get("human"):
+        turns = {turn: block for turn, block in human.items() if turn != "author_votes"}
+        judges = [(judge, {turn: block[side] for turn, block in turns.items() if side in block})
+                  for side, judge in (("new", result["judge"]), ("stored", result["stored_judge"]))]
+        lines += agreement_table(result["judge"], [(j, column) for j, column in judges if column],
+                                 {turn: block["between_experts"] for turn, block in turns.items()},
+                                 human["author_votes"]) + [""]
     if result.get("by_category"):
         lines += ["| category | pairs | verdict agreement |", "|---|---|---|"]
         lines += [f"| {category} | {row['pairs']} | {_percent(row['verdict_agreement'])} |"
@@ -240,25 +245,22 @@ def calibration_table(result: dict) -> list[str]:
     return lines
 
 
-def _human_agreement_table(result: dict) -> list[str]:
-    """Agreement with the experts' votes (the MT-bench paper's Table 2, FastChat's compute_agreement): per turn, with
-    ties and without, for the new judge, the stored judge and the experts with one another."""
-    human = result["human"]
-    judges = [("new", result["judge"])] + ([("stored", result["stored_judge"])] if any(
-        "stored" in block for name, block in human.items() if name != "author_votes") else [])
-    judges.append(("between_experts", "experts with one another"))
-    lines = ["| agreement with the experts' votes | " + " | ".join(f"{label}: with ties | without ties"
-                                                                 for _, label in judges) + " |",
-             "|---|" + "---|---|" * len(judges)]
-    for turn, block in human.items():
-        if turn == "author_votes":
-            continue
-        cells = [f"{_percent(block[key]['agreement_with_ties'])} of {block[key]['votes']} | "
-                 f"{_percent(block[key]['agreement_without_ties'])} of {block[key]['votes_without_ties']}"
-                 for key, _ in judges]
+def agreement_table(judge: str, judges: list[tuple[str, dict]], between_experts: dict, author_votes: int) -> list[str]:
+    """Agreement with MT-bench's expert votes (the MT-bench paper's Table 2, FastChat's compute_agreement): per turn,
+    with ties and without, a column pair per judge (label, per-turn agreement) and the experts with one another."""
+    columns = judges + [("experts with one another (vote pairs)", between_experts)]
+    lines = [f"Agreement with the MT-bench experts' votes, on the pairs {judge} judged:", "",
+             "| | " + " | ".join(f"{label}: with ties | without ties" for label, _ in columns) + " |",
+             "|---|" + "---|---|" * len(columns)]
+    for turn in judges[0][1]:
+        cells = []
+        for _, column in columns:
+            block = column.get(turn)
+            cells.append(f"{_percent(block['agreement_with_ties'])} of {block['votes']} | "
+                         f"{_percent(block['agreement_without_ties'])} of {block['votes_without_ties']}" if block
+                         else "- | -")
         lines.append(f"| {turn} | " + " | ".join(cells) + " |")
-    lines += ["", f"Votes of the paper's authors, counted apart as FastChat counts them: {human['author_votes']}.", ""]
-    return lines
+    return lines + ["", f"Votes of the paper's authors, counted apart as FastChat counts them: {author_votes}."]
 
 
 def alpaca_eval_table(result: dict) -> list[str]:
@@ -821,6 +823,10 @@ def report(output_dir: Path, *, judge: Sequence = (), mt_bench: Sequence = (), r
             sections.append((f"MT-bench: {model_1} vs {model_2} (pairwise)", mt_pair_table(result)))
         if totals := [r for r in results if r["kind"] == "pairwise-model"]:
             sections.append(("MT-bench: each model against all the others (pairwise)", mt_model_table(totals)))
+        for result in (r for r in results if r["kind"] == "agreement"):
+            sections.append((f"MT-bench: {result['judge']}'s agreement with the experts",
+                             agreement_table(result["judge"], [(result["judge"], result["agreement"])],
+                                             result["between_experts"], result["author_votes"])))
     if rl:
         curves = {Path(path).parent.name: curve for path, curve in zip(rl, _read_json(rl))}
         empty = [path for path, curve in zip(rl, curves.values()) if not curve]

@@ -258,6 +258,23 @@ def judgment(question: int, turn: int, model_a: str, model_b: str, winner: str, 
             "conversation_b": conversation(question, ANSWERS[question, model_b]), "turn": turn}
 
 
+# The two splits of lmsys/mt_bench_human_judgments, in small: expert and author votes, and GPT-4's verdicts
+VOTES = [
+    judgment(1, 1, "alpha", "beta", "model_a", "expert_0"),          # alpha
+    judgment(1, 1, "beta", "alpha", "model_a", "expert_1"),          # beta (the other order)
+    judgment(1, 1, "alpha", "beta", "tie", "expert_2"),
+    judgment(1, 1, "beta", "alpha", "model_b", "author_0"),          # alpha
+    judgment(2, 2, "alpha", "beta", "model_b", "expert_0"),          # beta
+    judgment(2, 2, "beta", "alpha", "model_a", "expert_3"),          # beta
+    judgment(4, 1, "alpha", "gamma", "model_a", "expert_0"),         # no stored verdict: left out
+]
+VERDICTS = [
+    judgment(1, 1, "beta", "alpha", "model_b", "gpt4_pair"),         # alpha
+    judgment(2, 2, "alpha", "beta", "tie (inconsistent)", "gpt4_pair"),
+    judgment(3, 1, "beta", "gamma", "model_b", "gpt4_pair"),         # gamma; nobody voted
+]
+
+
 def test_human_judgments_are_pooled_as_fastchat_pools_them_and_agree_beside_the_stored_judge(tmp_path, monkeypatch):
     """The two splits of lmsys/mt_bench_human_judgments, as Parquet files like the release and in the registered
     sources' place (MT-bench's default): expert and author votes, and a stored judge's verdicts (both orders
@@ -268,22 +285,8 @@ def test_human_judgments_are_pooled_as_fastchat_pools_them_and_agree_beside_the_
 
     from gpt4llm.sources import MT_BENCH_HUMAN_AGREEMENT, SOURCES, Source
 
-    votes = [
-        judgment(1, 1, "alpha", "beta", "model_a", "expert_0"),          # alpha
-        judgment(1, 1, "beta", "alpha", "model_a", "expert_1"),          # beta (the other order)
-        judgment(1, 1, "alpha", "beta", "tie", "expert_2"),
-        judgment(1, 1, "beta", "alpha", "model_b", "author_0"),          # alpha
-        judgment(2, 2, "alpha", "beta", "model_b", "expert_0"),          # beta
-        judgment(2, 2, "beta", "alpha", "model_a", "expert_3"),          # beta
-        judgment(4, 1, "alpha", "gamma", "model_a", "expert_0"),         # no stored verdict: left out
-    ]
-    stored = [
-        judgment(1, 1, "beta", "alpha", "model_b", "gpt4_pair"),         # alpha
-        judgment(2, 2, "alpha", "beta", "tie (inconsistent)", "gpt4_pair"),
-        judgment(3, 1, "beta", "gamma", "model_b", "gpt4_pair"),         # gamma; nobody voted
-    ]
     monkeypatch.setenv("GPT4LLM_CACHE", str(tmp_path / "cache"))
-    for name, rows in zip(MT_BENCH_HUMAN_AGREEMENT, (votes, stored)):
+    for name, rows in zip(MT_BENCH_HUMAN_AGREEMENT, (VOTES, VERDICTS)):
         path = Path(write_parquet(tmp_path / f"{name}.parquet", rows))
         monkeypatch.setitem(SOURCES, name, Source(path.as_uri(), name,
                                                   sha256=hashlib.sha256(path.read_bytes()).hexdigest()))
@@ -313,6 +316,28 @@ def test_human_judgments_are_pooled_as_fastchat_pools_them_and_agree_beside_the_
     assert human["author_votes"] == 1
     table = output.with_suffix(".md").read_text()
     assert "| turn 1 | 33.3% of 3 | 50.0% of 2 | 33.3% of 3 | 50.0% of 2 | 0.0% of 3 | 0.0% of 1 |" in table
+
+
+def test_the_papers_agreement_study_is_replayed_from_the_stored_files(tmp_path, capsys):
+    """`eval aggregate` on the votes and GPT-4's verdicts: the stored judge's agreement with the experts on the
+    pairs it judged, per turn, beside the experts' with one another on every pair they voted on; no judge asked."""
+    from eval.judge import aggregate
+
+    files = [write_parquet(tmp_path / "human.parquet", VOTES), write_parquet(tmp_path / "gpt4_pair.parquet", VERDICTS)]
+    (result,) = aggregate(MT_QUESTIONS, files, tmp_path / "agreement")
+    assert result["judge"] == "gpt4_pair" and result["pairs"] == 3 and result["voted_pairs"] == 2
+    assert result["agreement"]["turn 1"] == {"votes": 3, "agreement_with_ties": 1 / 3, "votes_without_ties": 2,
+                                             "agreement_without_ties": 1 / 2}
+    assert result["agreement"]["turn 2"]["votes_without_ties"] == 0  # GPT-4 said tie: left out without ties
+    assert result["between_experts"]["both turns"] == {"votes": 4, "agreement_with_ties": 1 / 4,
+                                                       "votes_without_ties": 2, "agreement_without_ties": 1 / 2}
+    assert result["author_votes"] == 1
+    assert json.loads((tmp_path / "agreement.summary.json").read_text()) == [result]
+    row = "| turn 1 | 33.3% of 3 | 50.0% of 2 | 0.0% of 3 | 0.0% of 1 |"
+    assert row in capsys.readouterr().out
+    assert row in report(tmp_path / "report", mt_bench=[str(tmp_path / "agreement.summary.json")]).read_text()
+    with pytest.raises(DataError, match=r"human.parquet: votes without a stored judge's verdicts; give its file too"):
+        aggregate(MT_QUESTIONS, files[:1])
 
 
 def test_human_votes_alone_are_compared_with_their_majority(tmp_path):
