@@ -390,7 +390,7 @@ def agreement(cases: dict[int, Case], new: dict[int, list], *, resamples: int = 
     if any(cases[i].stored_scores for i in judged):
         stored_differences = [cases[i].stored_scores[0] - cases[i].stored_scores[1] for i in judged]
         result["score_difference_spearman"] = spearman(stored_differences, preference)
-    if any(cases[i].votes or cases[i].author_votes for i in judged):
+    if any(cases[i].votes for i in judged):
         result["human"] = _human_agreement([cases[i] for i in judged], verdicts)
     result["repeat_spread"] = _repeat_spread({i: new[i] for i in judged})
     result["comparisons"] = _comparisons(cases, new, judged, resamples, seed)
