@@ -367,9 +367,9 @@ def pool_votes(rows: list[tuple[dict, str]], items: dict) -> list[VotedPair]:
             models, answers, verdict = models[::-1], answers[::-1], -verdict
         pair = pairs.setdefault((item.key, turn, models), VotedPair(item, turn, models, answers))
         judge = row.get("judge")
-        voters = {"expert": pair.experts, "author": pair.authors}
-        if isinstance(judge, str) and judge.split("_")[0] in voters:
-            voters[judge.split("_")[0]].append(verdict)
+        voter = judge.split("_")[0] if isinstance(judge, str) else None
+        if voter in ("expert", "author"):
+            (pair.experts if voter == "expert" else pair.authors).append(verdict)
             continue
         name = "/".join(judge) if isinstance(judge, list) else str(judge)
         if name in pair.stored:
@@ -622,7 +622,7 @@ def grade_totals(bench: Benchmark, judgments: list[str], output: Path | None = N
                  seed: int = 0) -> list[dict]:
     """MT-bench totals of judgment files (single and pairwise alike; ours or FastChat's), printed and, with
     `output`, written to OUTPUT.summary.json."""
-    from .report import agreement_table, mt_bench_table, mt_model_table, mt_pair_table  # matplotlib: not for --help
+    from .report import mt_agreement_table, mt_bench_table, mt_model_table, mt_pair_table  # matplotlib: not for --help
 
     items = {item.key: item for item in bench.items}
     rows = {"single": [], "pairwise": []}
@@ -642,8 +642,7 @@ def grade_totals(bench: Benchmark, judgments: list[str], output: Path | None = N
             raise DataError(f"{', '.join(judgments)}: votes without a stored judge's verdicts; give its file too "
                             "(e.g. mt_bench_human_judgments_gpt4), or calibrate a judge against the votes")
         for result in agreements:
-            print("\n".join(agreement_table(result["judge"], [(result["judge"], result["agreement"])],
-                                             result["between_experts"], result["author_votes"])) + "\n")
+            print("\n".join(mt_agreement_table(result)) + "\n")
         results += agreements
     singles = [r for r in results if r["kind"] == "single"]
     if singles:

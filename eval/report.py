@@ -263,6 +263,12 @@ def agreement_table(judge: str, judges: list[tuple[str, dict]], between_experts:
     return lines + ["", f"Votes of the paper's authors, counted apart as FastChat counts them: {author_votes}."]
 
 
+def mt_agreement_table(result: dict) -> list[str]:
+    """A stored judge's agreement with the experts, replayed from the stored files (eval aggregate)."""
+    return agreement_table(result["judge"], [(result["judge"], result["agreement"])], result["between_experts"],
+                           result["author_votes"])
+
+
 def alpaca_eval_table(result: dict) -> list[str]:
     """AlpacaEval 2 results (eval alpaca-eval): per model the leaderboard's columns, then the paper's two subsets."""
     lc = result["length_controlled"]
@@ -824,9 +830,7 @@ def report(output_dir: Path, *, judge: Sequence = (), mt_bench: Sequence = (), r
         if totals := [r for r in results if r["kind"] == "pairwise-model"]:
             sections.append(("MT-bench: each model against all the others (pairwise)", mt_model_table(totals)))
         for result in (r for r in results if r["kind"] == "agreement"):
-            sections.append((f"MT-bench: {result['judge']}'s agreement with the experts",
-                             agreement_table(result["judge"], [(result["judge"], result["agreement"])],
-                                             result["between_experts"], result["author_votes"])))
+            sections.append((f"MT-bench: {result['judge']}'s agreement with the experts", mt_agreement_table(result)))
     if rl:
         curves = {Path(path).parent.name: curve for path, curve in zip(rl, _read_json(rl))}
         empty = [path for path, curve in zip(rl, curves.values()) if not curve]
